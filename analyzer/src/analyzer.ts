@@ -1,0 +1,144 @@
+/**
+ * The analyzer stage: takes batches of raw records from a source, parses them
+ * at the edge, stores them, runs the detectors and stores and publishes the
+ * alerts. A batch resolves only when it is stored, so the source commits
+ * nothing that could be lost; while storage is down it retries and does not
+ * move on.
+ */
+import { AlertSchema, TapEventSchema, log, type Alert, type TapEvent } from '@tapwatch/schema';
+import type { AlertPublisher, EventRecord } from './bus/types.js';
+import { DetectionEngine, type DetectionConfig } from './detectors/index.js';
+import { alertId } from './detectors/types.js';
+import type { Store, ToolDefinitionRow } from './store/store.js';
+
+export interface AnalyzerStats {
+  batches: number;
+  eventsIn: number;
+  eventsStored: number;
+  invalidRecords: number;
+  alerts: number;
+  storeRetries: number;
+  publishFailures: number;
+}
+
+export interface AnalyzerOptions {
+  store: Store;
+  publishers: AlertPublisher[];
+  detection: DetectionConfig;
+  /** Longest pause between storage retries. */
+  maxRetryDelayMs?: number;
+}
+
+export class Analyzer {
+  readonly stats: AnalyzerStats = {
+    batches: 0,
+    eventsIn: 0,
+    eventsStored: 0,
+    invalidRecords: 0,
+    alerts: 0,
+    storeRetries: 0,
+    publishFailures: 0,
+  };
+  private readonly engine: DetectionEngine;
+  private stopping = false;
+
+  constructor(private readonly options: AnalyzerOptions) {
+    this.engine = new DetectionEngine(options.detection);
+  }
+
+  /** Migrates the schema and warms detector state from storage. */
+  async init(): Promise<void> {
+    await this.options.store.migrate();
+    const warmed = await this.engine.warm(this.options.store);
+    log.info('analyzer ready', warmed);
+  }
+
+  /** Makes in-flight retries give up so a shutdown does not hang on a dead database. */
+  stop(): void {
+    this.stopping = true;
+  }
+
+  /** The batch handler a source calls. */
+  readonly handleBatch = async (records: EventRecord[], heartbeat: () => Promise<void>): Promise<void> => {
+    this.stats.batches++;
+    const events: TapEvent[] = [];
+    for (const r of records) {
+      const event = parseRecord(r);
+      if (event) events.push(event);
+      else this.stats.invalidRecords++;
+    }
+    this.stats.eventsIn += events.length;
+    if (events.length === 0) return;
+
+    await this.retry('store events', heartbeat, () => this.options.store.insertEvents(events));
+    this.stats.eventsStored += events.length;
+
+    const now = new Date().toISOString();
+    const alerts: Alert[] = [];
+    const definitions: ToolDefinitionRow[] = [];
+    for (const event of events) {
+      const outcome = this.engine.process(event);
+      definitions.push(...outcome.definitions);
+      for (const f of outcome.findings) {
+        alerts.push(AlertSchema.parse({ ...f, id: alertId(f.detector, event.id, f.tool), time: now }));
+      }
+    }
+    if (definitions.length > 0) {
+      await this.retry('store tool definitions', heartbeat, () => this.options.store.insertToolDefinitions(definitions));
+    }
+    if (alerts.length === 0) return;
+    await this.retry('store alerts', heartbeat, () => this.options.store.insertAlerts(alerts));
+    this.stats.alerts += alerts.length;
+    for (const a of alerts) {
+      log.info('alert', { id: a.id, severity: a.severity, detector: a.detector, server: a.server, tool: a.tool, session: a.session });
+    }
+    await Promise.all(
+      this.options.publishers.map((p) =>
+        this.retry('publish alerts', heartbeat, () => p.publish(alerts), 5).catch((err: unknown) => {
+          // Alerts are stored; a publisher that keeps failing must not stall the pipeline.
+          this.stats.publishFailures++;
+          log.error('could not publish alerts; they are stored and queryable', { error: (err as Error).message, alerts: alerts.length });
+        }),
+      ),
+    );
+  };
+
+  private async retry(what: string, heartbeat: () => Promise<void>, fn: () => Promise<void>, maxAttempts = Infinity): Promise<void> {
+    let delay = 200;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await fn();
+        return;
+      } catch (err) {
+        if (this.stopping || attempt >= maxAttempts) throw err;
+        this.stats.storeRetries++;
+        if (attempt === 1 || attempt % 10 === 0) {
+          log.warn(`analyzer cannot ${what}; retrying`, { attempt, error: (err as Error).message });
+        }
+        await new Promise((resolve) => setTimeout(resolve, delay));
+        delay = Math.min(delay * 2, this.options.maxRetryDelayMs ?? 5_000);
+        await heartbeat().catch(() => undefined);
+      }
+    }
+  }
+}
+
+/** Parses one bus record; undefined (and a warning) for anything that is not a valid event. */
+function parseRecord(r: EventRecord): TapEvent | undefined {
+  let json: unknown;
+  try {
+    json = JSON.parse(r.value);
+  } catch {
+    log.warn('skipping a record that is not JSON', { key: r.key, bytes: r.value.length });
+    return undefined;
+  }
+  const parsed = TapEventSchema.safeParse(json);
+  if (!parsed.success) {
+    log.warn('skipping a record that is not a valid event', {
+      key: r.key,
+      issues: parsed.error.issues.slice(0, 3).map((i) => `${i.path.join('.')}: ${i.message}`),
+    });
+    return undefined;
+  }
+  return parsed.data;
+}

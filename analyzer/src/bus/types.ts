@@ -1,0 +1,44 @@
+/**
+ * The small interfaces between the analyzer and its transports. The embedded
+ * default implements them in process (memory.ts), the distributed deployment
+ * with Kafka (kafka.ts); nothing else knows which one runs.
+ */
+import type { Alert, TapEvent } from '@tapwatch/schema';
+
+/** One record as it came off the bus: still bytes, parsed by the analyzer at its edge. */
+export interface EventRecord {
+  key: string | null;
+  value: string;
+}
+
+/**
+ * Handles one batch. It resolves only when the batch is safely stored; only
+ * then does the source commit (Kafka offsets). `heartbeat` keeps a long
+ * handler (storage down, retrying) in its consumer group.
+ */
+export type EventBatchHandler = (records: EventRecord[], heartbeat: () => Promise<void>) => Promise<void>;
+
+export interface EventSource {
+  start(handler: EventBatchHandler): Promise<void>;
+  /** Stops consuming after the batch in hand is handled. */
+  stop(): Promise<void>;
+}
+
+/** Where the ingest endpoint puts accepted events. Resolves when they are durable on the bus. */
+export interface EventPublisher {
+  publish(events: TapEvent[]): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface AlertPublisher {
+  publish(alerts: Alert[]): Promise<void>;
+  close(): Promise<void>;
+}
+
+export type AlertListener = (alert: Alert) => void;
+
+export interface AlertFeed {
+  /** Calls `listener` for each new alert; returns the unsubscribe function. */
+  subscribe(listener: AlertListener): () => void;
+  close(): Promise<void>;
+}

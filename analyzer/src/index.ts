@@ -1,0 +1,26 @@
+export { Analyzer } from './analyzer.js';
+export type { AnalyzerOptions, AnalyzerStats } from './analyzer.js';
+export { MemoryEventBus, AlertHub } from './bus/memory.js';
+export {
+  kafkaClient,
+  ensureTopics,
+  KafkaEventSource,
+  KafkaEventPublisher,
+  KafkaAlertPublisher,
+  KafkaAlertFeed,
+} from './bus/kafka.js';
+export type { KafkaSettings } from './bus/kafka.js';
+export type { EventRecord, EventBatchHandler, EventSource, EventPublisher, AlertPublisher, AlertFeed, AlertListener } from './bus/types.js';
+export { openClickHouseStore } from './store/clickhouse.js';
+export type { ClickHouseStoreOptions } from './store/clickhouse.js';
+export type { Store, QueryResult, ToolDefinitionRow, KnownDefinition } from './store/store.js';
+export { MIGRATIONS, USER_TABLES } from './store/schema.js';
+export { toChTime, fromChTime } from './store/rows.js';
+export { StoreErrorCode, wrapQueryError } from './errors.js';
+export { DetectionEngine, RESULT_SIZE_DETECTOR, DEFINITION_CHANGE_DETECTOR, definitionHash, canonicalJson } from './detectors/index.js';
+export type { DetectionConfig, DetectionOutcome, Finding } from './detectors/index.js';
+export { detectResultSize, createResultSizeState, seedResultSizes } from './detectors/result-size.js';
+export type { ResultSizeConfig, ResultSizeState } from './detectors/result-size.js';
+export { detectDefinitionChange, createDefinitionState } from './detectors/definition-change.js';
+export type { DefinitionState } from './detectors/definition-change.js';
+export { alertId, BoundedMap } from './detectors/types.js';

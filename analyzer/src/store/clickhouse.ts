@@ -1,0 +1,266 @@
+/**
+ * The ClickHouse adapter: the only file that imports @clickhouse/client or chDB.
+ *
+ * Storage is written once against @clickhouse/client. With `CLICKHOUSE_URL` it
+ * talks to a ClickHouse server; without, it plugs ClickHouse's embedded engine
+ * (chDB, loaded only then) into the same client through `createClient({ connection })`.
+ *
+ * User SQL runs on a separate reader whose guard is the database's own
+ * `readonly` setting: with chDB, a dedicated session whose limits are set first
+ * and then locked by `readonly=1` (settings persist per chDB session, and in
+ * readonly mode none can be changed again); with a server, a read-only user
+ * (CLICKHOUSE_READONLY_USER) or, failing that, `readonly=1` on every query.
+ */
+import { mkdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { createClient, type ClickHouseClient, type ClickHouseSettings } from '@clickhouse/client';
+import { log, TapwatchError, type Alert, type TapEvent } from '@tapwatch/schema';
+import { StoreErrorCode, wrapQueryError } from '../errors.js';
+import { MIGRATIONS, MIGRATIONS_TABLE, withDatabase } from './schema.js';
+import { alertRow, sessionRow, toolCallRow } from './rows.js';
+import type { KnownDefinition, QueryResult, Store, ToolDefinitionRow } from './store.js';
+
+export interface ClickHouseStoreOptions {
+  /** ClickHouse server URL; undefined means the embedded engine under `dataDir`. */
+  url?: string | undefined;
+  user: string;
+  password: string;
+  database: string;
+  dataDir: string;
+  readonlyUser?: string | undefined;
+  readonlyPassword?: string | undefined;
+  sqlMaxRows: number;
+  sqlTimeoutSeconds: number;
+}
+
+/** Opens the store; throws a TapwatchError that says what to do when it cannot. */
+export async function openClickHouseStore(options: ClickHouseStoreOptions): Promise<Store> {
+  const limits: ClickHouseSettings = {
+    max_execution_time: options.sqlTimeoutSeconds,
+    max_result_rows: String(options.sqlMaxRows),
+    result_overflow_mode: 'throw',
+    max_result_bytes: String(64 * 1024 * 1024),
+    max_memory_usage: String(2 * 1024 * 1024 * 1024),
+    output_format_json_quote_64bit_integers: 0,
+  };
+  let writer: ClickHouseClient;
+  let reader: ClickHouseClient;
+  let readerSettings: ClickHouseSettings = {};
+  let prepareReader: () => Promise<void> = async () => {};
+
+  if (options.url) {
+    writer = createClient({ url: options.url, username: options.user, password: options.password });
+    if (options.readonlyUser) {
+      reader = createClient({
+        url: options.url,
+        username: options.readonlyUser,
+        password: options.readonlyPassword ?? '',
+        database: options.database,
+      });
+    } else {
+      reader = createClient({ url: options.url, username: options.user, password: options.password, database: options.database });
+      readerSettings = { readonly: '1' };
+    }
+  } else {
+    const { createChdbConnection } = await loadChdb();
+    const path = resolve(join(options.dataDir, 'clickhouse'));
+    mkdirSync(path, { recursive: true });
+    // chDB types its connection against @clickhouse/client-common, which @clickhouse/client
+    // now bundles under its own paths: the shapes are identical, the declarations are not.
+    type ClientConnection = NonNullable<Parameters<typeof createClient>[0]>['connection'];
+    writer = createClient({ connection: createChdbConnection({ path }) as unknown as ClientConnection });
+    reader = createClient({ connection: createChdbConnection({ path }) as unknown as ClientConnection });
+    prepareReader = async () => {
+      // Order matters: limits first, then USE, then readonly=1 locks them all for this session.
+      await drain(reader.query({ query: 'SELECT 1', format: 'JSON', clickhouse_settings: limits }));
+      await reader.command({ query: `USE ${options.database}` });
+      await drain(reader.query({ query: 'SELECT 1', format: 'JSON', clickhouse_settings: { readonly: '1' } }));
+    };
+  }
+  return new ClickHouseStore(writer, reader, readerSettings, prepareReader, options);
+}
+
+async function loadChdb(): Promise<typeof import('chdb/connection')> {
+  try {
+    return await import('chdb/connection');
+  } catch (err) {
+    throw new TapwatchError(
+      StoreErrorCode.NO_EMBEDDED_ENGINE,
+      'the embedded ClickHouse engine (npm package chdb) is not installed: run `npm install chdb`, or set CLICKHOUSE_URL to use a ClickHouse server',
+      { cause: err },
+    );
+  }
+}
+
+async function drain(p: Promise<{ json: () => Promise<unknown> }>): Promise<void> {
+  await (await p).json();
+}
+
+const INT64_TYPE = /^(Nullable\()?(LowCardinality\()?U?Int(64|128|256)\b/;
+
+class ClickHouseStore implements Store {
+  private readerReady: Promise<void> | undefined;
+  private readonly db: string;
+
+  constructor(
+    private readonly writer: ClickHouseClient,
+    private readonly reader: ClickHouseClient,
+    private readonly readerSettings: ClickHouseSettings,
+    private readonly prepareReader: () => Promise<void>,
+    options: ClickHouseStoreOptions,
+  ) {
+    this.db = options.database;
+  }
+
+  async migrate(): Promise<void> {
+    await this.run(`CREATE DATABASE IF NOT EXISTS ${this.db}`);
+    await this.run(withDatabase(MIGRATIONS_TABLE, this.db));
+    const applied = await this.select<{ version: number }>(`SELECT version FROM ${this.db}.schema_migrations`);
+    const done = new Set(applied.map((r) => Number(r.version)));
+    for (const m of MIGRATIONS) {
+      if (done.has(m.version)) continue;
+      for (const statement of m.statements) await this.run(withDatabase(statement, this.db));
+      await this.wrap(() =>
+        this.writer.insert({
+          table: `${this.db}.schema_migrations`,
+          values: [{ version: m.version, description: m.description }],
+          format: 'JSONEachRow',
+        }),
+      );
+      log.info('schema migrated', { version: m.version, description: m.description });
+    }
+  }
+
+  async insertEvents(events: TapEvent[]): Promise<void> {
+    const calls: Record<string, unknown>[] = [];
+    const sessions: Record<string, unknown>[] = [];
+    for (const e of events) {
+      if (e.type === 'tool_call') calls.push(toolCallRow(e));
+      else if (e.type === 'session_start' || e.type === 'session_end') sessions.push(sessionRow(e));
+    }
+    if (calls.length > 0) await this.insert('tool_calls', calls);
+    if (sessions.length > 0) await this.insert('sessions', sessions);
+  }
+
+  async insertToolDefinitions(rows: ToolDefinitionRow[]): Promise<void> {
+    if (rows.length > 0) await this.insert('tool_definitions', rows as unknown as Record<string, unknown>[]);
+  }
+
+  async insertAlerts(alerts: Alert[]): Promise<void> {
+    if (alerts.length > 0) await this.insert('alerts', alerts.map(alertRow));
+  }
+
+  async queryReadOnly(sql: string, params: Record<string, unknown> = {}): Promise<QueryResult> {
+    this.readerReady ??= this.prepareReader().catch((err: unknown) => {
+      this.readerReady = undefined;
+      throw wrapQueryError(err);
+    });
+    await this.readerReady;
+    try {
+      const rs = await this.reader.query({
+        query: sql,
+        format: 'JSON',
+        query_params: params,
+        clickhouse_settings: this.readerSettings,
+      });
+      const body = (await rs.json()) as {
+        meta?: { name: string; type: string }[];
+        data?: Record<string, unknown>[];
+        statistics?: QueryResult['statistics'];
+      };
+      const columns = body.meta ?? [];
+      return { rows: normalizeRows(body.data ?? [], columns), columns, statistics: body.statistics };
+    } catch (err) {
+      throw wrapQueryError(err);
+    }
+  }
+
+  async recentResponseSizes(perKey: number): Promise<{ server: string; tool: string; sizes: number[] }[]> {
+    const rows = await this.select<{ server: string; tool: string; sizes: (number | string)[] }>(
+      `SELECT server, tool, arrayReverse(groupArray(response_bytes)) AS sizes
+       FROM (
+         SELECT server, tool, response_bytes FROM ${this.db}.tool_calls
+         WHERE status = 'ok'
+         ORDER BY time DESC
+         LIMIT {perKey:UInt32} BY server, tool
+       )
+       GROUP BY server, tool`,
+      { perKey },
+    );
+    return rows.map((r) => ({ server: r.server, tool: r.tool, sizes: r.sizes.map(Number) }));
+  }
+
+  async knownDefinitions(): Promise<KnownDefinition[]> {
+    return this.select<KnownDefinition>(
+      `SELECT server, tool,
+         argMin(definition_hash, time) AS first_hash,
+         argMax(definition_hash, time) AS last_hash,
+         groupUniqArray(definition_hash) AS hashes,
+         argMin(definition, time) AS first_definition
+       FROM ${this.db}.tool_definitions
+       GROUP BY server, tool`,
+    );
+  }
+
+  async ping(): Promise<boolean> {
+    try {
+      await this.select('SELECT 1 AS ok');
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  async close(): Promise<void> {
+    await Promise.allSettled([this.reader.close(), this.writer.close()]);
+  }
+
+  private async insert(table: string, values: Record<string, unknown>[]): Promise<void> {
+    await this.wrap(() => this.writer.insert({ table: `${this.db}.${table}`, values, format: 'JSONEachRow' }));
+  }
+
+  private async run(query: string): Promise<void> {
+    await this.wrap(() => this.writer.command({ query }));
+  }
+
+  private async select<T>(query: string, params: Record<string, unknown> = {}): Promise<T[]> {
+    return this.wrap(async () => {
+      const rs = await this.writer.query({ query, format: 'JSON', query_params: params });
+      const body = (await rs.json()) as { meta?: { name: string; type: string }[]; data?: Record<string, unknown>[] };
+      return normalizeRows(body.data ?? [], body.meta ?? []) as T[];
+    });
+  }
+
+  /** Wraps a foreign storage error once: storage trouble is retriable for the analyzer. */
+  private async wrap<T>(fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      if (err instanceof TapwatchError) throw err;
+      throw new TapwatchError(StoreErrorCode.UNAVAILABLE, `storage failed: ${(err as Error).message}`, {
+        retriable: true,
+        httpStatus: 503,
+        cause: err,
+      });
+    }
+  }
+}
+
+/**
+ * A ClickHouse server quotes 64-bit integers in JSON, the embedded engine does
+ * not; give callers numbers either way (as strings only when a number would lose precision).
+ */
+function normalizeRows(rows: Record<string, unknown>[], columns: { name: string; type: string }[]): Record<string, unknown>[] {
+  const wide = columns.filter((c) => INT64_TYPE.test(c.type)).map((c) => c.name);
+  if (wide.length === 0) return rows;
+  for (const row of rows) {
+    for (const name of wide) {
+      const v = row[name];
+      if (typeof v === 'string' && /^-?\d+$/.test(v)) {
+        const n = Number(v);
+        if (Number.isSafeInteger(n)) row[name] = n;
+      }
+    }
+  }
+  return rows;
+}

@@ -1,0 +1,108 @@
+/**
+ * The ClickHouse schema, as ordered migrations. Applied at analyzer start;
+ * `schema_migrations` records what ran. Every statement is idempotent so two
+ * analyzers starting together cannot break each other.
+ *
+ * `{db}` is replaced with the configured database (validated as a plain identifier).
+ */
+
+export interface Migration {
+  version: number;
+  description: string;
+  statements: string[];
+}
+
+export const MIGRATIONS: readonly Migration[] = Object.freeze([
+  {
+    version: 1,
+    description: 'tool calls, tool definitions, sessions, alerts',
+    statements: [
+      `CREATE TABLE IF NOT EXISTS {db}.tool_calls (
+        id UUID,
+        time DateTime64(3, 'UTC'),
+        started_at DateTime64(3, 'UTC'),
+        agent String,
+        session String,
+        server LowCardinality(String),
+        transport LowCardinality(String),
+        tool LowCardinality(String),
+        request_id String,
+        request_bytes UInt64,
+        response_bytes UInt64,
+        duration_ms Float64,
+        status LowCardinality(String),
+        is_error Bool,
+        error_code Nullable(Int64),
+        error_message Nullable(String),
+        argument_keys Array(String),
+        arguments_hash String,
+        ingested_at DateTime64(3, 'UTC') DEFAULT now64(3)
+      ) ENGINE = MergeTree
+      PARTITION BY toYYYYMM(time)
+      ORDER BY (server, tool, time)`,
+      `CREATE TABLE IF NOT EXISTS {db}.tool_definitions (
+        event_id UUID,
+        time DateTime64(3, 'UTC'),
+        agent String,
+        session String,
+        server LowCardinality(String),
+        tool String,
+        definition_hash String,
+        previous_hash String,
+        title String,
+        description String,
+        input_schema String,
+        definition String
+      ) ENGINE = MergeTree
+      ORDER BY (server, tool, time)`,
+      `CREATE TABLE IF NOT EXISTS {db}.sessions (
+        event_id UUID,
+        time DateTime64(3, 'UTC'),
+        event LowCardinality(String),
+        session String,
+        agent String,
+        server LowCardinality(String),
+        transport LowCardinality(String),
+        protocol_version String,
+        client_name String,
+        client_version String,
+        server_name String,
+        server_version String,
+        target String,
+        calls UInt64,
+        incomplete UInt64,
+        exit_code Nullable(Int64),
+        signal String,
+        non_json_lines UInt64
+      ) ENGINE = MergeTree
+      ORDER BY (session, time)`,
+      `CREATE TABLE IF NOT EXISTS {db}.alerts (
+        id String,
+        time DateTime64(3, 'UTC'),
+        severity LowCardinality(String),
+        detector LowCardinality(String),
+        title String,
+        server String,
+        tool String,
+        agent String,
+        session String,
+        evidence String,
+        event_ids Array(String)
+      ) ENGINE = MergeTree
+      ORDER BY (time, id)`,
+    ],
+  },
+]);
+
+export const MIGRATIONS_TABLE = `CREATE TABLE IF NOT EXISTS {db}.schema_migrations (
+  version UInt32,
+  description String,
+  applied_at DateTime64(3, 'UTC') DEFAULT now64(3)
+) ENGINE = MergeTree ORDER BY version`;
+
+/** The tables users may query through /v1/sql. */
+export const USER_TABLES = Object.freeze(['tool_calls', 'tool_definitions', 'sessions', 'alerts']);
+
+export function withDatabase(sql: string, database: string): string {
+  return sql.replaceAll('{db}', database);
+}

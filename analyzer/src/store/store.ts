@@ -1,0 +1,58 @@
+/**
+ * What the analyzer and the API need from storage. The one implementation is
+ * the ClickHouse adapter (server or embedded chDB); tests of pure logic can
+ * fake it.
+ */
+import type { Alert, TapEvent } from '@tapwatch/schema';
+
+export interface ToolDefinitionRow {
+  event_id: string;
+  time: string;
+  agent: string;
+  session: string;
+  server: string;
+  tool: string;
+  definition_hash: string;
+  previous_hash: string;
+  title: string;
+  description: string;
+  input_schema: string;
+  definition: string;
+}
+
+export interface QueryResult {
+  rows: Record<string, unknown>[];
+  columns: { name: string; type: string }[];
+  statistics?: { elapsed?: number; rows_read?: number; bytes_read?: number } | undefined;
+}
+
+export interface KnownDefinition {
+  server: string;
+  tool: string;
+  /** Hash of the first definition seen (the pinned one). */
+  first_hash: string;
+  /** Hash of the definition stored last. */
+  last_hash: string;
+  /** Every hash seen. */
+  hashes: string[];
+  /** The pinned definition, canonical JSON. */
+  first_definition: string;
+}
+
+export interface Store {
+  /** Creates or migrates the schema. */
+  migrate(): Promise<void>;
+  /** Stores tool calls and session events (tools_list events go through `insertToolDefinitions`). */
+  insertEvents(events: TapEvent[]): Promise<void>;
+  insertToolDefinitions(rows: ToolDefinitionRow[]): Promise<void>;
+  insertAlerts(alerts: Alert[]): Promise<void>;
+  /** Runs user SQL under the database's read-only guard and limits. */
+  queryReadOnly(sql: string, params?: Record<string, unknown>): Promise<QueryResult>;
+  /** The last `perKey` response sizes per (server, tool), oldest first, to warm baselines. */
+  recentResponseSizes(perKey: number): Promise<{ server: string; tool: string; sizes: number[] }[]>;
+  /** Definitions seen so far, to remember pins across restarts. */
+  knownDefinitions(): Promise<KnownDefinition[]>;
+  /** True when the database answers. */
+  ping(): Promise<boolean>;
+  close(): Promise<void>;
+}

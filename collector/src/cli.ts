@@ -1,0 +1,54 @@
+/**
+ * The `tapwatch` command. The collector handles `tap` itself; the server-side
+ * commands live in @tapwatch/dashboard-api and are loaded only when asked for,
+ * so a collector-only install stays small.
+ */
+import { tapCommand } from './tap/command.js';
+
+const HELP = `Usage: tapwatch <command> [options]
+
+Commands:
+  tap       run an MCP server over stdio behind the tap
+  up        everything in one process: ingest, analyzer, API (embedded ClickHouse, in-process bus)
+  analyzer  consume events from Kafka, store them in ClickHouse, detect anomalies
+  api       HTTP API: /healthz, /v1/ingest, /v1/sql, WebSocket /v1/alerts/stream
+  ingest    HTTP ingest only, forwarding taps' events to Kafka
+
+Run \`tapwatch <command> --help\` for a command's options.
+`;
+
+const SERVER_COMMANDS = new Set(['up', 'analyzer', 'api', 'ingest']);
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
+    process.stdout.write(HELP);
+    return command === undefined ? 2 : 0;
+  }
+  if (command === 'tap') return tapCommand(rest);
+  if (SERVER_COMMANDS.has(command)) {
+    let mod: { runCommand: (name: string, argv: string[]) => Promise<number> };
+    try {
+      mod = (await import('@tapwatch/dashboard-api/commands' as string)) as typeof mod;
+    } catch (err) {
+      process.stderr.write(
+        `tapwatch ${command}: this install has the collector only (${(err as Error).message}).\n` +
+          'Install the full tapwatch (the @tapwatch/dashboard-api package) to run the server side.\n',
+      );
+      return 1;
+    }
+    return mod.runCommand(command, rest);
+  }
+  process.stderr.write(`tapwatch: unknown command '${command}'\n\n${HELP}`);
+  return 2;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    process.stderr.write(`tapwatch: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exitCode = 1;
+  },
+);

@@ -1,0 +1,72 @@
+/**
+ * `tapwatch tap [--name SERVER] [--agent ID] [--session ID] [--sink URL] -- CMD ARGS…`
+ */
+import { randomUUID } from 'node:crypto';
+import { parseArgs } from 'node:util';
+import { loadConfig, log } from '@tapwatch/schema';
+import { createSink } from '../sinks/index.js';
+import { runStdioTap } from './stdio.js';
+
+export const TAP_HELP = `Usage: tapwatch tap [options] -- COMMAND [ARGS…]
+
+Runs an MCP server over stdio behind the tap: relays the client's and the
+server's bytes unchanged and reports every tool call to tapwatch.
+
+Options:
+  --name SERVER    server name on events (default: the server's serverInfo.name)
+  --agent ID       agent id (default: $TAPWATCH_AGENT, else host:parent-pid:client-name)
+  --session ID     session id (default: a new UUID)
+  --sink URL       http://host:port (a running tapwatch) or kafka://host:port[,host:port]
+                   (default: $TAPWATCH_SINK, else http://127.0.0.1:8787)
+  -h, --help       show this help
+
+The tap sends $TAPWATCH_TOKEN to an http sink when it is set.
+Example (Claude Desktop config "command"/"args"):
+  tapwatch tap --name files -- npx -y @modelcontextprotocol/server-filesystem /home/me/docs
+`;
+
+/** Runs the tap command; resolves with the process exit code. */
+export async function tapCommand(argv: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      strict: true,
+      options: {
+        name: { type: 'string' },
+        agent: { type: 'string' },
+        session: { type: 'string' },
+        sink: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    });
+  } catch (err) {
+    process.stderr.write(`tapwatch tap: ${(err as Error).message}\n\n${TAP_HELP}`);
+    return 2;
+  }
+  const { values, positionals } = parsed;
+  if (values.help) {
+    process.stdout.write(TAP_HELP);
+    return 0;
+  }
+  const [command, ...args] = positionals;
+  if (!command) {
+    process.stderr.write(`tapwatch tap: no server command given (put it after --)\n\n${TAP_HELP}`);
+    return 2;
+  }
+  const config = loadConfig();
+  const sinkUrl = values.sink ?? config.TAPWATCH_SINK ?? 'http://127.0.0.1:8787';
+  const sink = await createSink(sinkUrl, { token: config.TAPWATCH_TOKEN, eventsTopic: config.TAPWATCH_EVENTS_TOPIC });
+  const result = await runStdioTap({
+    command,
+    args,
+    session: values.session ?? randomUUID(),
+    serverName: values.name,
+    agent: values.agent ?? config.TAPWATCH_AGENT,
+    emit: (e) => sink.send(e),
+  });
+  const stats = await sink.close(5_000);
+  if (stats.dropped > 0) log.warn('tap finished with undelivered events', { dropped: stats.dropped, sent: stats.sent });
+  return result.exitCode;
+}

@@ -1,0 +1,328 @@
+/**
+ * Turns the JSON-RPC messages a tap observes into tapwatch events.
+ *
+ * Pure logic, no I/O: the transport feeds it parsed messages with their
+ * direction and arrival time, it calls `emit` with events. It pairs requests
+ * and responses by JSON-RPC id, reading ids exactly as they appear (`0` and
+ * `"0"` are different requests) and never coercing them.
+ */
+import { createHash, randomUUID } from 'node:crypto';
+import {
+  EVENT_SCHEMA_VERSION,
+  type PeerInfo,
+  type TapEvent,
+  type ToolCallEvent,
+  type ToolDefinition,
+  type Transport,
+} from '@tapwatch/schema';
+
+/** `client` = from the MCP client to the server; `server` = from the server to the client. */
+export type Direction = 'client' | 'server';
+
+export interface TrackerIdentity {
+  session: string;
+  transport: Transport;
+  /** `--name`; else the server's `serverInfo.name`; else `fallbackServerName`. */
+  serverName?: string | undefined;
+  fallbackServerName: string;
+  /** `--agent` / TAPWATCH_AGENT; else derived from host, parent process and client name. */
+  agent?: string | undefined;
+  hostname: string;
+  parentPid: number;
+  target?: string | undefined;
+}
+
+interface PendingCall {
+  kind: 'tools/call';
+  tool: string;
+  requestId: string;
+  startedMs: number;
+  requestBytes: number;
+  argumentKeys: string[];
+  argumentsHash: string;
+}
+interface PendingInitialize {
+  kind: 'initialize';
+}
+interface PendingList {
+  kind: 'tools/list';
+}
+type Pending = PendingCall | PendingInitialize | PendingList;
+
+export interface TrackerStats {
+  calls: number;
+  incomplete: number;
+  nonJsonLines: number;
+}
+
+type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
+
+export class SessionTracker {
+  /** Requests from the client that we follow, by serialized id. */
+  private readonly pending = new Map<string, Pending>();
+  private client: PeerInfo | undefined;
+  private serverInfo: PeerInfo | undefined;
+  private protocolVersion: string | undefined;
+  private started = false;
+  private readonly stats: TrackerStats = { calls: 0, incomplete: 0, nonJsonLines: 0 };
+
+  constructor(
+    private readonly identity: TrackerIdentity,
+    private readonly emit: (event: TapEvent) => void,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** The server name events carry now. */
+  get server(): string {
+    return this.identity.serverName ?? this.serverInfo?.name ?? this.identity.fallbackServerName;
+  }
+
+  /** The agent id events carry now. */
+  get agent(): string {
+    if (this.identity.agent) return this.identity.agent;
+    const parts = [this.identity.hostname, String(this.identity.parentPid)];
+    if (this.client?.name) parts.push(this.client.name);
+    return parts.join(':');
+  }
+
+  /** Counts a line that was not JSON (it was relayed untouched). */
+  noteNonJson(): void {
+    this.stats.nonJsonLines++;
+  }
+
+  /** Observes one raw framed line. */
+  observeLine(direction: Direction, line: Buffer): void {
+    if (line.length === 0) return;
+    let message: unknown;
+    try {
+      message = JSON.parse(line.toString('utf8'));
+    } catch {
+      this.noteNonJson();
+      return;
+    }
+    this.observe(direction, message);
+  }
+
+  /** Observes one parsed message or batch. */
+  observe(direction: Direction, message: unknown): void {
+    if (Array.isArray(message)) {
+      for (const m of message) this.observeOne(direction, m);
+    } else {
+      this.observeOne(direction, message);
+    }
+  }
+
+  /** Ends the session: open calls are reported as incomplete, then `session_end`. */
+  end(exitCode: number | null, signal: string | null): void {
+    const nowMs = this.now();
+    for (const [key, p] of this.pending) {
+      if (p.kind === 'tools/call') {
+        this.stats.incomplete++;
+        this.emitCall(p, nowMs, { status: 'incomplete', responseBytes: 0, isError: false, code: null, message: null });
+      }
+      this.pending.delete(key);
+    }
+    this.ensureStarted();
+    this.emit({
+      ...this.base('session_end', nowMs),
+      type: 'session_end',
+      calls: this.stats.calls,
+      incomplete: this.stats.incomplete,
+      exitCode,
+      signal,
+      nonJsonLines: this.stats.nonJsonLines,
+    });
+  }
+
+  private observeOne(direction: Direction, msg: unknown): void {
+    if (!isObject(msg)) {
+      this.noteNonJson();
+      return;
+    }
+    const hasId = Object.prototype.hasOwnProperty.call(msg, 'id');
+    const method = typeof msg.method === 'string' ? msg.method : undefined;
+
+    if (method !== undefined && hasId) {
+      // A request. Server→client requests (sampling, elicitation, roots) are not tool calls.
+      if (direction === 'client') this.onClientRequest(method, idKey(msg.id), msg.params);
+      return;
+    }
+    if (method !== undefined) {
+      if (direction === 'client' && method === 'notifications/cancelled') this.onCancelled(msg.params);
+      return;
+    }
+    if (hasId && direction === 'server') this.onServerResponse(idKey(msg.id), msg);
+  }
+
+  private onClientRequest(method: string, key: string, params: unknown): void {
+    const p = isObject(params) ? params : undefined;
+    switch (method) {
+      case 'initialize': {
+        this.pending.set(key, { kind: 'initialize' });
+        const clientInfo = p?.clientInfo;
+        if (isObject(clientInfo) && typeof clientInfo.name === 'string') this.client = peer(clientInfo);
+        if (typeof p?.protocolVersion === 'string') this.protocolVersion = p.protocolVersion;
+        return;
+      }
+      case 'tools/list':
+        this.pending.set(key, { kind: 'tools/list' });
+        return;
+      case 'tools/call': {
+        const tool = typeof p?.name === 'string' && p.name.length > 0 ? p.name : '(unnamed)';
+        const args = p?.arguments;
+        const serialized = args === undefined ? '' : JSON.stringify(args);
+        this.pending.set(key, {
+          kind: 'tools/call',
+          tool: tool.slice(0, 512),
+          requestId: key.slice(0, 256),
+          startedMs: this.now(),
+          requestBytes: Buffer.byteLength(serialized),
+          argumentKeys: isObject(args) ? Object.keys(args).slice(0, 256).map((k) => k.slice(0, 512)) : [],
+          argumentsHash: sha256(serialized),
+        });
+        return;
+      }
+      default:
+        return;
+    }
+  }
+
+  private onCancelled(params: unknown): void {
+    if (!isObject(params) || !Object.prototype.hasOwnProperty.call(params, 'requestId')) return;
+    const key = idKey(params.requestId);
+    const p = this.pending.get(key);
+    if (p?.kind !== 'tools/call') return;
+    this.pending.delete(key);
+    this.emitCall(p, this.now(), { status: 'cancelled', responseBytes: 0, isError: false, code: null, message: null });
+  }
+
+  private onServerResponse(key: string, msg: Record<string, unknown>): void {
+    const p = this.pending.get(key);
+    if (!p) return;
+    this.pending.delete(key);
+    const nowMs = this.now();
+    const error = isObject(msg.error) ? msg.error : undefined;
+    const result = isObject(msg.result) ? msg.result : undefined;
+
+    if (p.kind === 'initialize') {
+      if (result) {
+        const si = result.serverInfo;
+        if (isObject(si) && typeof si.name === 'string') this.serverInfo = peer(si);
+        if (typeof result.protocolVersion === 'string') this.protocolVersion = result.protocolVersion;
+      }
+      this.ensureStarted(nowMs);
+      return;
+    }
+    this.ensureStarted(nowMs);
+    if (p.kind === 'tools/list') {
+      if (!result || !Array.isArray(result.tools)) return;
+      const tools = result.tools.filter(isToolDefinition).slice(0, 2000).map(boundTool);
+      this.emit({ ...this.base('tools_list', nowMs), type: 'tools_list', tools });
+      return;
+    }
+    // tools/call
+    if (error) {
+      this.emitCall(p, nowMs, {
+        status: 'rpc_error',
+        responseBytes: Buffer.byteLength(JSON.stringify(error)),
+        isError: true,
+        code: typeof error.code === 'number' && Number.isInteger(error.code) ? error.code : null,
+        message: typeof error.message === 'string' ? error.message.slice(0, 1024) : null,
+      });
+      return;
+    }
+    const isError = result?.isError === true;
+    this.emitCall(p, nowMs, {
+      status: isError ? 'tool_error' : 'ok',
+      responseBytes: result ? Buffer.byteLength(JSON.stringify(result)) : 0,
+      isError,
+      code: null,
+      message: null,
+    });
+  }
+
+  private emitCall(
+    p: PendingCall,
+    nowMs: number,
+    outcome: { status: ToolCallEvent['status']; responseBytes: number; isError: boolean; code: number | null; message: string | null },
+  ): void {
+    this.ensureStarted(nowMs);
+    this.stats.calls++;
+    this.emit({
+      ...this.base('tool_call', nowMs),
+      type: 'tool_call',
+      tool: p.tool,
+      requestId: p.requestId,
+      startedAt: new Date(p.startedMs).toISOString(),
+      durationMs: Math.max(0, nowMs - p.startedMs),
+      requestBytes: p.requestBytes,
+      responseBytes: outcome.responseBytes,
+      status: outcome.status,
+      isError: outcome.isError,
+      errorCode: outcome.code,
+      errorMessage: outcome.message,
+      argumentKeys: p.argumentKeys,
+      argumentsHash: p.argumentsHash,
+    });
+  }
+
+  /** Emits `session_start` once, when the server has answered `initialize` (or at the first thing that needs it). */
+  private ensureStarted(nowMs: number = this.now()): void {
+    if (this.started) return;
+    this.started = true;
+    this.emit({
+      ...this.base('session_start', nowMs),
+      type: 'session_start',
+      ...(this.protocolVersion !== undefined ? { protocolVersion: this.protocolVersion.slice(0, 64) } : {}),
+      ...(this.client ? { client: this.client } : {}),
+      ...(this.serverInfo ? { serverInfo: this.serverInfo } : {}),
+      ...(this.identity.target !== undefined ? { target: this.identity.target.slice(0, 4096) } : {}),
+    });
+  }
+
+  private base<T extends TapEvent['type']>(_type: T, nowMs: number) {
+    return {
+      v: EVENT_SCHEMA_VERSION,
+      id: randomUUID(),
+      time: new Date(nowMs).toISOString(),
+      session: this.identity.session,
+      agent: this.agent.slice(0, 512),
+      server: this.server.slice(0, 512),
+      transport: this.identity.transport,
+    };
+  }
+}
+
+/** Serializes a JSON-RPC id so distinct ids stay distinct (`0` vs `"0"`). */
+export function idKey(id: unknown): string {
+  return JSON.stringify(id ?? null);
+}
+
+function sha256(s: string): string {
+  return createHash('sha256').update(s).digest('hex');
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function peer(v: Record<string, unknown>): PeerInfo {
+  const out: PeerInfo = { name: String(v.name).slice(0, 512) };
+  if (typeof v.version === 'string') out.version = v.version.slice(0, 512);
+  return out;
+}
+
+function isToolDefinition(v: unknown): v is ToolDefinition {
+  return isObject(v) && typeof v.name === 'string' && v.name.length > 0;
+}
+
+/** Keeps the fields detection needs, bounded, and nothing else a server might stuff in. */
+function boundTool(t: ToolDefinition): ToolDefinition {
+  const out: ToolDefinition = { name: t.name.slice(0, 512) };
+  if (typeof t.title === 'string') out.title = t.title.slice(0, 512);
+  if (typeof t.description === 'string') out.description = t.description.slice(0, 64 * 1024);
+  if (t.inputSchema !== undefined) out.inputSchema = t.inputSchema as Json;
+  if (t.outputSchema !== undefined) out.outputSchema = t.outputSchema as Json;
+  if (t.annotations !== undefined) out.annotations = t.annotations as Json;
+  return out;
+}

@@ -1,0 +1,182 @@
+/**
+ * The HTTP routes: `GET /healthz`, `POST /v1/ingest` (taps' events),
+ * `POST /v1/sql` (read-only SQL over the call history). The only file that
+ * imports express.
+ */
+import express, { type NextFunction, type Request, type Response } from 'express';
+import { TapEventSchema, TapwatchError, log, type TapEvent } from '@tapwatch/schema';
+import type { EventPublisher, Store } from '@tapwatch/analyzer';
+import { ApiError } from './errors.js';
+import { isAuthorized } from './auth.js';
+
+export interface IngestStats {
+  accepted: number;
+  requests: number;
+  rejected: { notJson: number; badShape: number; tooLarge: number; unauthorized: number; unavailable: number };
+}
+
+export interface AppOptions {
+  token?: string | undefined;
+  maxBodyBytes: number;
+  /** Where accepted events go; without it there is no ingest route. */
+  publisher?: EventPublisher | undefined;
+  /** Storage for /v1/sql; without it there is no SQL route. */
+  store?: Store | undefined;
+  /** Extra facts for /healthz (analyzer counters, bus depth…). */
+  health?: () => Record<string, unknown>;
+}
+
+export interface AppHandle {
+  app: express.Express;
+  ingestStats: IngestStats;
+}
+
+export function createApp(options: AppOptions): AppHandle {
+  const app = express();
+  app.disable('x-powered-by');
+  const ingestStats: IngestStats = {
+    accepted: 0,
+    requests: 0,
+    rejected: { notJson: 0, badShape: 0, tooLarge: 0, unauthorized: 0, unavailable: 0 },
+  };
+
+  app.get('/healthz', async (_req, res) => {
+    const storeOk = options.store ? await options.store.ping() : true;
+    res.status(storeOk ? 200 : 503).json({
+      status: storeOk ? 'ok' : 'degraded',
+      store: options.store ? (storeOk ? 'ok' : 'unreachable') : 'none',
+      ingest: { accepted: ingestStats.accepted, rejected: ingestStats.rejected },
+      ...options.health?.(),
+    });
+  });
+
+  // Every /v1 route needs the token when one is configured.
+  app.use('/v1', (req, _res, next) => {
+    if (isAuthorized(options.token, req, false)) return next();
+    if (req.path === '/ingest') ingestStats.rejected.unauthorized++;
+    next(new ApiError('UNAUTHORIZED'));
+  });
+
+  const raw = express.raw({ type: () => true, limit: options.maxBodyBytes });
+
+  if (options.publisher) {
+    const publisher = options.publisher;
+    app.post('/v1/ingest', countTooLarge(raw, ingestStats), async (req, res, next) => {
+      ingestStats.requests++;
+      const events = parseIngestBody(req.body, ingestStats);
+      try {
+        await publisher.publish(events);
+      } catch (err) {
+        ingestStats.rejected.unavailable++;
+        return next(
+          err instanceof TapwatchError ? err : new TapwatchError('TAPWATCH_BUS_UNAVAILABLE', `cannot queue events: ${(err as Error).message}`, { httpStatus: 503, retriable: true, cause: err }),
+        );
+      }
+      ingestStats.accepted += events.length;
+      res.status(202).json({ accepted: events.length });
+    });
+  }
+
+  if (options.store) {
+    const store = options.store;
+    app.post('/v1/sql', raw, async (req, res, next) => {
+      const { sql, params } = parseSqlBody(req.body);
+      try {
+        const result = await store.queryReadOnly(sql, params);
+        res.json({ rows: result.rows, columns: result.columns, statistics: result.statistics });
+      } catch (err) {
+        next(err);
+      }
+    });
+  }
+
+  app.use((_req, _res, next) => next(new ApiError('NOT_FOUND')));
+  app.use(errorHandler);
+  return { app, ingestStats };
+}
+
+/** Parses and validates an ingest body: all events valid, or the whole request is refused. */
+function parseIngestBody(body: unknown, stats: IngestStats): TapEvent[] {
+  const text = Buffer.isBuffer(body) ? body.toString('utf8') : '';
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (err) {
+    stats.rejected.notJson++;
+    throw new ApiError('NOT_JSON', (err as Error).message);
+  }
+  const items = Array.isArray(json) ? json : [json];
+  if (items.length === 0) {
+    stats.rejected.badShape++;
+    throw new ApiError('BAD_EVENT', 'empty array');
+  }
+  const events: TapEvent[] = [];
+  const problems: string[] = [];
+  items.forEach((item, index) => {
+    const parsed = TapEventSchema.safeParse(item);
+    if (parsed.success) events.push(parsed.data);
+    else {
+      const first = parsed.error.issues[0];
+      problems.push(`[${index}] ${first ? `${first.path.join('.') || '(event)'}: ${first.message}` : 'invalid'}`);
+    }
+  });
+  if (problems.length > 0) {
+    stats.rejected.badShape++;
+    throw new ApiError('BAD_EVENT', problems.slice(0, 5).join('; ') + (problems.length > 5 ? `; and ${problems.length - 5} more` : ''), {
+      invalid: problems.length,
+      total: items.length,
+    });
+  }
+  return events;
+}
+
+function parseSqlBody(body: unknown): { sql: string; params: Record<string, unknown> } {
+  let json: unknown;
+  try {
+    json = JSON.parse(Buffer.isBuffer(body) ? body.toString('utf8') : '');
+  } catch {
+    throw new ApiError('BAD_SQL_REQUEST', 'body is not JSON');
+  }
+  if (typeof json !== 'object' || json === null) throw new ApiError('BAD_SQL_REQUEST');
+  const { sql, params } = json as { sql?: unknown; params?: unknown };
+  if (typeof sql !== 'string' || sql.trim() === '') throw new ApiError('BAD_SQL_REQUEST', '"sql" must be a non-empty string');
+  if (sql.length > 100_000) throw new ApiError('BAD_SQL_REQUEST', '"sql" is longer than 100000 characters');
+  if (params !== undefined && (typeof params !== 'object' || params === null || Array.isArray(params))) {
+    throw new ApiError('BAD_SQL_REQUEST', '"params" must be an object of named query parameters');
+  }
+  return { sql, params: (params as Record<string, unknown> | undefined) ?? {} };
+}
+
+/** Counts oversized ingest bodies (express raises them before our handler runs). */
+function countTooLarge(parser: express.RequestHandler, stats: IngestStats): express.RequestHandler {
+  return (req, res, next) => {
+    parser(req, res, (err?: unknown) => {
+      if (err && (err as { type?: string }).type === 'entity.too.large') {
+        stats.requests++;
+        stats.rejected.tooLarge++;
+      }
+      next(err);
+    });
+  };
+}
+
+function errorHandler(err: unknown, req: Request, res: Response, _next: NextFunction): void {
+  const e = err as { type?: string; status?: number };
+  let status = 500;
+  let code: string = 'TAPWATCH_INTERNAL';
+  let message = 'internal error';
+  let extra: Record<string, unknown> | undefined;
+  if (e?.type === 'entity.too.large') {
+    const tl = new ApiError('TOO_LARGE');
+    [status, code, message] = [tl.httpStatus, tl.code, tl.message];
+  } else if (err instanceof TapwatchError) {
+    [status, code, message] = [err.httpStatus, err.code, err.message];
+    if (err instanceof ApiError) extra = err.extra;
+  } else if (typeof e?.status === 'number' && e.status >= 400 && e.status < 500) {
+    status = e.status;
+    code = 'TAPWATCH_BAD_REQUEST';
+    message = (err as Error).message;
+  }
+  if (status >= 500) log.error('request failed', { method: req.method, path: req.path, code, error: (err as Error)?.message });
+  res.status(status).json({ error: { code, message, ...extra } });
+}

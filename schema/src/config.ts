@@ -1,0 +1,117 @@
+/**
+ * Every setting tapwatch reads from the environment, with its default, in one
+ * schema. Services parse `process.env` once at start (`loadConfig`) and get a
+ * frozen object; a bad value fails fast with the variable's name.
+ *
+ * The README's settings table is checked against `SETTINGS_DOC` by a test.
+ */
+import { z } from 'zod';
+
+const port = z.coerce.number().int().min(0).max(65535);
+const positiveInt = z.coerce.number().int().positive();
+const optionalString = z
+  .string()
+  .optional()
+  .transform((v) => (v === undefined || v.trim() === '' ? undefined : v.trim()));
+
+/** `a:9092,b:9092` → `['a:9092', 'b:9092']`; also accepts `kafka://` URLs. */
+export const BrokerListSchema = z
+  .string()
+  .transform((s) =>
+    s
+      .replace(/^kafka:\/\//, '')
+      .split(',')
+      .map((b) => b.trim().replace(/^kafka:\/\//, ''))
+      .filter((b) => b.length > 0),
+  )
+  .pipe(z.array(z.string().regex(/^[^\s:/]+:\d{1,5}$/, 'expected host:port')).min(1));
+
+export const ConfigSchema = z.object({
+  TAPWATCH_HOST: z.string().default('127.0.0.1'),
+  TAPWATCH_PORT: port.default(8787),
+  TAPWATCH_DATA_DIR: z.string().default('.tapwatch'),
+  TAPWATCH_TOKEN: optionalString,
+  TAPWATCH_SINK: optionalString,
+  TAPWATCH_AGENT: optionalString,
+  TAPWATCH_LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
+  KAFKA_BROKERS: optionalString.pipe(BrokerListSchema.optional()),
+  KAFKA_CLIENT_ID: z.string().default('tapwatch'),
+  TAPWATCH_EVENTS_TOPIC: z.string().min(1).default('tapwatch.events'),
+  TAPWATCH_ALERTS_TOPIC: z.string().min(1).default('tapwatch.alerts'),
+  TAPWATCH_CONSUMER_GROUP: z.string().min(1).default('tapwatch-analyzer'),
+  TAPWATCH_TOPIC_PARTITIONS: positiveInt.default(6),
+  CLICKHOUSE_URL: optionalString.pipe(z.url().optional()),
+  CLICKHOUSE_USER: z.string().default('default'),
+  CLICKHOUSE_PASSWORD: z.string().default(''),
+  CLICKHOUSE_DATABASE: z
+    .string()
+    .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'a plain identifier')
+    .default('tapwatch'),
+  CLICKHOUSE_READONLY_USER: optionalString,
+  CLICKHOUSE_READONLY_PASSWORD: z.string().default(''),
+  TAPWATCH_BATCH_SIZE: positiveInt.default(500),
+  TAPWATCH_BATCH_WAIT_MS: positiveInt.default(100),
+  TAPWATCH_MAX_BODY_BYTES: positiveInt.default(8 * 1024 * 1024),
+  TAPWATCH_SQL_MAX_ROWS: positiveInt.default(10_000),
+  TAPWATCH_SQL_TIMEOUT_S: positiveInt.default(10),
+  TAPWATCH_OUTLIER_MIN_SAMPLES: positiveInt.default(20),
+  TAPWATCH_OUTLIER_THRESHOLD: z.coerce.number().positive().default(4.5),
+});
+export type Config = Readonly<z.infer<typeof ConfigSchema>>;
+
+/** One line of documentation per setting; the README table is checked against it. */
+export const SETTINGS_DOC: Readonly<Record<keyof z.infer<typeof ConfigSchema>, string>> = Object.freeze({
+  TAPWATCH_HOST: 'Address `up`, `api` and `ingest` listen on.',
+  TAPWATCH_PORT: 'Port `up`, `api` and `ingest` listen on.',
+  TAPWATCH_DATA_DIR: 'Where `up` keeps the embedded ClickHouse data.',
+  TAPWATCH_TOKEN: 'Bearer token required on every /v1 route and the WebSocket; sent by taps to an http sink.',
+  TAPWATCH_SINK: 'Default sink of `tapwatch tap` (`http://host:port` or `kafka://host:port[,…]`).',
+  TAPWATCH_AGENT: 'Default agent id of `tapwatch tap`.',
+  TAPWATCH_LOG_LEVEL: 'debug, info, warn, error or silent.',
+  KAFKA_BROKERS: 'Kafka bootstrap brokers (`host:port,…`); unset means the in-process bus.',
+  KAFKA_CLIENT_ID: 'kafkajs client id.',
+  TAPWATCH_EVENTS_TOPIC: 'Topic taps write events to.',
+  TAPWATCH_ALERTS_TOPIC: 'Topic the analyzer writes alerts to.',
+  TAPWATCH_CONSUMER_GROUP: 'Consumer group of the analyzers.',
+  TAPWATCH_TOPIC_PARTITIONS: 'Partitions of the topics when tapwatch creates them.',
+  CLICKHOUSE_URL: 'ClickHouse server URL; unset means the embedded engine (chDB) under TAPWATCH_DATA_DIR.',
+  CLICKHOUSE_USER: 'ClickHouse user for writes.',
+  CLICKHOUSE_PASSWORD: 'Password of CLICKHOUSE_USER.',
+  CLICKHOUSE_DATABASE: 'Database holding the tapwatch tables.',
+  CLICKHOUSE_READONLY_USER: 'ClickHouse user (readonly profile) for /v1/sql; falls back to CLICKHOUSE_USER with readonly=1.',
+  CLICKHOUSE_READONLY_PASSWORD: 'Password of CLICKHOUSE_READONLY_USER.',
+  TAPWATCH_BATCH_SIZE: 'Most events the analyzer inserts in one batch.',
+  TAPWATCH_BATCH_WAIT_MS: 'Longest the in-process bus waits to fill a batch.',
+  TAPWATCH_MAX_BODY_BYTES: 'Largest body the ingest endpoint accepts.',
+  TAPWATCH_SQL_MAX_ROWS: 'Most rows /v1/sql returns.',
+  TAPWATCH_SQL_TIMEOUT_S: 'Longest a /v1/sql query may run.',
+  TAPWATCH_OUTLIER_MIN_SAMPLES: 'Results seen per (server, tool) before the size outlier detector judges.',
+  TAPWATCH_OUTLIER_THRESHOLD: 'Robust z-score (median/MAD of log sizes) above which a result is an outlier.',
+});
+
+/** Raised when the environment holds a bad setting; names the variable. */
+export class ConfigError extends Error {
+  readonly code = 'TAPWATCH_BAD_CONFIG';
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Parses settings from `env` (default `process.env`) with `overrides` (from flags) on top. */
+export function loadConfig(
+  env: Record<string, string | undefined> = process.env,
+  overrides: Partial<Record<keyof z.infer<typeof ConfigSchema>, string | number | undefined>> = {},
+): Config {
+  const input: Record<string, unknown> = {};
+  for (const key of Object.keys(ConfigSchema.shape)) {
+    const o = (overrides as Record<string, unknown>)[key];
+    input[key] = o !== undefined ? String(o) : env[key];
+  }
+  const parsed = ConfigSchema.safeParse(input);
+  if (!parsed.success) {
+    const issues = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
+    throw new ConfigError(`bad setting: ${issues}`);
+  }
+  return Object.freeze(parsed.data);
+}

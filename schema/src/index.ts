@@ -1,0 +1,33 @@
+export {
+  EVENT_SCHEMA_VERSION,
+  LIMITS,
+  PeerInfoSchema,
+  TransportSchema,
+  SessionStartEventSchema,
+  SessionEndEventSchema,
+  CallStatusSchema,
+  ToolCallEventSchema,
+  ToolDefinitionSchema,
+  ToolsListEventSchema,
+  TapEventSchema,
+  IngestBodySchema,
+} from './events.js';
+export type {
+  PeerInfo,
+  Transport,
+  SessionStartEvent,
+  SessionEndEvent,
+  CallStatus,
+  ToolCallEvent,
+  ToolDefinition,
+  ToolsListEvent,
+  TapEvent,
+  TapEventType,
+} from './events.js';
+export { SeveritySchema, SEVERITY_RANK, AlertSchema } from './alerts.js';
+export type { Severity, Alert } from './alerts.js';
+export { ConfigSchema, SETTINGS_DOC, ConfigError, loadConfig, BrokerListSchema } from './config.js';
+export type { Config } from './config.js';
+export { log, setLogLevel } from './log.js';
+export { TapwatchError } from './errors.js';
+export type { LogLevel } from './log.js';

@@ -1,0 +1,45 @@
+#!/usr/bin/env node
+/**
+ * Runs the test suites with Node's test runner (TypeScript through tsx):
+ *   node scripts/run-tests.mjs           all: unit, integration, e2e
+ *   node scripts/run-tests.mjs unit      unit tests only (nothing running needed)
+ * Files run one at a time: the e2e suites start brokers and engines of their own.
+ */
+import { spawnSync } from 'node:child_process';
+import { readdirSync, statSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const which = process.argv[2] ?? 'all';
+
+function find(dir) {
+  let out = [];
+  let entries;
+  try {
+    entries = readdirSync(dir);
+  } catch {
+    return out;
+  }
+  for (const e of entries) {
+    const p = join(dir, e);
+    if (statSync(p).isDirectory()) out = out.concat(find(p));
+    else if (e.endsWith('.test.ts')) out.push(p);
+  }
+  return out.sort();
+}
+
+const unit = ['schema', 'collector', 'analyzer', 'dashboard-api'].flatMap((w) => find(join(root, w, 'test', 'unit')));
+const integration = find(join(root, 'test', 'integration'));
+const e2e = find(join(root, 'test', 'e2e'));
+const files = which === 'unit' ? unit : which === 'integration' ? integration : which === 'e2e' ? e2e : [...unit, ...integration, ...e2e];
+if (files.length === 0) {
+  console.error(`no test files found for '${which}'`);
+  process.exit(1);
+}
+console.log(`running ${files.length} test files: ${files.map((f) => relative(root, f)).join(', ')}`);
+const r = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=1', '--test-reporter=spec', ...files], {
+  cwd: root,
+  stdio: 'inherit',
+});
+process.exit(r.status ?? 1);

@@ -66,9 +66,11 @@ export interface RunningTapwatch {
 /** Starts `tapwatch up` as a real process and waits for /healthz to answer 200. */
 export async function startUp(options: { env?: NodeJS.ProcessEnv; token?: string; args?: string[] } = {}): Promise<RunningTapwatch> {
   const port = await freePort();
-  const dataDir = tempDir('data');
+  const args = options.args ?? [];
+  const given = args.indexOf('--data');
+  const dataDir = given >= 0 && args[given + 1] ? args[given + 1]! : tempDir('data');
   let out = '';
-  const proc = spawn(process.execPath, [TAPWATCH_BIN, 'up', '--port', String(port), '--host', '127.0.0.1', '--data', dataDir, ...(options.args ?? [])], {
+  const proc = spawn(process.execPath, [TAPWATCH_BIN, 'up', '--port', String(port), '--host', '127.0.0.1', '--data', dataDir, ...args.filter((_, i) => i !== given && i !== given + 1)], {
     env: { ...process.env, ...options.env, ...(options.token ? { TAPWATCH_TOKEN: options.token } : {}) },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -59,7 +59,9 @@ export class KafkaEventSource implements EventSource {
     private readonly topic: string,
     groupId: string,
   ) {
-    this.consumer = kafka.consumer({ groupId, allowAutoTopicCreation: false, sessionTimeout: 30_000 });
+    // A short fetch wait keeps shutdown quick (disconnect waits for the fetch in flight);
+    // fetches still return as soon as data arrives.
+    this.consumer = kafka.consumer({ groupId, allowAutoTopicCreation: false, sessionTimeout: 30_000, maxWaitTimeInMs: 500 });
   }
 
   async start(handler: EventBatchHandler): Promise<void> {
@@ -68,7 +70,7 @@ export class KafkaEventSource implements EventSource {
     await this.consumer.run({
       autoCommit: false,
       eachBatchAutoResolve: false,
-      eachBatch: async ({ batch, resolveOffset, commitOffsetsIfNecessary, heartbeat, isRunning, isStale }) => {
+      eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale }) => {
         if (!isRunning() || isStale() || batch.messages.length === 0) return;
         const records = batch.messages.map((m) => ({
           key: m.key ? m.key.toString('utf8') : null,
@@ -76,8 +78,13 @@ export class KafkaEventSource implements EventSource {
         }));
         await handler(records, heartbeat);
         const last = batch.messages[batch.messages.length - 1];
-        if (last) resolveOffset(last.offset);
-        await commitOffsetsIfNecessary();
+        if (!last) return;
+        resolveOffset(last.offset);
+        // Committed explicitly, only now that the batch is stored. (With autoCommit off,
+        // kafkajs's commitOffsetsIfNecessary commits nothing.) Kafka's offset is the next one to read.
+        await this.consumer.commitOffsets([
+          { topic: batch.topic, partition: batch.partition, offset: (BigInt(last.offset) + 1n).toString() },
+        ]);
       },
     });
   }
@@ -157,7 +164,7 @@ export class KafkaAlertFeed implements AlertFeed {
     kafka: Kafka,
     private readonly topic: string,
   ) {
-    this.consumer = kafka.consumer({ groupId: `tapwatch-api-${randomUUID()}` });
+    this.consumer = kafka.consumer({ groupId: `tapwatch-api-${randomUUID()}`, maxWaitTimeInMs: 500 });
   }
 
   /** Joins the topic; alerts published after this resolves are delivered. */

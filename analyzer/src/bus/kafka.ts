@@ -65,6 +65,10 @@ export class KafkaEventSource implements EventSource {
   }
 
   async start(handler: EventBatchHandler): Promise<void> {
+    // kafkajs restarts the consumer after retriable errors; a crash it does not recover from must be loud.
+    this.consumer.on(this.consumer.events.CRASH, (e) => {
+      log.error('kafka consumer crashed', { error: e.payload.error.message, restart: e.payload.restart, group: e.payload.groupId });
+    });
     await this.consumer.connect();
     await this.consumer.subscribe({ topic: this.topic, fromBeginning: true });
     await this.consumer.run({

@@ -1,23 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { randomUUID } from 'node:crypto';
 import { createDefinitionState, definitionHash, detectDefinitionChange } from '@tapwatch/analyzer';
-import type { ToolDefinition, ToolsListEvent } from '@tapwatch/schema';
+import type { ToolDefinition } from '@tapwatch/schema';
+import { toolsListEvent } from '../../../test/support/events.js';
 
-function list(tools: ToolDefinition[], over: Partial<ToolsListEvent> = {}): ToolsListEvent {
-  return {
-    v: 1,
-    id: randomUUID(),
-    time: new Date().toISOString(),
-    session: 's',
-    agent: 'a',
-    server: 'docs',
-    transport: 'stdio',
-    type: 'tools_list',
-    tools,
-    ...over,
-  };
-}
+const list = toolsListEvent;
 
 const search: ToolDefinition = { name: 'search', description: 'Search the docs.', inputSchema: { type: 'object', properties: { q: { type: 'string' } } } };
 

@@ -1,33 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { randomUUID } from 'node:crypto';
 import { createResultSizeState, detectResultSize, seedResultSizes } from '@tapwatch/analyzer';
 import type { ToolCallEvent } from '@tapwatch/schema';
+import { toolCallEvent } from '../../../test/support/events.js';
 
 function call(responseBytes: number, over: Partial<ToolCallEvent> = {}): ToolCallEvent {
-  return {
-    v: 1,
-    id: randomUUID(),
-    time: new Date().toISOString(),
-    session: 's',
-    agent: 'a',
-    server: 'fs',
-    transport: 'stdio',
-    type: 'tool_call',
-    tool: 'read_file',
-    requestId: '1',
-    startedAt: new Date().toISOString(),
-    durationMs: 1,
-    requestBytes: 10,
-    responseBytes,
-    status: 'ok',
-    isError: false,
-    errorCode: null,
-    errorMessage: null,
-    argumentKeys: [],
-    argumentsHash: 'h',
-    ...over,
-  };
+  return toolCallEvent({ responseBytes, ...over });
 }
 
 /** Deterministic log-normal-ish sizes around `median` (σ≈0.8 in ln units). */

@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { randomUUID } from 'node:crypto';
 import { DeliveryError, QueueingSink } from '@tapwatch/collector';
 import type { TapEvent } from '@tapwatch/schema';
+import { sessionEndEvent } from '../../../test/support/events.js';
 
 class FakeSink extends QueueingSink {
   delivered: TapEvent[][] = [];
@@ -17,21 +17,7 @@ class FakeSink extends QueueingSink {
   }
 }
 
-const event = (): TapEvent => ({
-  v: 1,
-  id: randomUUID(),
-  time: new Date().toISOString(),
-  session: 's',
-  agent: 'a',
-  server: 'x',
-  transport: 'stdio',
-  type: 'session_end',
-  calls: 0,
-  incomplete: 0,
-  exitCode: 0,
-  signal: null,
-  nonJsonLines: 0,
-});
+const event = (): TapEvent => sessionEndEvent();
 
 test('retries a transient failure and delivers everything in order', async () => {
   const sink = new FakeSink();

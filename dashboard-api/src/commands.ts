@@ -312,6 +312,8 @@ async function startApi(config: Config): Promise<Service> {
     });
   }
   const store = await openStore(config);
+  // Idempotent: lets SQL answer (on empty tables) even before an analyzer has started.
+  await store.migrate();
   let publisher: EventPublisher | undefined;
   let feed: (AlertFeed & { start?: () => Promise<void> }) | undefined;
   if (config.KAFKA_BROKERS) {

@@ -171,3 +171,9 @@ test('unknown commands and bad flags get usage and exit 2', () => {
   assert.equal(t.status, 2);
   assert.match(t.stderr, /no server command given/);
 });
+
+test('a second process on the same embedded data directory is refused with a clear message', () => {
+  const r = spawnSync(process.execPath, [TAPWATCH_BIN, 'up', '--port', '0', '--data', tw.dataDir], { encoding: 'utf8', timeout: 30_000 });
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /another tapwatch process/);
+});

@@ -65,13 +65,26 @@ export interface RunningTapwatch {
 
 /** Starts `tapwatch up` as a real process and waits for /healthz to answer 200. */
 export async function startUp(options: { env?: NodeJS.ProcessEnv; token?: string; args?: string[] } = {}): Promise<RunningTapwatch> {
-  const port = await freePort();
   const args = options.args ?? [];
   const given = args.indexOf('--data');
   const dataDir = given >= 0 && args[given + 1] ? args[given + 1]! : tempDir('data');
+  return startTapwatch('up', {
+    env: { ...options.env, ...(options.token ? { TAPWATCH_TOKEN: options.token } : {}) },
+    dataDir,
+    args: args.filter((_, i) => i !== given && i !== given + 1),
+  });
+}
+
+/** Starts a tapwatch server command (`up`, `analyzer`, `api`, `ingest`) on a free port and waits for /healthz. */
+export async function startTapwatch(
+  command: string,
+  options: { env?: NodeJS.ProcessEnv; dataDir?: string; args?: string[] } = {},
+): Promise<RunningTapwatch> {
+  const port = await freePort();
+  const dataDir = options.dataDir ?? tempDir('data');
   let out = '';
-  const proc = spawn(process.execPath, [TAPWATCH_BIN, 'up', '--port', String(port), '--host', '127.0.0.1', '--data', dataDir, ...args.filter((_, i) => i !== given && i !== given + 1)], {
-    env: { ...process.env, ...options.env, ...(options.token ? { TAPWATCH_TOKEN: options.token } : {}) },
+  const proc = spawn(process.execPath, [TAPWATCH_BIN, command, '--port', String(port), '--host', '127.0.0.1', '--data', dataDir, ...(options.args ?? [])], {
+    env: { ...process.env, ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   proc.stdout?.on('data', (d: Buffer) => (out += d.toString()));
@@ -81,9 +94,9 @@ export async function startUp(options: { env?: NodeJS.ProcessEnv; token?: string
   let dead = false;
   void exited.then(() => (dead = true));
   await waitFor(
-    'tapwatch up to answer /healthz',
+    `tapwatch ${command} to answer /healthz`,
     async () => {
-      if (dead) throw new Error(`tapwatch up exited early:\n${out}`);
+      if (dead) throw new Error(`tapwatch ${command} exited early:\n${out}`);
       const r = await fetch(`${url}/healthz`);
       return r.status === 200;
     },

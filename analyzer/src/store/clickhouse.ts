@@ -68,8 +68,17 @@ export async function openClickHouseStore(options: ClickHouseStoreOptions): Prom
     // chDB types its connection against @clickhouse/client-common, which @clickhouse/client
     // now bundles under its own paths: the shapes are identical, the declarations are not.
     type ClientConnection = NonNullable<Parameters<typeof createClient>[0]>['connection'];
-    writer = createClient({ connection: createChdbConnection({ path }) as unknown as ClientConnection });
-    reader = createClient({ connection: createChdbConnection({ path }) as unknown as ClientConnection });
+    try {
+      writer = createClient({ connection: createChdbConnection({ path }) as unknown as ClientConnection });
+      reader = createClient({ connection: createChdbConnection({ path }) as unknown as ClientConnection });
+    } catch (err) {
+      // The embedded engine locks its directory: one process at a time.
+      throw new TapwatchError(
+        StoreErrorCode.UNAVAILABLE,
+        `cannot open the embedded ClickHouse data in ${path}: is another tapwatch process using it? Stop it, use another --data directory, or set CLICKHOUSE_URL (${(err as Error).message})`,
+        { cause: err },
+      );
+    }
     prepareReader = async () => {
       // Order matters: limits first, then USE, then readonly=1 locks them all for this session.
       await drain(reader.query({ query: 'SELECT 1', format: 'JSON', clickhouse_settings: limits }));

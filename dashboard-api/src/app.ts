@@ -24,6 +24,8 @@ export interface AppOptions {
   store?: Store | undefined;
   /** Extra facts for /healthz (analyzer counters, bus depth…). */
   health?: () => Record<string, unknown>;
+  /** Storage to ping in /healthz when the app serves no SQL (the analyzer's health port). */
+  probeStore?: Store | undefined;
 }
 
 export interface AppHandle {
@@ -41,10 +43,11 @@ export function createApp(options: AppOptions): AppHandle {
   };
 
   app.get('/healthz', async (_req, res) => {
-    const storeOk = options.store ? await options.store.ping() : true;
+    const probed = options.store ?? options.probeStore;
+    const storeOk = probed ? await probed.ping() : true;
     res.status(storeOk ? 200 : 503).json({
       status: storeOk ? 'ok' : 'degraded',
-      store: options.store ? (storeOk ? 'ok' : 'unreachable') : 'none',
+      store: probed ? (storeOk ? 'ok' : 'unreachable') : 'none',
       ingest: { accepted: ingestStats.accepted, rejected: ingestStats.rejected },
       ...options.health?.(),
     });

@@ -287,6 +287,7 @@ async function startAnalyzer(config: Config): Promise<Service> {
   const { app } = createApp({
     token: config.TAPWATCH_TOKEN,
     maxBodyBytes: config.TAPWATCH_MAX_BODY_BYTES,
+    probeStore: store,
     health: () => ({ mode: 'analyzer', analyzer: analyzer.stats }),
   });
   const server = createServer(app);

@@ -83,8 +83,8 @@ export const SETTINGS_DOC: Readonly<Record<keyof z.infer<typeof ConfigSchema>, s
   TAPWATCH_BATCH_SIZE: 'Most events the analyzer inserts in one batch.',
   TAPWATCH_BATCH_WAIT_MS: 'Longest the in-process bus waits to fill a batch.',
   TAPWATCH_MAX_BODY_BYTES: 'Largest body the ingest endpoint accepts.',
-  TAPWATCH_SQL_MAX_ROWS: 'Most rows /v1/sql returns.',
-  TAPWATCH_SQL_TIMEOUT_S: 'Longest a /v1/sql query may run.',
+  TAPWATCH_SQL_MAX_ROWS: 'Most rows /v1/sql returns (embedded engine; with a server, the read-only user\'s profile sets it).',
+  TAPWATCH_SQL_TIMEOUT_S: 'Longest a /v1/sql query may run (embedded engine; with a server, the read-only user\'s profile sets it).',
   TAPWATCH_OUTLIER_MIN_SAMPLES: 'Results seen per (server, tool) before the size outlier detector judges.',
   TAPWATCH_OUTLIER_THRESHOLD: 'Robust z-score (median/MAD of log sizes) above which a result is an outlier.',
 });

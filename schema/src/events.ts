@@ -70,6 +70,34 @@ export type SessionEndEvent = z.infer<typeof SessionEndEventSchema>;
 export const CallStatusSchema = z.enum(['ok', 'tool_error', 'rpc_error', 'cancelled', 'incomplete']);
 export type CallStatus = z.infer<typeof CallStatusSchema>;
 
+/**
+ * How much of the arguments and results a tap ships. `metadata`: names, sizes
+ * and hashes only. `redacted` (default): arguments and a bounded result preview
+ * with secrets masked. `full`: everything, unmasked (for trusted lab use).
+ */
+export const CaptureLevelSchema = z.enum(['metadata', 'redacted', 'full']);
+export type CaptureLevel = z.infer<typeof CaptureLevelSchema>;
+
+/**
+ * What a tap's content checks found in a call, on the raw text, before
+ * redaction — so detection works at every capture level. Never carries the
+ * secret itself: `rule` names the pattern, `excerpt` is redacted.
+ */
+export const ContentFindingSchema = z.object({
+  kind: z.enum(['secret', 'sensitive_path', 'path_traversal', 'shell_injection', 'injection_phrase', 'invisible_text']),
+  where: z.enum(['arguments', 'result']),
+  /** Where in the arguments, as a path (`paths[1]`, `options.url`); absent for results. */
+  field: z.string().max(256).optional(),
+  /** The rule that matched, e.g. `aws_access_key_id`, `ssh_private_key_path`, `ignore_previous_instructions`. */
+  rule: z.string().max(128),
+  /** A short excerpt around the match, redacted. */
+  excerpt: z.string().max(300).optional(),
+});
+export type ContentFinding = z.infer<typeof ContentFindingSchema>;
+
+/** Short hex digests (16 chars) standing for pieces of content, so content can be matched across calls without shipping it. */
+const digestList = z.array(z.string().regex(/^[0-9a-f]{16}$/)).max(512);
+
 export const ToolCallEventSchema = EventBase.extend({
   type: z.literal('tool_call'),
   tool: name,
@@ -90,6 +118,20 @@ export const ToolCallEventSchema = EventBase.extend({
   argumentKeys: z.array(z.string().max(LIMITS.maxNameLength)).max(256),
   /** SHA-256 of the serialized arguments: spots identical calls without shipping them. */
   argumentsHash: z.string().max(128),
+  /** Capture level the tap ran at (absent from older taps: treat as `metadata`). */
+  capture: CaptureLevelSchema.optional(),
+  /** The arguments, redacted at `redacted`, as sent at `full`; absent at `metadata`. */
+  arguments: z.unknown().optional(),
+  /** Text of the result, redacted and cut to a bounded preview; absent at `metadata`. */
+  resultPreview: z.string().max(16 * 1024).optional(),
+  /** Findings of the tap's content checks (every capture level). */
+  findings: z.array(ContentFindingSchema).max(64).optional(),
+  /** Digests of secret-like tokens and text shingles of the result (every capture level). */
+  resultDigests: digestList.optional(),
+  /** Digests of the same kinds from the arguments, also after URL, base64 and hex decoding. */
+  argumentDigests: digestList.optional(),
+  /** Destinations named in the arguments: host names of URLs and e-mail domains. */
+  destinations: z.array(z.string().max(256)).max(64).optional(),
 });
 export type ToolCallEvent = z.infer<typeof ToolCallEventSchema>;
 

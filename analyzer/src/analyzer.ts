@@ -80,7 +80,7 @@ export class Analyzer {
       const outcome = this.engine.process(event);
       definitions.push(...outcome.definitions);
       for (const f of outcome.findings) {
-        alerts.push(AlertSchema.parse({ ...f, id: alertId(f.detector, event.id, f.tool), time: now }));
+        alerts.push(AlertSchema.parse({ ...f, id: alertId(f.detector, event.id, `${f.tool}\u0000${f.title}`), time: now }));
       }
     }
     if (definitions.length > 0) {

@@ -24,3 +24,8 @@ export type { ResultSizeConfig, ResultSizeState } from './detectors/result-size.
 export { detectDefinitionChange, createDefinitionState } from './detectors/definition-change.js';
 export type { DefinitionState } from './detectors/definition-change.js';
 export { alertId, BoundedMap } from './detectors/types.js';
+export { detectContent, createContentState } from './detectors/content.js';
+export { detectFlow, createFlowState } from './detectors/flow.js';
+export { isEgressCall, isEgressTool } from './detectors/egress.js';
+export { detectNewServer, detectUnadvertised, noteToolsList, createNoveltyState } from './detectors/novelty.js';
+export { detectRate, learnSessionEnd, createRateState, bulkThreshold } from './detectors/rate.js';

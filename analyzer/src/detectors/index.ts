@@ -1,10 +1,14 @@
 /**
  * Wires the detectors: holds their states, warms them from storage at start,
- * and runs every detector that applies to an event.
+ * and runs every detector that applies to an event, in order.
  */
 import type { TapEvent, ToolDefinition } from '@tapwatch/schema';
 import type { Store, ToolDefinitionRow } from '../store/store.js';
+import { createContentState, detectContent, type ContentState } from './content.js';
 import { createDefinitionState, detectDefinitionChange, seedDefinition, type DefinitionState } from './definition-change.js';
+import { createFlowState, detectFlow, type FlowState } from './flow.js';
+import { createNoveltyState, detectNewServer, detectUnadvertised, noteToolsList, seedAdvertised, seedServer, type NoveltyState } from './novelty.js';
+import { createRateState, detectRate, learnSessionEnd, seedSessionCounts, type RateState } from './rate.js';
 import { createResultSizeState, detectResultSize, seedResultSizes, type ResultSizeConfig, type ResultSizeState } from './result-size.js';
 import type { Finding } from './types.js';
 
@@ -20,14 +24,22 @@ export interface DetectionOutcome {
 export class DetectionEngine {
   private readonly resultSize: ResultSizeState;
   private readonly definitions: DefinitionState;
+  private readonly content: ContentState;
+  private readonly flow: FlowState;
+  private readonly novelty: NoveltyState;
+  private readonly rate: RateState;
 
   constructor(config: DetectionConfig) {
     this.resultSize = createResultSizeState(config.resultSize);
     this.definitions = createDefinitionState();
+    this.content = createContentState();
+    this.flow = createFlowState();
+    this.novelty = createNoveltyState();
+    this.rate = createRateState();
   }
 
-  /** Restores baselines and pins from storage, so a restart does not start blind. */
-  async warm(store: Store): Promise<{ tools: number; definitions: number }> {
+  /** Restores baselines, pins and known servers from storage, so a restart does not start blind. */
+  async warm(store: Store): Promise<{ tools: number; definitions: number; servers: number }> {
     const sizes = await store.recentResponseSizes(this.resultSize.config.window);
     for (const s of sizes) seedResultSizes(this.resultSize, s.server, s.tool, s.sizes);
     const defs = await store.knownDefinitions();
@@ -39,19 +51,38 @@ export class DetectionEngine {
         // an unreadable history row only loses the "before" excerpt
       }
       seedDefinition(this.definitions, d.server, d.tool, d.first_hash, pinned, d.hashes, d.last_hash);
+      seedAdvertised(this.novelty, d.server, d.tool);
     }
-    return { tools: sizes.length, definitions: defs.length };
+    const servers = await store.knownServers();
+    for (const s of servers) seedServer(this.novelty, s);
+    for (const c of await store.recentSessionCounts(500)) seedSessionCounts(this.rate, c.server, c.tool, c.counts);
+    return { tools: sizes.length, definitions: defs.length, servers: servers.length };
   }
 
   /** Runs the detectors over one event. Mutates detector state. */
   process(event: TapEvent): DetectionOutcome {
     switch (event.type) {
       case 'tool_call':
-        return { findings: detectResultSize(this.resultSize, event), definitions: [] };
+        return {
+          findings: [
+            ...detectUnadvertised(this.novelty, event),
+            ...detectContent(this.content, event),
+            ...detectFlow(this.flow, event),
+            ...detectRate(this.rate, event),
+            ...detectResultSize(this.resultSize, event),
+          ],
+          definitions: [],
+        };
       case 'tools_list': {
         const { findings, history } = detectDefinitionChange(this.definitions, event);
+        noteToolsList(this.novelty, event);
         return { findings, definitions: history };
       }
+      case 'session_start':
+        return { findings: detectNewServer(this.novelty, event), definitions: [] };
+      case 'session_end':
+        learnSessionEnd(this.rate, event);
+        return { findings: [], definitions: [] };
       default:
         return { findings: [], definitions: [] };
     }

@@ -211,6 +211,27 @@ class ClickHouseStore implements Store {
     );
   }
 
+  async recentSessionCounts(perKey: number): Promise<{ server: string; tool: string; counts: number[] }[]> {
+    const rows = await this.select<{ server: string; tool: string; counts: (number | string)[] }>(
+      `SELECT server, tool, groupArray(n) AS counts
+       FROM (
+         SELECT server, tool, session, count() AS n, max(time) AS last
+         FROM ${this.db}.tool_calls
+         GROUP BY server, tool, session
+         ORDER BY last DESC
+         LIMIT {perKey:UInt32} BY server, tool
+       )
+       GROUP BY server, tool`,
+      { perKey },
+    );
+    return rows.map((r) => ({ server: r.server, tool: r.tool, counts: r.counts.map(Number) }));
+  }
+
+  async knownServers(): Promise<string[]> {
+    const rows = await this.select<{ server: string }>(`SELECT DISTINCT server FROM ${this.db}.sessions`);
+    return rows.map((r) => r.server);
+  }
+
   async ping(): Promise<boolean> {
     try {
       await this.select('SELECT 1 AS ok');

@@ -52,6 +52,10 @@ export interface Store {
   recentResponseSizes(perKey: number): Promise<{ server: string; tool: string; sizes: number[] }[]>;
   /** Definitions seen so far, to remember pins across restarts. */
   knownDefinitions(): Promise<KnownDefinition[]>;
+  /** Calls per session of each (server, tool), for the last `perKey` sessions that used it. */
+  recentSessionCounts(perKey: number): Promise<{ server: string; tool: string; counts: number[] }[]>;
+  /** Every server name seen in a session. */
+  knownServers(): Promise<string[]>;
   /** True when the database answers. */
   ping(): Promise<boolean>;
   close(): Promise<void>;

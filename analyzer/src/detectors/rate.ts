@@ -1,0 +1,172 @@
+/**
+ * Loops, streaks and bulk reads within a session:
+ * - `loop`: the last `loopWindow` calls of a session use at most two distinct
+ *   call signatures (tool + arguments hash) — the same call repeated, or two
+ *   calls ping-ponging. Agents stuck in a loop, or something hammering a tool.
+ * - `error_streak`: `errorStreak` failed calls in a row.
+ * - `bulk_reads`: a session calls one (server, tool) far more often, on
+ *   mostly distinct arguments, than sessions normally do: a crawl or a dump.
+ *   The normal is learned from finished sessions (median/MAD-free: a high
+ *   quantile of per-session counts, robust to a few big sessions).
+ */
+import { quantileSorted } from 'simple-statistics';
+import type { SessionEndEvent, ToolCallEvent } from '@tapwatch/schema';
+import { BoundedMap, type Finding } from './types.js';
+
+export const LOOP_DETECTOR = 'call_loop';
+export const ERROR_STREAK_DETECTOR = 'error_streak';
+export const BULK_DETECTOR = 'bulk_reads';
+
+export interface RateConfig {
+  loopWindow: number;
+  errorStreak: number;
+  /** Finished sessions using a tool before its per-session normal is trusted. */
+  bulkMinSessions: number;
+  /** Calls per session never flagged as bulk, whatever the normal. */
+  bulkFloor: number;
+  /** Multiple of the normal (99th percentile of per-session counts) that is flagged. */
+  bulkFactor: number;
+  /** Used until enough sessions are seen. */
+  bulkDefault: number;
+}
+
+interface SessionCounters {
+  recent: string[];
+  errorsInRow: number;
+  perTool: Map<string, { calls: number; distinct: Set<string> }>;
+}
+
+export interface RateState {
+  config: RateConfig;
+  sessions: BoundedMap<string, SessionCounters>;
+  /** (server, tool) → calls per finished session, most recent last. */
+  normals: BoundedMap<string, number[]>;
+  alerted: BoundedMap<string, true>;
+}
+
+export function createRateState(config: Partial<RateConfig> = {}, maxSessions = 200_000): RateState {
+  return {
+    config: { loopWindow: 12, errorStreak: 5, bulkMinSessions: 20, bulkFloor: 25, bulkFactor: 2, bulkDefault: 60, ...config },
+    sessions: new BoundedMap(maxSessions),
+    normals: new BoundedMap(50_000),
+    alerted: new BoundedMap(maxSessions),
+  };
+}
+
+const NORMAL_WINDOW = 500;
+
+/** Restores per-session call counts of a tool (from storage), oldest first. */
+export function seedSessionCounts(state: RateState, server: string, tool: string, counts: number[]): void {
+  state.normals.set(`${server}\u0000${tool}`, counts.slice(-NORMAL_WINDOW));
+}
+
+function counters(state: RateState, session: string): SessionCounters {
+  let c = state.sessions.get(session);
+  if (!c) {
+    c = { recent: [], errorsInRow: 0, perTool: new Map() };
+    state.sessions.set(session, c);
+  }
+  return c;
+}
+
+/** The per-session count above which a tool's use is bulk. */
+export function bulkThreshold(state: RateState, server: string, tool: string): number {
+  const counts = state.normals.get(`${server}\u0000${tool}`);
+  const { bulkMinSessions, bulkFloor, bulkFactor, bulkDefault } = state.config;
+  if (!counts || counts.length < bulkMinSessions) return bulkDefault;
+  const p99 = quantileSorted([...counts].sort((a, b) => a - b), 0.99);
+  return Math.max(bulkFloor, Math.ceil(bulkFactor * p99));
+}
+
+function once(state: RateState, key: string): boolean {
+  if (state.alerted.has(key)) return false;
+  state.alerted.set(key, true);
+  return true;
+}
+
+/** Judges one call. Mutates `state`. */
+export function detectRate(state: RateState, event: ToolCallEvent): Finding[] {
+  const c = counters(state, event.session);
+  const findings: Finding[] = [];
+  const base = { server: event.server, tool: event.tool, agent: event.agent, session: event.session };
+
+  // Loops: signature = server, tool and the exact arguments.
+  c.recent.push(`${event.server}/${event.tool}#${event.argumentsHash}`);
+  if (c.recent.length > state.config.loopWindow) c.recent.shift();
+  if (c.recent.length === state.config.loopWindow) {
+    const distinct = [...new Set(c.recent)];
+    if (distinct.length <= 2 && once(state, `${LOOP_DETECTOR}\u0000${event.session}\u0000${distinct.sort().join('|')}`)) {
+      findings.push({
+        ...base,
+        severity: 'medium',
+        detector: LOOP_DETECTOR,
+        title:
+          distinct.length === 1
+            ? `The same ${event.server}/${event.tool} call was repeated ${state.config.loopWindow} times in a row.`
+            : `Two calls alternated for the last ${state.config.loopWindow} calls of the session (${distinct.map((d) => d.split('#')[0]).join(' ↔ ')}).`,
+        evidence: { window: state.config.loopWindow, signatures: distinct, callId: event.id },
+        eventIds: [event.id],
+      });
+    }
+  }
+
+  // Error streaks.
+  c.errorsInRow = event.isError || event.status === 'rpc_error' ? c.errorsInRow + 1 : 0;
+  if (c.errorsInRow === state.config.errorStreak && once(state, `${ERROR_STREAK_DETECTOR}\u0000${event.session}`)) {
+    findings.push({
+      ...base,
+      severity: 'medium',
+      detector: ERROR_STREAK_DETECTOR,
+      title: `${c.errorsInRow} calls in a row failed in session ${event.session} (last: ${event.server}/${event.tool}).`,
+      evidence: { errorsInRow: c.errorsInRow, lastError: event.errorMessage ?? (event.isError ? 'isError result' : null), callId: event.id },
+      eventIds: [event.id],
+    });
+  }
+
+  // Bulk reads: many calls of one tool on mostly distinct arguments.
+  const k = `${event.server}\u0000${event.tool}`;
+  let t = c.perTool.get(k);
+  if (!t) {
+    t = { calls: 0, distinct: new Set() };
+    c.perTool.set(k, t);
+  }
+  t.calls++;
+  if (t.distinct.size < 10_000) t.distinct.add(event.argumentsHash);
+  const threshold = bulkThreshold(state, event.server, event.tool);
+  if (t.calls >= threshold && t.distinct.size >= t.calls / 2 && once(state, `${BULK_DETECTOR}\u0000${event.session}\u0000${k}`)) {
+    const counts = state.normals.get(k);
+    findings.push({
+      ...base,
+      severity: 'medium',
+      detector: BULK_DETECTOR,
+      title: `Session ${event.session} called ${event.server}/${event.tool} ${t.calls} times on ${t.distinct.size} distinct arguments; sessions normally stay under ${threshold}.`,
+      evidence: {
+        calls: t.calls,
+        distinctArguments: t.distinct.size,
+        threshold,
+        baselineSessions: counts?.length ?? 0,
+        baselineP99: counts && counts.length > 0 ? quantileSorted([...counts].sort((a, b) => a - b), 0.99) : null,
+        callId: event.id,
+      },
+      eventIds: [event.id],
+    });
+  }
+  return findings;
+}
+
+/** A finished (session, server): its per-tool counts teach the normal. Sessions that raised a bulk alert do not. */
+export function learnSessionEnd(state: RateState, event: SessionEndEvent): void {
+  const c = state.sessions.get(event.session);
+  if (!c) return;
+  for (const [k, t] of c.perTool) {
+    if (!k.startsWith(`${event.server}\u0000`)) continue;
+    if (state.alerted.has(`${BULK_DETECTOR}\u0000${event.session}\u0000${k}`)) continue;
+    let counts = state.normals.get(k);
+    if (!counts) {
+      counts = [];
+      state.normals.set(k, counts);
+    }
+    counts.push(t.calls);
+    if (counts.length > NORMAL_WINDOW) counts.shift();
+  }
+}

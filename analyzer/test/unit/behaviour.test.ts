@@ -1,0 +1,145 @@
+/**
+ * Behavioural detectors over tool calls: content findings, exfiltration
+ * chains, novelty, loops, error streaks and bulk reads — positive and negative
+ * cases for each.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  createContentState,
+  createFlowState,
+  createNoveltyState,
+  createRateState,
+  detectContent,
+  detectFlow,
+  detectNewServer,
+  detectRate,
+  detectUnadvertised,
+  isEgressCall,
+  learnSessionEnd,
+  noteToolsList,
+} from '@tapwatch/analyzer';
+import type { SessionStartEvent } from '@tapwatch/schema';
+import { sessionEndEvent, toolCallEvent, toolsListEvent } from '../../../test/support/events.js';
+
+const at = (ms: number) => new Date(Date.UTC(2026, 0, 1) + ms).toISOString();
+
+test('content: a named secret in arguments to an egress tool is critical; in a result high; entropy alone stays low', () => {
+  const s = createContentState();
+  const out = detectContent(
+    s,
+    toolCallEvent({ tool: 'create_issue', findings: [{ kind: 'secret', where: 'arguments', field: 'body', rule: 'github_token' }] }),
+  );
+  assert.equal(out[0]?.severity, 'critical');
+  assert.equal(out[0]?.detector, 'content.secret');
+  const res = detectContent(s, toolCallEvent({ session: 's2', findings: [{ kind: 'secret', where: 'result', rule: 'aws_access_key_id' }] }));
+  assert.equal(res[0]?.severity, 'high');
+  const weak = detectContent(s, toolCallEvent({ session: 's3', findings: [{ kind: 'secret', where: 'result', rule: 'high_entropy' }] }));
+  assert.equal(weak[0]?.severity, 'low');
+  assert.deepEqual(detectContent(s, toolCallEvent({})), [], 'no findings, no alert');
+});
+
+test('content: traversal, shell injection and injected instructions alert once per session and rule', () => {
+  const s = createContentState();
+  const trav = toolCallEvent({ findings: [{ kind: 'path_traversal', where: 'arguments', field: 'path', rule: 'dot_dot_slash' }] });
+  assert.equal(detectContent(s, trav)[0]?.severity, 'high');
+  assert.deepEqual(detectContent(s, { ...trav, id: crypto.randomUUID() }), [], 'the same rule in the same session is not repeated');
+  const inj = detectContent(s, toolCallEvent({ findings: [{ kind: 'injection_phrase', where: 'result', rule: 'ignore_previous_instructions' }] }));
+  assert.equal(inj[0]?.severity, 'high');
+  const shell = detectContent(s, toolCallEvent({ findings: [{ kind: 'shell_injection', where: 'arguments', field: 'pattern', rule: 'curl_pipe_shell' }] }));
+  assert.equal(shell[0]?.severity, 'high');
+});
+
+test('egress: network, messaging and shared-system writes are egress; reads of shared systems are not', () => {
+  for (const t of ['fetch', 'http_request', 'send_email', 'create_issue', 'add_issue_comment', 'createPullRequest', 'upload_snapshot', 'post_message']) {
+    assert.equal(isEgressCall({ tool: t }), true, t);
+  }
+  for (const t of ['read_file', 'get_issue', 'list_pull_requests', 'search_repositories', 'list_directory', 'write_file', 'create_entities']) {
+    assert.equal(isEgressCall({ tool: t }), false, t);
+  }
+  assert.equal(isEgressCall({ tool: 'translate_text', destinations: ['evil.example'] }), true, 'a destination makes any call egress');
+});
+
+test('flow: a secret read then an egress carrying its digests is critical; without overlap high; outside the window nothing', () => {
+  const s = createFlowState({ windowMs: 60_000 });
+  const read = toolCallEvent({ agent: 'A', time: at(0), tool: 'read_file', findings: [{ kind: 'secret', where: 'result', rule: 'aws_secret_access_key' }], resultDigests: ['00000000000000aa', '00000000000000bb'] });
+  assert.deepEqual(detectFlow(s, read), []);
+  const send = toolCallEvent({ agent: 'A', time: at(2000), server: 'fetch', tool: 'fetch', destinations: ['collector.example'], argumentDigests: ['00000000000000bb'] });
+  const [f] = detectFlow(s, send);
+  assert.equal(f?.severity, 'critical');
+  assert.deepEqual(f?.eventIds, [read.id, send.id]);
+  const plain = toolCallEvent({ agent: 'A', time: at(3000), server: 'github', tool: 'create_issue' });
+  assert.equal(detectFlow(s, plain)[0]?.severity, 'high');
+  const late = toolCallEvent({ agent: 'A', time: at(120_000), server: 'github', tool: 'create_issue' });
+  assert.deepEqual(detectFlow(s, late), [], 'beyond the window');
+  const other = toolCallEvent({ agent: 'B', time: at(4000), server: 'github', tool: 'create_issue' });
+  assert.deepEqual(detectFlow(s, other), [], 'per agent');
+});
+
+test('flow: ordinary reads followed by egress are quiet', () => {
+  const s = createFlowState();
+  detectFlow(s, toolCallEvent({ agent: 'A', time: at(0), tool: 'read_file', resultDigests: ['00000000000000cc'] }));
+  assert.deepEqual(detectFlow(s, toolCallEvent({ agent: 'A', time: at(10), tool: 'create_issue', argumentDigests: ['00000000000000cc'] })), []);
+});
+
+const start = (over: Partial<SessionStartEvent>): SessionStartEvent => ({ ...sessionEndEvent(), type: 'session_start', ...over }) as SessionStartEvent;
+
+test('novelty: a never-seen server joining mid-session is medium; at session start low; known servers nothing', () => {
+  const s = createNoveltyState();
+  detectNewServer(s, start({ session: 'x', server: 'filesystem' }));
+  detectUnadvertised(s, toolCallEvent({ session: 'x', server: 'filesystem' }));
+  const late = detectNewServer(s, start({ session: 'x', server: 'sync-agent' }));
+  assert.equal(late[0]?.severity, 'medium');
+  assert.equal(late[0]?.evidence.midSession, true);
+  assert.equal(detectNewServer(s, start({ session: 'y', server: 'brand-new' }))[0]?.severity, 'low');
+  assert.deepEqual(detectNewServer(s, start({ session: 'z', server: 'filesystem' })), []);
+});
+
+test('novelty: calling a tool the server never advertised is high; advertised tools and unlisted servers are fine', () => {
+  const s = createNoveltyState();
+  noteToolsList(s, toolsListEvent([{ name: 'get_issue' }, { name: 'create_issue' }], { server: 'github' }));
+  assert.deepEqual(detectUnadvertised(s, toolCallEvent({ server: 'github', tool: 'get_issue' })), []);
+  const [f] = detectUnadvertised(s, toolCallEvent({ server: 'github', tool: 'delete_repository' }));
+  assert.equal(f?.severity, 'high');
+  assert.deepEqual(detectUnadvertised(s, toolCallEvent({ server: 'never-listed', tool: 'anything' })), []);
+});
+
+test('rate: the same call repeated, and two calls ping-ponging, raise a loop alert; varied calls do not', () => {
+  const s = createRateState({ loopWindow: 12 });
+  let fired: string[] = [];
+  for (let i = 0; i < 12; i++) fired.push(...detectRate(s, toolCallEvent({ session: 'L', argumentsHash: 'same' })).map((f) => f.detector));
+  assert.deepEqual(fired, ['call_loop']);
+  fired = [];
+  for (let i = 0; i < 12; i++) fired.push(...detectRate(s, toolCallEvent({ session: 'P', tool: i % 2 ? 'read_file' : 'list_directory', argumentsHash: String(i % 2) })).map((f) => f.detector));
+  assert.deepEqual(fired, ['call_loop']);
+  fired = [];
+  for (let i = 0; i < 30; i++) fired.push(...detectRate(s, toolCallEvent({ session: 'V', argumentsHash: `h${i % 5}` })).map((f) => f.detector));
+  assert.deepEqual(fired, []);
+});
+
+test('rate: an error streak alerts at the configured length; interrupted errors do not', () => {
+  const s = createRateState({ errorStreak: 5 });
+  const err = (session: string, i: number) => toolCallEvent({ session, isError: true, status: 'tool_error', argumentsHash: String(i) });
+  const fired: string[] = [];
+  for (let i = 0; i < 8; i++) fired.push(...detectRate(s, err('E', i)).map((f) => f.detector));
+  assert.deepEqual(fired, ['error_streak']);
+  for (let i = 0; i < 12; i++) {
+    const e = i % 4 === 3 ? toolCallEvent({ session: 'F', argumentsHash: String(i) }) : err('F', i);
+    assert.deepEqual(detectRate(s, e), []);
+  }
+});
+
+test('rate: bulk reads are judged against the per-session normal learned from finished sessions', () => {
+  const s = createRateState({ bulkMinSessions: 20, bulkFloor: 25, bulkFactor: 2 });
+  for (let n = 0; n < 30; n++) {
+    const session = `n${n}`;
+    for (let i = 0; i < 3 + (n % 8); i++) detectRate(s, toolCallEvent({ session, argumentsHash: `${n}-${i}` }));
+    learnSessionEnd(s, sessionEndEvent({ session, server: 'fs' }));
+  }
+  const fired: number[] = [];
+  for (let i = 0; i < 60; i++) {
+    if (detectRate(s, toolCallEvent({ session: 'crawl', argumentsHash: `c${i}` })).some((f) => f.detector === 'bulk_reads')) fired.push(i + 1);
+  }
+  assert.deepEqual(fired, [25], 'fires once, at the floor (2 × p99 of 10 is below it)');
+  for (let i = 0; i < 20; i++) assert.deepEqual(detectRate(s, toolCallEvent({ session: 'normal', argumentsHash: `x${i}` })).filter((f) => f.detector === 'bulk_reads'), []);
+});

@@ -9,6 +9,7 @@ import { AlertSchema, TapEventSchema, log, type Alert, type TapEvent } from '@ta
 import type { AlertPublisher, EventRecord } from './bus/types.js';
 import { DetectionEngine, type DetectionConfig } from './detectors/index.js';
 import { alertId } from './detectors/types.js';
+import { corroborate, createCorroborationState, type CorroborationState } from './detectors/corroborate.js';
 import type { Store, ToolDefinitionRow } from './store/store.js';
 
 export interface AnalyzerStats {
@@ -40,6 +41,7 @@ export class Analyzer {
     publishFailures: 0,
   };
   private readonly engine: DetectionEngine;
+  private readonly corroboration: CorroborationState = createCorroborationState();
   private stopping = false;
 
   constructor(private readonly options: AnalyzerOptions) {
@@ -79,7 +81,7 @@ export class Analyzer {
     for (const event of events) {
       const outcome = this.engine.process(event);
       definitions.push(...outcome.definitions);
-      for (const f of outcome.findings) {
+      for (const f of corroborate(this.corroboration, outcome.findings, Date.parse(event.time))) {
         alerts.push(AlertSchema.parse({ ...f, id: alertId(f.detector, event.id, `${f.tool}\u0000${f.title}`), time: now }));
       }
     }

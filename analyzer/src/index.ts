@@ -29,3 +29,4 @@ export { detectFlow, createFlowState } from './detectors/flow.js';
 export { isEgressCall, isEgressTool } from './detectors/egress.js';
 export { detectNewServer, detectUnadvertised, noteToolsList, createNoveltyState } from './detectors/novelty.js';
 export { detectRate, learnSessionEnd, createRateState, bulkThreshold } from './detectors/rate.js';
+export { corroborate, createCorroborationState, family } from './detectors/corroborate.js';

@@ -143,3 +143,30 @@ test('rate: bulk reads are judged against the per-session normal learned from fi
   assert.deepEqual(fired, [25], 'fires once, at the floor (2 × p99 of 10 is below it)');
   for (let i = 0; i < 20; i++) assert.deepEqual(detectRate(s, toolCallEvent({ session: 'normal', argumentsHash: `x${i}` })).filter((f) => f.detector === 'bulk_reads'), []);
 });
+
+test('corroboration: a second family agreeing in the same session raises severity one level; the same family does not', async () => {
+  const { corroborate, createCorroborationState } = await import('@tapwatch/analyzer');
+  const s = createCorroborationState(60_000);
+  const f = (detector: string, severity: 'low' | 'medium' | 'high' | 'critical', session = 'S') => ({
+    severity,
+    detector,
+    title: 't',
+    server: 'x',
+    tool: 'y',
+    agent: 'a',
+    session,
+    evidence: {},
+    eventIds: [],
+  });
+  const [first] = corroborate(s, [f('content.secret', 'high')], 0);
+  assert.equal(first!.severity, 'high');
+  const [same] = corroborate(s, [f('content.path_traversal', 'high')], 10);
+  assert.equal(same!.severity, 'high', 'same family: no raise');
+  const [other] = corroborate(s, [f('new_server', 'low')], 20);
+  assert.equal(other!.severity, 'medium');
+  assert.deepEqual(other!.evidence.corroboratedBy, ['content']);
+  const [elsewhere] = corroborate(s, [f('new_server', 'low', 'T')], 30);
+  assert.equal(elsewhere!.severity, 'low', 'another session: no raise');
+  const [late] = corroborate(s, [f('call_loop', 'medium')], 120_000);
+  assert.equal(late!.severity, 'medium', 'outside the window: no raise');
+});

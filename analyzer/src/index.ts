@@ -30,3 +30,6 @@ export { isEgressCall, isEgressTool } from './detectors/egress.js';
 export { detectNewServer, detectUnadvertised, noteToolsList, createNoveltyState } from './detectors/novelty.js';
 export { detectRate, learnSessionEnd, createRateState, bulkThreshold } from './detectors/rate.js';
 export { corroborate, createCorroborationState, family } from './detectors/corroborate.js';
+export { backtest } from './backtest.js';
+export type { BacktestOptions, BacktestReport } from './backtest.js';
+export { toolCallFromRow, sessionFromRow, toolsListFromRows } from './store/rows.js';

@@ -13,11 +13,12 @@ Commands:
   analyzer  consume events from Kafka, store them in ClickHouse, detect anomalies
   api       HTTP API: /healthz, /v1/ingest, /v1/sql, WebSocket /v1/alerts/stream
   ingest    HTTP ingest only, forwarding taps' events to Kafka
+  backtest  replay stored history through the current detectors
 
 Run \`tapwatch <command> --help\` for a command's options.
 `;
 
-const SERVER_COMMANDS = new Set(['up', 'analyzer', 'api', 'ingest']);
+const SERVER_COMMANDS = new Set(['up', 'analyzer', 'api', 'ingest', 'backtest']);
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;

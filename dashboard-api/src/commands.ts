@@ -27,6 +27,7 @@ import {
 import { createApp } from './app.js';
 import { assertSafeBinding } from './auth.js';
 import { attachAlertStream, type AlertStream } from './ws-hub.js';
+import { backtestCommand } from './backtest-command.js';
 
 const COMMON_FLAGS = `  --port N       port to listen on (default $TAPWATCH_PORT, else 8787)
   --host ADDR    address to listen on (default $TAPWATCH_HOST, else 127.0.0.1);
@@ -72,6 +73,7 @@ ${COMMON_FLAGS}
 
 /** Runs one server-side command; resolves with the exit code once it has shut down. */
 export async function runCommand(name: string, argv: string[]): Promise<number> {
+  if (name === 'backtest') return backtestCommand(argv);
   const help = HELP[name];
   if (!help) {
     process.stderr.write(`tapwatch: unknown command '${name}'\n`);

@@ -17,7 +17,7 @@ import { createClient, type ClickHouseClient, type ClickHouseSettings } from '@c
 import { log, TapwatchError, type Alert, type TapEvent } from '@tapwatch/schema';
 import { StoreErrorCode, wrapQueryError } from '../errors.js';
 import { MIGRATIONS, MIGRATIONS_TABLE, withDatabase } from './schema.js';
-import { alertRow, sessionRow, toolCallRow } from './rows.js';
+import { alertRow, byTime, fromChTime, sessionFromRow, sessionRow, toChTime, toolCallFromRow, toolCallRow, toolsListFromRows } from './rows.js';
 import type { KnownDefinition, QueryResult, Store, ToolDefinitionRow } from './store.js';
 
 export interface ClickHouseStoreOptions {
@@ -230,6 +230,30 @@ class ClickHouseStore implements Store {
   async knownServers(): Promise<string[]> {
     const rows = await this.select<{ server: string }>(`SELECT DISTINCT server FROM ${this.db}.sessions`);
     return rows.map((r) => r.server);
+  }
+
+  async historyBounds(): Promise<{ from: string; to: string; events: number } | undefined> {
+    const [r] = await this.select<{ from: string; to: string; n: number }>(
+      `SELECT toString(min(t)) AS from, toString(max(t)) AS to, sum(n) AS n FROM (
+         SELECT min(time) AS t, count() AS n FROM ${this.db}.tool_calls
+         UNION ALL SELECT max(time), 0 FROM ${this.db}.tool_calls
+         UNION ALL SELECT min(time), count() FROM ${this.db}.sessions
+         UNION ALL SELECT max(time), 0 FROM ${this.db}.sessions
+       ) WHERE t > toDateTime64(0, 3, 'UTC')`,
+    );
+    if (!r || !r.n) return undefined;
+    return { from: fromChTime(r.from), to: fromChTime(r.to), events: Number(r.n) };
+  }
+
+  async historySlice(from: string, to: string): Promise<TapEvent[]> {
+    const params = { from: toChTime(from), to: toChTime(to) };
+    const where = `time >= toDateTime64({from:String}, 3, 'UTC') AND time < toDateTime64({to:String}, 3, 'UTC')`;
+    const [calls, sessions, defs] = await Promise.all([
+      this.select<Record<string, unknown>>(`SELECT * FROM ${this.db}.tool_calls WHERE ${where} ORDER BY time`, params),
+      this.select<Record<string, unknown>>(`SELECT * FROM ${this.db}.sessions WHERE ${where} ORDER BY time`, params),
+      this.select<Record<string, unknown>>(`SELECT * FROM ${this.db}.tool_definitions WHERE ${where} ORDER BY time`, params),
+    ]);
+    return byTime([...sessions.map(sessionFromRow), ...toolsListFromRows(defs), ...calls.map(toolCallFromRow)]);
   }
 
   async ping(): Promise<boolean> {

@@ -92,6 +92,21 @@ export const MIGRATIONS: readonly Migration[] = Object.freeze([
       ORDER BY (time, id)`,
     ],
   },
+  {
+    version: 2,
+    description: 'content fields of tool calls: capture level, redacted arguments and preview, findings, digests, destinations',
+    statements: [
+      `ALTER TABLE {db}.tool_calls
+        ADD COLUMN IF NOT EXISTS capture LowCardinality(String) DEFAULT 'metadata',
+        ADD COLUMN IF NOT EXISTS arguments String DEFAULT '',
+        ADD COLUMN IF NOT EXISTS result_preview String DEFAULT '',
+        ADD COLUMN IF NOT EXISTS findings String DEFAULT '[]',
+        ADD COLUMN IF NOT EXISTS finding_kinds Array(LowCardinality(String)),
+        ADD COLUMN IF NOT EXISTS result_digests Array(String),
+        ADD COLUMN IF NOT EXISTS argument_digests Array(String),
+        ADD COLUMN IF NOT EXISTS destinations Array(String)`,
+    ],
+  },
 ]);
 
 export const MIGRATIONS_TABLE = `CREATE TABLE IF NOT EXISTS {db}.schema_migrations (

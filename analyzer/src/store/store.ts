@@ -56,6 +56,10 @@ export interface Store {
   recentSessionCounts(perKey: number): Promise<{ server: string; tool: string; counts: number[] }[]>;
   /** Every server name seen in a session. */
   knownServers(): Promise<string[]>;
+  /** Time of the first and last stored event (ISO), or undefined when nothing is stored. */
+  historyBounds(): Promise<{ from: string; to: string; events: number } | undefined>;
+  /** Stored events with `from <= time < to`, rebuilt and ordered by time (for backtests). */
+  historySlice(from: string, to: string): Promise<TapEvent[]>;
   /** True when the database answers. */
   ping(): Promise<boolean>;
   close(): Promise<void>;

@@ -80,7 +80,7 @@ export const SETTINGS_DOC: Readonly<Record<keyof z.infer<typeof ConfigSchema>, s
   CLICKHOUSE_DATABASE: 'Database holding the tapwatch tables.',
   CLICKHOUSE_READONLY_USER: 'ClickHouse user (readonly profile) for /v1/sql; falls back to CLICKHOUSE_USER with readonly=1.',
   CLICKHOUSE_READONLY_PASSWORD: 'Password of CLICKHOUSE_READONLY_USER.',
-  TAPWATCH_BATCH_SIZE: 'Most events the analyzer inserts in one batch.',
+  TAPWATCH_BATCH_SIZE: 'Most events the in-process bus hands the analyzer at once (with Kafka, a batch is what one fetch returns).',
   TAPWATCH_BATCH_WAIT_MS: 'Longest the in-process bus waits to fill a batch.',
   TAPWATCH_MAX_BODY_BYTES: 'Largest body the ingest endpoint accepts.',
   TAPWATCH_SQL_MAX_ROWS: 'Most rows /v1/sql returns (embedded engine; with a server, the read-only user\'s profile sets it).',

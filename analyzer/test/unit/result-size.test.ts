@@ -39,11 +39,19 @@ test('normal variation (a file 2.8× the median) is not an outlier', () => {
   assert.deepEqual(detectResultSize(state, call(8400)), []);
 });
 
-test('a flagged result does not enter the baseline, so a second one is flagged too', () => {
+test('a flagged result does not enter the baseline; one alert per session and tool', () => {
   const state = createResultSizeState({ minSamples: 20, threshold: 4.5 });
   for (const s of sizes(30, 200)) detectResultSize(state, call(s));
   assert.equal(detectResultSize(state, call(500_000)).length, 1);
-  assert.equal(detectResultSize(state, call(500_000)).length, 1);
+  assert.equal(detectResultSize(state, call(500_000)).length, 0, 'same session: counted, not repeated');
+  assert.equal(detectResultSize(state, call(500_000, { session: 'other' })).length, 1, 'still an outlier for another session');
+});
+
+test('a lasting shift in a tool\'s size is relearned after a run of outliers', () => {
+  const state = createResultSizeState({ minSamples: 20, threshold: 4.5 });
+  for (const s of sizes(40, 200)) detectResultSize(state, call(s));
+  for (let i = 0; i < 50; i++) detectResultSize(state, call(100_000 + i, { session: `shift-${i}` }));
+  assert.equal(detectResultSize(state, call(100_500, { session: 'after-shift' })).length, 0, 'the new size is normal now');
 });
 
 test('baselines are per (server, tool); errors and tiny results are ignored', () => {

@@ -38,6 +38,12 @@ export interface QueueingSinkOptions {
   maxBatch?: number;
   /** First retry delay; doubles up to `maxBackoffMs`. */
   backoffMs?: number;
+  /**
+   * How long to wait for more events before sending a partial batch. A few
+   * milliseconds turn a call's three or four events into one request, which
+   * halves the work per call on both sides; it never delays a close.
+   */
+  lingerMs?: number;
   maxBackoffMs?: number;
 }
 
@@ -48,10 +54,12 @@ export abstract class QueueingSink implements EventSink {
   private running: Promise<void> | undefined;
   private closing = false;
   private wake: (() => void) | undefined;
+  private idle = false;
   private readonly maxQueue: number;
   private readonly maxBatch: number;
   private readonly backoffMs: number;
   private readonly maxBackoffMs: number;
+  private readonly lingerMs: number;
 
   protected constructor(
     protected readonly label: string,
@@ -61,6 +69,7 @@ export abstract class QueueingSink implements EventSink {
     this.maxBatch = options.maxBatch ?? 500;
     this.backoffMs = options.backoffMs ?? 200;
     this.maxBackoffMs = options.maxBackoffMs ?? 5_000;
+    this.lingerMs = options.lingerMs ?? 10;
   }
 
   /** Delivers one batch, or throws (a `DeliveryError` says whether to retry). */
@@ -83,7 +92,8 @@ export abstract class QueueingSink implements EventSink {
     this.queue.push(event);
     this.stats.queued = this.queue.length;
     this.running ??= this.loop();
-    this.wake?.();
+    // Wake the loop only when it waits for events or a batch is full: not while it lingers or backs off.
+    if (this.idle || this.queue.length >= this.maxBatch) this.wake?.();
   }
 
   async close(timeoutMs: number): Promise<SinkStats> {
@@ -113,16 +123,33 @@ export abstract class QueueingSink implements EventSink {
     return { ...this.stats };
   }
 
+  /** Sleeps `ms`, cut short by `close` (which wakes the loop). */
+  private async sleep(ms: number): Promise<void> {
+    await new Promise<void>((resolve) => {
+      const t = setTimeout(resolve, ms);
+      this.wake = () => {
+        clearTimeout(t);
+        resolve();
+      };
+    });
+    this.wake = undefined;
+  }
+
   private async loop(): Promise<void> {
     let delay = this.backoffMs;
     for (;;) {
       if (this.queue.length === 0) {
         if (this.closing) break;
+        this.idle = true;
         await new Promise<void>((resolve) => {
           this.wake = resolve;
         });
+        this.idle = false;
         this.wake = undefined;
         continue;
+      }
+      if (this.lingerMs > 0 && !this.closing && this.queue.length < this.maxBatch) {
+        await this.sleep(this.lingerMs);
       }
       const batch = this.queue.slice(0, this.maxBatch);
       try {
@@ -144,14 +171,7 @@ export abstract class QueueingSink implements EventSink {
         if (this.stats.failedAttempts === 1 || this.stats.failedAttempts % 20 === 0) {
           log.warn('tap sink unreachable; retrying', { sink: this.label, error: errorText(err), queued: this.queue.length });
         }
-        await new Promise<void>((resolve) => {
-          const t = setTimeout(resolve, delay);
-          this.wake = () => {
-            clearTimeout(t);
-            resolve();
-          };
-        });
-        this.wake = undefined;
+        await this.sleep(delay);
         delay = Math.min(delay * 2, this.maxBackoffMs);
       }
     }

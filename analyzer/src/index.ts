@@ -33,3 +33,5 @@ export { corroborate, createCorroborationState, family } from './detectors/corro
 export { backtest } from './backtest.js';
 export type { BacktestOptions, BacktestReport } from './backtest.js';
 export { toolCallFromRow, sessionFromRow, toolsListFromRows } from './store/rows.js';
+export { detectPoisoning, createPoisoningState, analyzeToolDefinition, POISONING_DETECTOR } from './detectors/poisoning.js';
+export { detectShadowing, createShadowingState, seedShadowing, SHADOWING_DETECTOR } from './detectors/shadowing.js';

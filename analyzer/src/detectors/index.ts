@@ -7,6 +7,8 @@ import type { Store, ToolDefinitionRow } from '../store/store.js';
 import { createContentState, detectContent, type ContentState } from './content.js';
 import { createDefinitionState, detectDefinitionChange, seedDefinition, type DefinitionState } from './definition-change.js';
 import { createFlowState, detectFlow, type FlowState } from './flow.js';
+import { createPoisoningState, detectPoisoning, type PoisoningState } from './poisoning.js';
+import { createShadowingState, detectShadowing, seedShadowing, type ShadowingState } from './shadowing.js';
 import { createNoveltyState, detectNewServer, detectUnadvertised, noteToolsList, seedAdvertised, seedServer, type NoveltyState } from './novelty.js';
 import { createRateState, detectRate, learnSessionEnd, seedSessionCounts, type RateState } from './rate.js';
 import { createResultSizeState, detectResultSize, seedResultSizes, type ResultSizeConfig, type ResultSizeState } from './result-size.js';
@@ -28,6 +30,8 @@ export class DetectionEngine {
   private readonly flow: FlowState;
   private readonly novelty: NoveltyState;
   private readonly rate: RateState;
+  private readonly poisoning: PoisoningState;
+  private readonly shadowing: ShadowingState;
 
   constructor(config: DetectionConfig) {
     this.resultSize = createResultSizeState(config.resultSize);
@@ -36,13 +40,16 @@ export class DetectionEngine {
     this.flow = createFlowState();
     this.novelty = createNoveltyState();
     this.rate = createRateState();
+    this.poisoning = createPoisoningState();
+    this.shadowing = createShadowingState();
   }
 
   /** Restores baselines, pins and known servers from storage, so a restart does not start blind. */
   async warm(store: Store): Promise<{ tools: number; definitions: number; servers: number }> {
     const sizes = await store.recentResponseSizes(this.resultSize.config.window);
     for (const s of sizes) seedResultSizes(this.resultSize, s.server, s.tool, s.sizes);
-    const defs = await store.knownDefinitions();
+    const defs = (await store.knownDefinitions()).sort((a, b) => a.first_seen.localeCompare(b.first_seen));
+    const known: { server: string; tool: string; description?: string }[] = [];
     for (const d of defs) {
       let pinned: Partial<ToolDefinition> = {};
       try {
@@ -52,7 +59,10 @@ export class DetectionEngine {
       }
       seedDefinition(this.definitions, d.server, d.tool, d.first_hash, pinned, d.hashes, d.last_hash);
       seedAdvertised(this.novelty, d.server, d.tool);
+      known.push({ server: d.server, tool: d.tool, ...(typeof pinned.description === 'string' ? { description: pinned.description } : {}) });
     }
+    // Oldest first: the first server seen with a tool name keeps it.
+    seedShadowing(this.shadowing, known);
     const servers = await store.knownServers();
     for (const s of servers) seedServer(this.novelty, s);
     for (const c of await store.recentSessionCounts(500)) seedSessionCounts(this.rate, c.server, c.tool, c.counts);
@@ -75,8 +85,10 @@ export class DetectionEngine {
         };
       case 'tools_list': {
         const { findings, history } = detectDefinitionChange(this.definitions, event);
+        const poisoned = detectPoisoning(this.poisoning, event);
+        const shadowed = detectShadowing(this.shadowing, event);
         noteToolsList(this.novelty, event);
-        return { findings, definitions: history };
+        return { findings: [...findings, ...poisoned, ...shadowed], definitions: history };
       }
       case 'session_start':
         return { findings: detectNewServer(this.novelty, event), definitions: [] };

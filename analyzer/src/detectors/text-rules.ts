@@ -182,12 +182,39 @@ export function findInvisible(text: string): InvisibleHit[] {
   return hits;
 }
 
-/** Every character that `findInvisible` may report, for stripping before matching. */
-const STRIPPABLE = /[\u200b-\u200f\u2060-\u2064\ufeff\u180e\u034f\u00ad\u17b4\u17b5\u202a-\u202e\u2066-\u2069\u061c\ufe00-\ufe0f]|[\u{e0000}-\u{e007f}\u{e0100}-\u{e01ef}]/gu;
-const ANSI_SEQUENCE = /\u001b(?:\[[0-9;?]*[ -/]*[@-~]|\][^\u0007\u001b]{0,256}(?:\u0007|\u001b\\)?|[@-Z\\-_])?/g;
+/**
+ * A RegExp character class built from code-point ranges. The classes below
+ * list invisible, combining and control characters on purpose; spelling them
+ * as numbers keeps them readable and out of reach of lint rules meant for
+ * accidental ones.
+ */
+function codePointClass(ranges: readonly (readonly [number, number] | number)[], flags: string): RegExp {
+  const hex = (n: number): string => `\\u{${n.toString(16)}}`;
+  const body = ranges.map((r) => (typeof r === 'number' ? hex(r) : `${hex(r[0])}-${hex(r[1])}`)).join('');
+  return new RegExp(`[${body}]`, `${flags}u`);
+}
+
+const TAGS_AND_SELECTORS = [[0xe0000, 0xe007f], [0xe0100, 0xe01ef]] as const;
+
+/** Every character that `findInvisible` may report (controls aside), for stripping before matching. */
+const STRIPPABLE = codePointClass(
+  [[0x200b, 0x200f], [0x2060, 0x2064], 0xfeff, 0x180e, 0x034f, 0x00ad, 0x17b4, 0x17b5, [0x202a, 0x202e], [0x2066, 0x2069], 0x061c, [0xfe00, 0xfe0f], ...TAGS_AND_SELECTORS],
+  'g',
+);
+const ESC = String.fromCharCode(0x1b);
+const BEL = String.fromCharCode(0x07);
+/** ANSI/VT escape sequences: CSI (`ESC [ … m`), OSC (`ESC ] … BEL`) and two-character escapes. */
+const ANSI_SEQUENCE = new RegExp(`${ESC}(?:\\[[0-9;?]*[ -/]*[@-~]|\\][^${BEL}${ESC}]{0,256}(?:${BEL}|${ESC}\\\\)?|[@-Z\\\\-_])?`, 'g');
 
 /** Characters an excerpt shows escaped: invisible, reordering, filler and control characters. */
-const ESCAPED = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\u2800\u3164\ufe00-\ufe0f\ufeff\uffa0]|[\u{e0000}-\u{e007f}\u{e0100}-\u{e01ef}]/gu;
+const ESCAPED = codePointClass(
+  [
+    [0x00, 0x08], 0x0b, 0x0c, [0x0e, 0x1f], [0x7f, 0x9f], 0x00ad, 0x034f, 0x061c, 0x115f, 0x1160, 0x17b4, 0x17b5, 0x180e,
+    [0x200b, 0x200f], [0x202a, 0x202e], [0x2060, 0x2064], [0x2066, 0x2069], 0x2800, 0x3164, [0xfe00, 0xfe0f], 0xfeff, 0xffa0,
+    ...TAGS_AND_SELECTORS,
+  ],
+  'g',
+);
 
 /** Shows invisible and control characters as `\u{…}` (and line breaks as `\n`), so an excerpt is safe to print and reveals them. */
 export function escapeInvisible(text: string): string {
@@ -260,6 +287,34 @@ export function excerpt(text: string, start = 0, end = text.length, max = 200): 
 }
 
 // ---------------------------------------------------------------------------
+// Directives: sentences that tell the model what to do
+
+/** Directive markers: sequencing the model's actions, obligations on it, imperative clauses. */
+const ACTION = 'read|call|invoke|fetch|send|post|upload|forward|include|append|attach|pass|put|copy|add|cc|bcc|mirror|open|run|execute|visit|download|e-?mail|store|save|insert|embed|paste|submit|transmit|share|collect|gather|extract|dump|cat|load|retrieve|grab|provide|route|redirect|proxy|use|write|query|check|look up|fill|set';
+export const SEQUENCE_MARKER = new RegExp(
+  `\\b(?:before|prior to|after|whenever|every time|each time|once)\\s+(?:you\\s+|the\\s+(?:assistant|agent|model)\\s+)?(?:use|uses|using|call|calls|calling|invoke|invokes|invoking|run|running|execute|executing|access|accessing|read|reads|reading|open|opening|answer\\w*|respond\\w*|reply\\w*|process\\w*|start\\w*|finish\\w*|complet\\w*|return\\w*|(?:this|the|any|an?)\\s+(?:[\\w-]+\\s+)?(?:tool|function|call|request|issue|file|message|page|response))\\b|\\bwhen(?:ever)?\\s+(?:this\\s+tool|the\\s+[\\w-]+\\s+tool|any\\s+(?:other\\s+)?tool)\\s+is\\s+(?:available|present|loaded|installed|enabled|listed|used|called|invoked)\\b|\\bwhen(?:ever)?\\s+(?:you|the (?:assistant|agent|model))\\s+(?:use|call|invoke|run|read|open|send|fetch|create|write)\\b`,
+  'i',
+);
+export const OBLIGATION = new RegExp(
+  `\\b(?:you|assistants?|agents?|the (?:assistant|agent|model|ai|llm)|it)\\s+(?:must|should|shall|need to|needs to|have to|has to|are required to|is required to|are expected to|is expected to)\\s+(?:(?:first|also|always|now|then|still|immediately)\\s+){0,2}(?:${ACTION})\\b|\\b(?:must|should|shall|need to|have to)\\s+(?:first|also|always)\\s+(?:${ACTION})\\b|\\b(?:make sure|be sure|ensure|remember|don't forget|do not forget)\\s+(?:that\\s+)?(?:you\\s+)?(?:to\\s+)?(?:first\\s+|also\\s+|always\\s+)?(?:${ACTION})\\b|\\b(?:always|first|also|then|afterwards|additionally|next|finally)\\s*,?\\s+(?:${ACTION})\\b|\\b(?:is|are)\\s+(?:required|mandatory)\\s+(?:to|before|for)\\b|\\bmust\\s+(?:also\\s+)?be\\s+(?:mirrored|copied|forwarded|sent|included|attached|appended|uploaded|posted|shared|reported|synced|stored)\\b`,
+  'i',
+);
+const IMPERATIVE_START = new RegExp(`(?:^|[.!?;:,]\\s+|\\n\\s*|\\band\\s+(?:then\\s+)?|\\bthen\\s+)(?:please\\s+)?(?:${ACTION}|ignore|disregard)\\b`, 'i');
+/** Prohibitions protect: "you must not include personal data" is not a directive to include it. */
+export const PROHIBITION = /\b(?:do not|don't|dont|never|must not|mustn't|should not|shouldn't|cannot|can't|avoid|no need to|not to)\s+[^,;]{0,120}/gi;
+
+/**
+ * True when a (normalised) sentence tells the model to act: it sequences the
+ * model's actions ("before using this tool", "whenever you call"), puts an
+ * obligation on it ("you must first read", "always include") or is an
+ * imperative clause ("Read …", "…, then send …"). Whether the action is the
+ * tool's own job is for the caller to judge.
+ */
+export function isDirective(sentence: string): boolean {
+  return SEQUENCE_MARKER.test(sentence) || OBLIGATION.test(sentence) || IMPERATIVE_START.test(sentence);
+}
+
+// ---------------------------------------------------------------------------
 // Names and identifiers
 
 /** Lookalike letters of other scripts, folded to the Latin letter they imitate (for name spoofing). */
@@ -300,10 +355,11 @@ export function nameWords(name: string): string[] {
 /**
  * A name is specific when it is compound — `read_file`, `get-env`,
  * `searchRepos` — rather than one word that is also ordinary English
- * (`search`, `fetch`, `echo`).
+ * (`search`, `fetch`, `echo`) or a brand (`GitHub`).
  */
 export function isSpecificName(name: string): boolean {
-  return /[_\-.]/.test(name.replace(/^[_\-.]+|[_\-.]+$/g, '')) || /[a-z0-9][A-Z]/.test(name);
+  // camelCase starts lower-case: `getTinyImage` is an identifier, `GitHub` and `OpenAI` are brands.
+  return /[_\-.]/.test(name.replace(/^[_\-.]+|[_\-.]+$/g, '')) || /^[a-z]+[0-9]*[A-Z]/.test(name);
 }
 
 export interface Token {

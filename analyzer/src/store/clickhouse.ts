@@ -205,7 +205,8 @@ class ClickHouseStore implements Store {
          argMin(definition_hash, time) AS first_hash,
          argMax(definition_hash, time) AS last_hash,
          groupUniqArray(definition_hash) AS hashes,
-         argMin(definition, time) AS first_definition
+         argMin(definition, time) AS first_definition,
+         toString(min(time)) AS first_seen
        FROM ${this.db}.tool_definitions
        GROUP BY server, tool`,
     );

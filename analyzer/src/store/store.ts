@@ -37,6 +37,8 @@ export interface KnownDefinition {
   hashes: string[];
   /** The pinned definition, canonical JSON. */
   first_definition: string;
+  /** When the tool was first seen (sortable text). */
+  first_seen: string;
 }
 
 export interface Store {

@@ -1,7 +1,16 @@
 export { LineSplitter } from './tap/framing.js';
 export type { LineSplitterOptions } from './tap/framing.js';
 export { SessionTracker, idKey } from './tap/tracker.js';
-export type { Direction, TrackerIdentity } from './tap/tracker.js';
+export type { Direction, TrackerIdentity, InspectionStats } from './tap/tracker.js';
+export { inspectArguments, inspectResult, inspectError, resultText, mergeFindings, INSPECTION_LIMITS } from './tap/inspect.js';
+export type { ArgumentInspection, ResultInspection } from './tap/inspect.js';
+export { redactText, boundedCopy, isCredentialKey, excerpt, REDACTED } from './tap/redact.js';
+export { scanSecrets, SECRET_RULE_NAMES } from './tap/secrets.js';
+export type { SecretMatch } from './tap/secrets.js';
+export { checkArgumentString, checkInjection, checkInvisible, argumentRole } from './tap/checks.js';
+export type { RawFinding, ArgumentRole } from './tap/checks.js';
+export { digestOf, decodedForms, destinationsIn, DigestCollector, DIGEST_TAGS, DIGEST_SCHEME_VERSION } from './tap/digests.js';
+export type { DigestKind } from './tap/digests.js';
 export { runStdioTap, commandName } from './tap/stdio.js';
 export type { StdioTapOptions, StdioTapResult } from './tap/stdio.js';
 export { createSink, HttpSink, QueueingSink, DeliveryError, SinkUrlError } from './sinks/index.js';

@@ -1,9 +1,9 @@
 /**
- * `tapwatch tap [--name SERVER] [--agent ID] [--session ID] [--sink URL] -- CMD ARGS…`
+ * `tapwatch tap [--name SERVER] [--agent ID] [--session ID] [--sink URL] [--capture LEVEL] -- CMD ARGS…`
  */
 import { randomUUID } from 'node:crypto';
 import { parseArgs } from 'node:util';
-import { loadConfig, log } from '@tapwatch/schema';
+import { CaptureLevelSchema, loadConfig, log } from '@tapwatch/schema';
 import { createSink } from '../sinks/index.js';
 import { runStdioTap } from './stdio.js';
 
@@ -18,6 +18,13 @@ Options:
   --session ID     session id (default: a new UUID)
   --sink URL       http://host:port (a running tapwatch) or kafka://host:port[,host:port]
                    (default: $TAPWATCH_SINK, else http://127.0.0.1:8787)
+  --capture LEVEL  how much of arguments and results events carry:
+                     metadata  names, sizes, hashes, findings and digests only
+                     redacted  also arguments and a 4 KB result preview, secrets
+                               masked (default)
+                     full      arguments and a 16 KB preview as sent, unmasked
+                   Content checks (secrets, sensitive paths, injection) run at
+                   every level.
   -h, --help       show this help
 
 The tap sends $TAPWATCH_TOKEN to an http sink when it is set.
@@ -38,6 +45,7 @@ export async function tapCommand(argv: string[]): Promise<number> {
         agent: { type: 'string' },
         session: { type: 'string' },
         sink: { type: 'string' },
+        capture: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -49,6 +57,13 @@ export async function tapCommand(argv: string[]): Promise<number> {
   if (values.help) {
     process.stdout.write(TAP_HELP);
     return 0;
+  }
+  const capture = CaptureLevelSchema.safeParse(values.capture ?? 'redacted');
+  if (!capture.success) {
+    process.stderr.write(
+      `tapwatch tap: --capture must be one of ${CaptureLevelSchema.options.join(', ')} (got '${values.capture ?? ''}')\n\n${TAP_HELP}`,
+    );
+    return 2;
   }
   const [command, ...args] = positionals;
   if (!command) {
@@ -64,6 +79,7 @@ export async function tapCommand(argv: string[]): Promise<number> {
     session: values.session ?? randomUUID(),
     serverName: values.name,
     agent: values.agent ?? config.TAPWATCH_AGENT,
+    capture: capture.data,
     emit: (e) => sink.send(e),
   });
   const stats = await sink.close(5_000);

@@ -9,7 +9,7 @@ import { spawn } from 'node:child_process';
 import { hostname } from 'node:os';
 import { constants as osConstants } from 'node:os';
 import type { Readable, Writable } from 'node:stream';
-import { log, type TapEvent } from '@tapwatch/schema';
+import { log, type CaptureLevel, type TapEvent } from '@tapwatch/schema';
 import { LineSplitter } from './framing.js';
 import { SessionTracker, type Direction } from './tracker.js';
 
@@ -19,6 +19,8 @@ export interface StdioTapOptions {
   session: string;
   serverName?: string | undefined;
   agent?: string | undefined;
+  /** How much argument and result content events carry (default `redacted`). */
+  capture?: CaptureLevel | undefined;
   emit: (event: TapEvent) => void;
   /** Defaults to the process's own streams. */
   stdin?: Readable;
@@ -51,6 +53,7 @@ export function runStdioTap(options: StdioTapOptions): Promise<StdioTapResult> {
       hostname: hostname(),
       parentPid: process.ppid,
       target: [options.command, ...options.args].join(' '),
+      capture: options.capture,
     },
     (event) => {
       try {
@@ -111,6 +114,11 @@ export function runStdioTap(options: StdioTapOptions): Promise<StdioTapResult> {
         if (last) tracker.observeLine(dir, last);
       }
       tracker.end(code, signal);
+      const inspection = tracker.inspectionStats;
+      if (inspection.truncatedCalls > 0 || inspection.errors > 0) {
+        // Only the first 1 MB of text per side of a call is inspected (INSPECTION_LIMITS.maxInspectedChars).
+        log.info('tap content inspection left text out', { ...inspection });
+      }
       const exitCode = spawnFailed ? 127 : code ?? 128 + signalNumber(signal);
       resolve({ exitCode, signal });
     });

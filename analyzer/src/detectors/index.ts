@@ -9,10 +9,22 @@ import { createDefinitionState, detectDefinitionChange, seedDefinition, type Def
 import { createFlowState, detectFlow, type FlowState } from './flow.js';
 import { createPoisoningState, detectPoisoning, type PoisoningState } from './poisoning.js';
 import { createShadowingState, detectShadowing, seedShadowing, type ShadowingState } from './shadowing.js';
-import { createNoveltyState, detectNewServer, detectUnadvertised, noteToolsList, seedAdvertised, seedServer, type NoveltyState } from './novelty.js';
+import {
+  createAgentNoveltyState,
+  createNoveltyState,
+  detectFirstUse,
+  detectNewServer,
+  detectUnadvertised,
+  noteToolsList,
+  seedAdvertised,
+  seedServer,
+  type AgentNoveltyState,
+  type NoveltyState,
+} from './novelty.js';
+import { isEgressCall } from './egress.js';
 import { createSequenceState, detectSequence, learnTransition, type SequenceState } from './sequence.js';
 import { createRateState, detectRate, learnSessionEnd, seedSessionCounts, type RateState } from './rate.js';
-import { createResultSizeState, detectResultSize, seedResultSizes, type ResultSizeConfig, type ResultSizeState } from './result-size.js';
+import { METRICS, createResultSizeState, detectResultSize, seedResultSizes, type ResultSizeConfig, type ResultSizeState } from './result-size.js';
 import type { Finding } from './types.js';
 
 export interface DetectionConfig {
@@ -26,6 +38,8 @@ export interface DetectionOutcome {
 
 export class DetectionEngine {
   private readonly resultSize: ResultSizeState;
+  private readonly argumentSize: ResultSizeState;
+  private readonly latency: ResultSizeState;
   private readonly definitions: DefinitionState;
   private readonly content: ContentState;
   private readonly flow: FlowState;
@@ -34,9 +48,12 @@ export class DetectionEngine {
   private readonly poisoning: PoisoningState;
   private readonly shadowing: ShadowingState;
   private readonly sequence: SequenceState;
+  private readonly firstUse: AgentNoveltyState;
 
   constructor(config: DetectionConfig) {
     this.resultSize = createResultSizeState(config.resultSize);
+    this.argumentSize = createResultSizeState(config.resultSize, METRICS.arguments);
+    this.latency = createResultSizeState(config.resultSize, METRICS.latency);
     this.definitions = createDefinitionState();
     this.content = createContentState();
     this.flow = createFlowState();
@@ -45,12 +62,17 @@ export class DetectionEngine {
     this.poisoning = createPoisoningState();
     this.shadowing = createShadowingState();
     this.sequence = createSequenceState();
+    this.firstUse = createAgentNoveltyState();
   }
 
   /** Restores baselines, pins and known servers from storage, so a restart does not start blind. */
   async warm(store: Store): Promise<{ tools: number; definitions: number; servers: number }> {
     const sizes = await store.recentResponseSizes(this.resultSize.config.window);
-    for (const s of sizes) seedResultSizes(this.resultSize, s.server, s.tool, s.sizes);
+    for (const s of sizes) {
+      seedResultSizes(this.resultSize, s.server, s.tool, s.sizes);
+      seedResultSizes(this.argumentSize, s.server, s.tool, s.requests);
+      seedResultSizes(this.latency, s.server, s.tool, s.durations);
+    }
     const defs = (await store.knownDefinitions()).sort((a, b) => a.first_seen.localeCompare(b.first_seen));
     const known: { server: string; tool: string; description?: string }[] = [];
     for (const d of defs) {
@@ -85,11 +107,14 @@ export class DetectionEngine {
         return {
           findings: [
             ...detectUnadvertised(this.novelty, event),
+            ...detectFirstUse(this.firstUse, event, isEgressCall(event)),
             ...detectContent(this.content, event),
             ...detectFlow(this.flow, event),
             ...detectRate(this.rate, event),
             ...detectSequence(this.sequence, event),
             ...detectResultSize(this.resultSize, event),
+            ...detectResultSize(this.argumentSize, event),
+            ...detectResultSize(this.latency, event),
           ],
           definitions: [],
         };

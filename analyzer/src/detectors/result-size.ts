@@ -1,14 +1,58 @@
 /**
- * Result-size outlier per (server, tool): a robust z-score of the log size
- * against the median and MAD of the recent results of the same tool. Logs,
- * because sizes are roughly log-normal; median/MAD, because a few huge results
- * must not drag the baseline. A flagged result stays out of the baseline.
+ * Volume outliers per (server, tool), one detector per metric: result bytes,
+ * argument bytes and latency. A robust z-score of the log value against the
+ * median and MAD of the recent values of the same tool. Logs, because sizes
+ * and latencies are roughly log-normal; median/MAD, because a few huge values
+ * must not drag the baseline. A flagged value stays out of the baseline.
  */
 import { median, medianAbsoluteDeviation } from 'simple-statistics';
 import type { ToolCallEvent } from '@tapwatch/schema';
 import { BoundedMap, formatBytes, type Finding } from './types.js';
 
 export const RESULT_SIZE_DETECTOR = 'result_size_outlier';
+export const ARGUMENT_SIZE_DETECTOR = 'argument_size_outlier';
+export const LATENCY_DETECTOR = 'latency_outlier';
+
+/** What one volume detector measures and how loud it is. */
+export interface MetricSpec {
+  detector: string;
+  /** The value of a call, or undefined when the call does not count (e.g. failed). */
+  value: (e: ToolCallEvent) => number | undefined;
+  /** Values below this are never outliers worth a human's time. */
+  floor: number;
+  noun: string;
+  format: (n: number) => string;
+  /** Severity at the threshold, and at twice the threshold or 100×. */
+  severity: ['low' | 'medium', 'low' | 'medium' | 'high'];
+}
+
+export const METRICS = Object.freeze({
+  result: {
+    detector: RESULT_SIZE_DETECTOR,
+    value: (e) => (e.status === 'ok' ? e.responseBytes : undefined),
+    floor: 2048,
+    noun: 'Result',
+    format: formatBytes,
+    severity: ['medium', 'high'],
+  },
+  arguments: {
+    detector: ARGUMENT_SIZE_DETECTOR,
+    value: (e) => (e.status === 'rpc_error' ? undefined : e.requestBytes),
+    floor: 2048,
+    noun: 'Arguments',
+    format: formatBytes,
+    severity: ['medium', 'high'],
+  },
+  latency: {
+    detector: LATENCY_DETECTOR,
+    value: (e) => (e.status === 'ok' || e.status === 'tool_error' ? e.durationMs : undefined),
+    floor: 2000,
+    noun: 'Latency',
+    format: (ms) => `${Math.round(ms)} ms`,
+    // Slow calls are worth a line in the record, not a page.
+    severity: ['low', 'low'],
+  },
+} satisfies Record<string, MetricSpec>);
 
 export interface ResultSizeConfig {
   /** Results seen for a tool before it is judged. */
@@ -23,10 +67,8 @@ export interface ResultSizeConfig {
 
 /** MAD is 0 when sizes barely vary; this floor (in ln units, ≈ ±28 %) keeps tiny changes from scoring huge. */
 const MIN_SCALE = 0.25;
-/** A result must also be this many times the usual size: z alone flags trivia on very stable tools. */
+/** A value must also be this many times the usual one: z alone flags trivia on very stable tools. */
 const MIN_RATIO = 4;
-/** Results smaller than this are never outliers worth a human's time. */
-const MIN_BYTES = 2048;
 /** Consistency constant: MAD × 1.4826 estimates σ for normal data. */
 const MAD_TO_SIGMA = 1.4826;
 
@@ -51,14 +93,16 @@ interface Baseline {
 
 export interface ResultSizeState {
   config: Required<ResultSizeConfig>;
+  metric: MetricSpec;
   windows: BoundedMap<string, Baseline>;
   /** (session, server, tool) already alerted: one alert per session and tool; later ones are counted. */
   alerted: BoundedMap<string, { count: number }>;
 }
 
-export function createResultSizeState(config: ResultSizeConfig): ResultSizeState {
+/** State of one volume detector; `metric` defaults to result bytes. */
+export function createResultSizeState(config: ResultSizeConfig, metric: MetricSpec = METRICS.result): ResultSizeState {
   const full = { window: 500, maxKeys: 50_000, ...config };
-  return { config: full, windows: new BoundedMap(full.maxKeys), alerted: new BoundedMap(200_000) };
+  return { config: full, metric, windows: new BoundedMap(full.maxKeys), alerted: new BoundedMap(200_000) };
 }
 
 function baseline(window: number[]): Baseline {
@@ -85,23 +129,25 @@ function learn(b: Baseline, x: number, max: number): void {
 
 /** Judges one call, then learns from it unless it was flagged. Mutates `state`. */
 export function detectResultSize(state: ResultSizeState, event: ToolCallEvent): Finding[] {
-  if (event.status !== 'ok') return [];
+  const { metric } = state;
+  const value = metric.value(event);
+  if (value === undefined) return [];
   const k = key(event.server, event.tool);
   let b = state.windows.get(k);
   if (!b) {
     b = baseline([]);
     state.windows.set(k, b);
   }
-  const x = toLog(event.responseBytes);
+  const x = toLog(value);
   if (b.window.length < state.config.minSamples) {
     learn(b, x, state.config.window);
     return [];
   }
   refresh(b);
   const z = (x - b.median) / b.scale;
-  const usualBytes = Math.round(Math.expm1(b.median));
-  const ratio = event.responseBytes / Math.max(usualBytes, 1);
-  if (!(z >= state.config.threshold && ratio >= MIN_RATIO && event.responseBytes >= MIN_BYTES)) {
+  const usual = Math.round(Math.expm1(b.median));
+  const ratio = value / Math.max(usual, 1);
+  if (!(z >= state.config.threshold && ratio >= MIN_RATIO && value >= metric.floor)) {
     b.outliersInRow = [];
     learn(b, x, state.config.window);
     return [];
@@ -121,19 +167,21 @@ export function detectResultSize(state: ResultSizeState, event: ToolCallEvent): 
     return [];
   }
   state.alerted.set(seen, { count: 1 });
-  const severity = z >= 2 * state.config.threshold || ratio >= 100 ? 'high' : 'medium';
+  const severity = z >= 2 * state.config.threshold || ratio >= 100 ? metric.severity[1] : metric.severity[0];
   return [
     {
       severity,
-      detector: RESULT_SIZE_DETECTOR,
-      title: `Result of ${event.server}/${event.tool} was ${formatBytes(event.responseBytes)}, ${ratio.toFixed(ratio >= 10 ? 0 : 1)}× its usual ${formatBytes(usualBytes)}.`,
+      detector: metric.detector,
+      title: `${metric.noun} of ${event.server}/${event.tool} was ${metric.format(value)}, ${ratio.toFixed(ratio >= 10 ? 0 : 1)}× its usual ${metric.format(usual)}.`,
       server: event.server,
       tool: event.tool,
       agent: event.agent,
       session: event.session,
       evidence: {
-        observedBytes: event.responseBytes,
-        baselineMedianBytes: usualBytes,
+        metric: metric.noun.toLowerCase(),
+        observed: value,
+        baselineMedian: usual,
+        ...(metric === METRICS.result ? { observedBytes: value, baselineMedianBytes: usual } : {}),
         ratio: round(ratio),
         robustZ: round(z),
         threshold: state.config.threshold,

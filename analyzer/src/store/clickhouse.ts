@@ -184,11 +184,14 @@ class ClickHouseStore implements Store {
     }
   }
 
-  async recentResponseSizes(perKey: number): Promise<{ server: string; tool: string; sizes: number[] }[]> {
-    const rows = await this.select<{ server: string; tool: string; sizes: (number | string)[] }>(
-      `SELECT server, tool, arrayReverse(groupArray(response_bytes)) AS sizes
+  async recentResponseSizes(perKey: number): Promise<{ server: string; tool: string; sizes: number[]; requests: number[]; durations: number[] }[]> {
+    const rows = await this.select<{ server: string; tool: string; sizes: (number | string)[]; requests: (number | string)[]; durations: number[] }>(
+      `SELECT server, tool,
+         arrayReverse(groupArray(response_bytes)) AS sizes,
+         arrayReverse(groupArray(request_bytes)) AS requests,
+         arrayReverse(groupArray(duration_ms)) AS durations
        FROM (
-         SELECT server, tool, response_bytes FROM ${this.db}.tool_calls
+         SELECT server, tool, response_bytes, request_bytes, duration_ms FROM ${this.db}.tool_calls
          WHERE status = 'ok'
          ORDER BY time DESC
          LIMIT {perKey:UInt32} BY server, tool
@@ -196,7 +199,7 @@ class ClickHouseStore implements Store {
        GROUP BY server, tool`,
       { perKey },
     );
-    return rows.map((r) => ({ server: r.server, tool: r.tool, sizes: r.sizes.map(Number) }));
+    return rows.map((r) => ({ server: r.server, tool: r.tool, sizes: r.sizes.map(Number), requests: r.requests.map(Number), durations: r.durations.map(Number) }));
   }
 
   async knownDefinitions(): Promise<KnownDefinition[]> {

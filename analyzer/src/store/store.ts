@@ -50,8 +50,8 @@ export interface Store {
   insertAlerts(alerts: Alert[]): Promise<void>;
   /** Runs user SQL under the database's read-only guard and limits. */
   queryReadOnly(sql: string, params?: Record<string, unknown>): Promise<QueryResult>;
-  /** The last `perKey` response sizes per (server, tool), oldest first, to warm baselines. */
-  recentResponseSizes(perKey: number): Promise<{ server: string; tool: string; sizes: number[] }[]>;
+  /** The last `perKey` successful calls' response sizes, request sizes and durations per (server, tool), oldest first, to warm baselines. */
+  recentResponseSizes(perKey: number): Promise<{ server: string; tool: string; sizes: number[]; requests: number[]; durations: number[] }[]>;
   /** Definitions seen so far, to remember pins across restarts. */
   knownDefinitions(): Promise<KnownDefinition[]>;
   /** Calls per session of each (server, tool), for the last `perKey` sessions that used it. */

@@ -196,3 +196,31 @@ test('sequence: after learning a routine, three unusual transitions in ten calls
   assert.equal(odd[0]!.detector, 'rare_sequence');
   assert.ok((odd[0]!.evidence.transitions as unknown[]).length >= 3);
 });
+
+test('volume: argument-size outliers page, latency outliers are only noted', async () => {
+  const { createResultSizeState, detectResultSize, METRICS } = await import('@tapwatch/analyzer');
+  const args = createResultSizeState({ minSamples: 20, threshold: 4.5 }, METRICS.arguments);
+  const slow = createResultSizeState({ minSamples: 20, threshold: 4.5 }, METRICS.latency);
+  for (let i = 0; i < 40; i++) {
+    detectResultSize(args, toolCallEvent({ requestBytes: 80 + (i % 7) * 10 }));
+    detectResultSize(slow, toolCallEvent({ durationMs: 20 + (i % 5) * 5 }));
+  }
+  const [big] = detectResultSize(args, toolCallEvent({ requestBytes: 60_000 }));
+  assert.equal(big?.detector, 'argument_size_outlier');
+  assert.equal(big?.severity, 'high');
+  const [late] = detectResultSize(slow, toolCallEvent({ durationMs: 30_000 }));
+  assert.equal(late?.detector, 'latency_outlier');
+  assert.equal(late?.severity, 'low');
+  assert.deepEqual(detectResultSize(slow, toolCallEvent({ session: 'other', durationMs: 1500 })), [], 'under the 2 s floor');
+});
+
+test('first use: per agent, after a history, a new tool, argument or egress destination is noted at low', async () => {
+  const { createAgentNoveltyState, detectFirstUse } = await import('@tapwatch/analyzer');
+  const s = createAgentNoveltyState(10);
+  for (let i = 0; i < 12; i++) assert.deepEqual(detectFirstUse(s, toolCallEvent({ agent: 'A', argumentKeys: ['path'] }), false), i === 0 ? [] : []);
+  const [f] = detectFirstUse(s, toolCallEvent({ agent: 'A', server: 'fetch', tool: 'fetch', argumentKeys: ['url'], destinations: ['new.example'] }), true);
+  assert.equal(f?.severity, 'low');
+  assert.deepEqual(f?.evidence.newDestinations, ['new.example']);
+  assert.deepEqual(detectFirstUse(s, toolCallEvent({ agent: 'A', server: 'fetch', tool: 'fetch', argumentKeys: ['url'], destinations: ['new.example'] }), true), []);
+  assert.deepEqual(detectFirstUse(s, toolCallEvent({ agent: 'B', tool: 'anything' }), false), [], 'a new agent has no history yet');
+});

@@ -46,7 +46,7 @@ export interface RateState {
 
 export function createRateState(config: Partial<RateConfig> = {}, maxSessions = 200_000): RateState {
   return {
-    config: { loopWindow: 12, errorStreak: 5, bulkMinSessions: 20, bulkFloor: 25, bulkFactor: 2, bulkDefault: 60, ...config },
+    config: { loopWindow: 12, errorStreak: 5, bulkMinSessions: 20, bulkFloor: 25, bulkFactor: 2, bulkDefault: 40, ...config },
     sessions: new BoundedMap(maxSessions),
     normals: new BoundedMap(50_000),
     alerted: new BoundedMap(maxSessions),

@@ -36,3 +36,5 @@ export { toolCallFromRow, sessionFromRow, toolsListFromRows } from './store/rows
 export { detectPoisoning, createPoisoningState, analyzeToolDefinition, POISONING_DETECTOR } from './detectors/poisoning.js';
 export { detectShadowing, createShadowingState, seedShadowing, SHADOWING_DETECTOR } from './detectors/shadowing.js';
 export { detectSequence, createSequenceState, learnTransition, transitionProbability, SEQUENCE_DETECTOR } from './detectors/sequence.js';
+export { loadRules, loadRulesFiles, createRulesState, evaluateRules, RulesError, BUILTIN_RULES_PATH } from './rules/index.js';
+export type { CompiledRules, RulesState } from './rules/index.js';

@@ -6,9 +6,10 @@
  */
 import { parseArgs } from 'node:util';
 import { ConfigError, SEVERITY_RANK, loadConfig, setLogLevel, type Alert } from '@tapwatch/schema';
-import { backtest, openClickHouseStore } from '@tapwatch/analyzer';
+import { RulesError, backtest, openClickHouseStore } from '@tapwatch/analyzer';
+import { detectionConfig } from './commands.js';
 
-export const BACKTEST_HELP = `Usage: tapwatch backtest [--from ISO] [--to ISO] [--data DIR] [--json]
+export const BACKTEST_HELP = `Usage: tapwatch backtest [--from ISO] [--to ISO] [--rules FILE] [--data DIR] [--json]
 
 Replays the stored call history through the current detectors and reports
 what would have fired, without storing any alert.
@@ -16,6 +17,8 @@ what would have fired, without storing any alert.
 Options:
   --from ISO     start of the replay (default: the first stored event)
   --to ISO       end of the replay (default: the last stored event)
+  --rules FILE   an extra rules file (YAML or JSON) to try, after the built-in rules and
+                 TAPWATCH_RULES; repeat for several
   --data DIR     embedded data directory (default $TAPWATCH_DATA_DIR, else .tapwatch);
                  stop a running \`tapwatch up\` on it first
   --json         print the report as JSON
@@ -48,6 +51,7 @@ export async function backtestCommand(argv: string[]): Promise<number> {
       options: {
         from: { type: 'string' },
         to: { type: 'string' },
+        rules: { type: 'string', multiple: true },
         data: { type: 'string' },
         json: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
@@ -95,11 +99,20 @@ export async function backtestCommand(argv: string[]): Promise<number> {
     return 1;
   }
   try {
-    const report = await backtest(
-      store,
-      { resultSize: { minSamples: config.TAPWATCH_OUTLIER_MIN_SAMPLES, threshold: config.TAPWATCH_OUTLIER_THRESHOLD } },
-      { from: values.from, to: values.to, onProgress: progressBar(process.stderr) },
-    );
+    let report;
+    try {
+      report = await backtest(store, detectionConfig(config, values.rules ?? []), {
+        from: values.from,
+        to: values.to,
+        onProgress: progressBar(process.stderr),
+      });
+    } catch (err) {
+      if (err instanceof RulesError) {
+        process.stderr.write(`tapwatch backtest: ${err.message}\n`);
+        return 2;
+      }
+      throw err;
+    }
     if (process.stderr.isTTY) process.stderr.write('\n');
     if (values.json) {
       process.stdout.write(JSON.stringify(report, null, 2) + '\n');

@@ -195,8 +195,16 @@ function requireKafka(config: Config, command: string): string[] {
   return config.KAFKA_BROKERS;
 }
 
-function detectionConfig(config: Config) {
-  return { resultSize: { minSamples: config.TAPWATCH_OUTLIER_MIN_SAMPLES, threshold: config.TAPWATCH_OUTLIER_THRESHOLD } };
+/** Detector settings from the config; rules file paths from TAPWATCH_RULES. */
+export function detectionConfig(config: Config, extraRules: readonly string[] = []) {
+  const fromEnv = (config.TAPWATCH_RULES ?? '')
+    .split(',')
+    .map((p) => p.trim())
+    .filter((p) => p.length > 0);
+  return {
+    resultSize: { minSamples: config.TAPWATCH_OUTLIER_MIN_SAMPLES, threshold: config.TAPWATCH_OUTLIER_THRESHOLD },
+    rulesPaths: [...fromEnv, ...extraRules],
+  };
 }
 
 async function listen(server: Server, config: Config): Promise<string> {

@@ -56,6 +56,7 @@ export const ConfigSchema = z.object({
   TAPWATCH_SQL_TIMEOUT_S: positiveInt.default(10),
   TAPWATCH_OUTLIER_MIN_SAMPLES: positiveInt.default(20),
   TAPWATCH_OUTLIER_THRESHOLD: z.coerce.number().positive().default(4.5),
+  TAPWATCH_RULES: optionalString,
 });
 export type Config = Readonly<z.infer<typeof ConfigSchema>>;
 
@@ -87,6 +88,7 @@ export const SETTINGS_DOC: Readonly<Record<keyof z.infer<typeof ConfigSchema>, s
   TAPWATCH_SQL_TIMEOUT_S: 'Longest a /v1/sql query may run (embedded engine; with a server, the read-only user\'s profile sets it).',
   TAPWATCH_OUTLIER_MIN_SAMPLES: 'Results seen per (server, tool) before the size outlier detector judges.',
   TAPWATCH_OUTLIER_THRESHOLD: 'Robust z-score (median/MAD of log sizes) above which a result is an outlier.',
+  TAPWATCH_RULES: 'Comma-separated paths of rules files (YAML or JSON) loaded after the built-in rules; a rule with a built-in id replaces it.',
 });
 
 /** Raised when the environment holds a bad setting; names the variable. */

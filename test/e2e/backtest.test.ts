@@ -6,7 +6,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { rmSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { EVERYTHING, EVERYTHING_2025, TAPWATCH_BIN, connectThroughTap, rows, startUp, waitFor } from '../support/helpers.js';
 
 test('backtest replays stored history and reports the alerts that fired live, storing none', async () => {
@@ -42,6 +43,18 @@ test('backtest replays stored history and reports the alerts that fired live, st
     assert.equal(human.status, 0);
     assert.match(human.stdout, /alerts would have fired/);
     assert.match(human.stdout, /tool_definition_changed/);
+
+    // A rules file tried in the backtest: fires on the stored history, names bad rules clearly.
+    const rulesFile = join(dataDir, 'try.yaml');
+    writeFileSync(rulesFile, 'version: 1\nrules:\n  - id: big-echo\n    description: An echo answered with a large result.\n    severity: medium\n    when:\n      tool: echo\n      response_bytes: { gt: 100000 }\n');
+    const tried = spawnSync(process.execPath, [TAPWATCH_BIN, 'backtest', '--data', dataDir, '--json', '--rules', rulesFile], { encoding: 'utf8', timeout: 60_000 });
+    assert.equal(tried.status, 0, tried.stderr);
+    assert.deepEqual(JSON.parse(tried.stdout).byDetector['rule:big-echo'], { medium: 1 });
+    const badFile = join(dataDir, 'bad.yaml');
+    writeFileSync(badFile, 'version: 1\nrules:\n  - id: broken\n    severity: urgent\n    when: { tool: echo }\n');
+    const bad1 = spawnSync(process.execPath, [TAPWATCH_BIN, 'backtest', '--data', dataDir, '--rules', badFile], { encoding: 'utf8', timeout: 60_000 });
+    assert.equal(bad1.status, 2);
+    assert.match(bad1.stderr, /bad\.yaml.*broken.*severity/s);
 
     const future = spawnSync(process.execPath, [TAPWATCH_BIN, 'backtest', '--data', dataDir, '--json', '--from', '2999-01-01T00:00:00Z'], { encoding: 'utf8', timeout: 60_000 });
     assert.equal(JSON.parse(future.stdout).events, 0);

@@ -3,7 +3,7 @@
  * (filesystem, everything, and a rogue server built on the official SDK)
  * behind real taps, the real SDK client, `tapwatch up`, alerts read from the
  * WebSocket. Families: rules (poisoning, shadowing, content), novelty, flow,
- * volume, rate and sequence.
+ * volume, rate and sequence, and the rules files.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -60,6 +60,8 @@ test('every detector family raises its alert on real traffic', async () => {
   await call(files, 'read_text_file', { path: credentials });
   await call(files, 'read_text_file', { path: '../../etc/passwd' });
   await call(files, 'delete_everything', { confirm: true });
+  // persistence: a write to a shell start-up file (a built-in rule from analyzer/rules/builtin.yaml)
+  await call(files, 'write_file', { path: join(root, 'home', '.bashrc'), content: 'export PATH=$PATH:/opt/tools\n' });
   for (let i = 0; i < 5; i++) await call(files, 'read_text_file', { path: join(root, `missing-${i}.txt`) });
 
   // …then a never-seen server joins the same session mid-way: poisoned and shadowing definitions,
@@ -111,6 +113,7 @@ test('every detector family raises its alert on real traffic', async () => {
     ['result_size_outlier', (a) => a.agent === 'agent-volume'],
     ['bulk_reads', (a) => a.agent === 'agent-crawl'],
     ['rare_sequence', (a) => a.agent === 'agent-seq' && a.session === odd.session],
+    ['rule:shell-startup-write', (a) => a.session === session && a.tool === 'write_file'],
   ];
   for (const [detector, match] of expected) {
     const alert = await stream.waitForAlert((a) => a.detector === detector && match(a), detector, 20_000);

@@ -7,7 +7,9 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { TAPWATCH_BIN, rows, sql, startUp, type RunningTapwatch } from '../support/helpers.js';
 
 const MAX_BODY = 64 * 1024;
@@ -176,4 +178,18 @@ test('a second process on the same embedded data directory is refused with a cle
   const r = spawnSync(process.execPath, [TAPWATCH_BIN, 'up', '--port', '0', '--data', tw.dataDir], { encoding: 'utf8', timeout: 30_000 });
   assert.equal(r.status, 1);
   assert.match(r.stderr, /another tapwatch process/);
+});
+
+test('an invalid rules file stops start-up with a message naming the file and rule', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tapwatch-rules-'));
+  const file = join(dir, 'mine.yaml');
+  writeFileSync(file, 'version: 1\nrules:\n  - id: no-when\n    severity: high\n');
+  const r = spawnSync(process.execPath, [TAPWATCH_BIN, 'up', '--port', '0', '--data', join(dir, 'd')], {
+    env: { ...process.env, TAPWATCH_RULES: file },
+    encoding: 'utf8',
+    timeout: 30_000,
+  });
+  rmSync(dir, { recursive: true, force: true });
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /mine\.yaml.*no-when/s);
 });

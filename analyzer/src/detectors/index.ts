@@ -26,9 +26,12 @@ import { createSequenceState, detectSequence, learnTransition, type SequenceStat
 import { createRateState, detectRate, learnSessionEnd, seedSessionCounts, type RateState } from './rate.js';
 import { METRICS, createResultSizeState, detectResultSize, seedResultSizes, type ResultSizeConfig, type ResultSizeState } from './result-size.js';
 import type { Finding } from './types.js';
+import { createRulesState, evaluateRules, loadRulesFiles, type RulesState } from '../rules/index.js';
 
 export interface DetectionConfig {
   resultSize: ResultSizeConfig;
+  /** Extra rules files loaded after the built-in ones (TAPWATCH_RULES). */
+  rulesPaths?: readonly string[];
 }
 
 export interface DetectionOutcome {
@@ -49,7 +52,9 @@ export class DetectionEngine {
   private readonly shadowing: ShadowingState;
   private readonly sequence: SequenceState;
   private readonly firstUse: AgentNoveltyState;
+  private readonly rules: RulesState;
 
+  /** Throws a RulesError (naming file, rule and field) when a rules file is invalid. */
   constructor(config: DetectionConfig) {
     this.resultSize = createResultSizeState(config.resultSize);
     this.argumentSize = createResultSizeState(config.resultSize, METRICS.arguments);
@@ -63,6 +68,7 @@ export class DetectionEngine {
     this.shadowing = createShadowingState();
     this.sequence = createSequenceState();
     this.firstUse = createAgentNoveltyState();
+    this.rules = createRulesState(loadRulesFiles(config.rulesPaths ?? []));
   }
 
   /** Restores baselines, pins and known servers from storage, so a restart does not start blind. */
@@ -112,6 +118,7 @@ export class DetectionEngine {
             ...detectFlow(this.flow, event),
             ...detectRate(this.rate, event),
             ...detectSequence(this.sequence, event),
+            ...evaluateRules(this.rules, event),
             ...detectResultSize(this.resultSize, event),
             ...detectResultSize(this.argumentSize, event),
             ...detectResultSize(this.latency, event),
@@ -123,7 +130,7 @@ export class DetectionEngine {
         const poisoned = detectPoisoning(this.poisoning, event);
         const shadowed = detectShadowing(this.shadowing, event);
         noteToolsList(this.novelty, event);
-        return { findings: [...findings, ...poisoned, ...shadowed], definitions: history };
+        return { findings: [...findings, ...poisoned, ...shadowed, ...evaluateRules(this.rules, event)], definitions: history };
       }
       case 'session_start':
         return { findings: detectNewServer(this.novelty, event), definitions: [] };

@@ -50,8 +50,8 @@ interface PendingCall {
   requestBytes: number;
   argumentKeys: string[];
   argumentsHash: string;
-  /** Argument-side inspection; absent when it failed. */
-  content: ArgumentInspection | undefined;
+  /** The arguments, inspected only when the call closes (see onClientRequest). */
+  args: unknown;
 }
 interface PendingInitialize {
   kind: 'initialize';
@@ -205,7 +205,8 @@ export class SessionTracker {
         const startedMs = this.now(); // before inspecting: its time is not the call's
         const args = p?.arguments;
         const serialized = args === undefined ? '' : JSON.stringify(args);
-        const content = this.inspect(() => inspectArguments(args, this.capture));
+        // Inspection waits for the response: the server works on the request meanwhile, and its
+        // response is relayed before the tap spends CPU on either side.
         this.pending.set(key, {
           kind: 'tools/call',
           tool: tool.slice(0, 512),
@@ -214,7 +215,7 @@ export class SessionTracker {
           requestBytes: Buffer.byteLength(serialized),
           argumentKeys: isObject(args) ? Object.keys(args).slice(0, 256).map((k) => k.slice(0, 512)) : [],
           argumentsHash: sha256(serialized),
-          content,
+          args,
         });
         return;
       }
@@ -318,7 +319,7 @@ export class SessionTracker {
   ): void {
     this.ensureStarted(nowMs);
     this.stats.calls++;
-    const args = p.content;
+    const args: ArgumentInspection | undefined = this.inspect(() => inspectArguments(p.args, this.capture));
     const uninspected = (args?.uninspectedChars ?? 0) + (result?.uninspectedChars ?? 0);
     if (uninspected > 0) {
       this.inspection.truncatedCalls++;

@@ -250,7 +250,7 @@ test('real servers (everything, everything 2025, filesystem, memory) raise nothi
       ['everything-2025', [process.execPath, EVERYTHING_2025, 'stdio']],
       ['filesystem', [process.execPath, FILESYSTEM, dir]],
     ];
-    if (existsSync(MEMORY)) servers.push(['memory', [process.execPath, MEMORY]]);
+    servers.push(['memory', [process.execPath, MEMORY]]);
     const state = createPoisoningState();
     let tools = 0;
     for (const [name, command] of servers) {

@@ -195,7 +195,7 @@ test('real servers together raise nothing above low; the real filesystem next to
       'everything-2025': await realTools([process.execPath, EVERYTHING_2025, 'stdio']),
       filesystem: await realTools([process.execPath, FILESYSTEM, dir]),
     };
-    if (existsSync(MEMORY)) real.memory = await realTools([process.execPath, MEMORY]);
+    real.memory = await realTools([process.execPath, MEMORY]);
     const state = createShadowingState();
     const all: Finding[] = [];
     for (let agent = 0; agent < 3; agent++) for (const [server, tools] of Object.entries(real)) all.push(...detectShadowing(state, list(server, tools, `agent-${agent}`)));

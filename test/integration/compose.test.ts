@@ -18,7 +18,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, statSync, readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { dirname, join, posix, resolve } from 'node:path';
@@ -690,5 +690,35 @@ test("the Dockerfile's ENTRYPOINT runs the tapwatch CLI, and its COPY sources re
   // Local state and build output stay out of the context (and the matcher above is not vacuous).
   for (const p of ['.env', 'node_modules', 'schema/dist', '.tapwatch', 'collector/test']) {
     assert.ok(dockerignored(p), `.dockerignore lets ${p} into the build context`);
+  }
+});
+
+test("the image carries every file each package ships (package.json \"files\")", () => {
+  const stages = parseDockerfile(readFileSync(join(ROOT, TAPWATCH_DOCKERFILE), 'utf8'));
+  const final = stages.at(-1);
+  assert.ok(final, `${TAPWATCH_DOCKERFILE}: no stage`);
+  const workdir = final.filter((i) => i.keyword === 'WORKDIR').at(-1)?.args ?? '/';
+  // Everything the final stage puts into the image, as paths relative to WORKDIR.
+  // A file copied into a directory covers only itself; a directory (or a build-stage path) covers its destination.
+  const inImage = final
+    .filter((i) => i.keyword === 'COPY')
+    .map((i) => parseCopy(i.args))
+    .flatMap((c) =>
+      c.sources.map((src) => {
+        const isFile = c.from === undefined && existsSync(join(ROOT, src)) && statSync(join(ROOT, src)).isFile();
+        const dest = isFile && c.dest.endsWith('/') ? posix.join(c.dest, posix.basename(src)) : c.dest;
+        return posix.relative(workdir, posix.resolve(workdir, dest)).replace(/\/+$/, '');
+      }),
+    );
+  for (const pkg of ['schema', 'collector', 'analyzer', 'dashboard-api']) {
+    const files = (JSON.parse(readFileSync(join(ROOT, pkg, 'package.json'), 'utf8')) as { files?: string[] }).files ?? [];
+    assert.ok(files.length > 0, `${pkg}/package.json lists no files`);
+    for (const f of files) {
+      const wanted = posix.join(pkg, f);
+      assert.ok(
+        inImage.some((d) => d === wanted || wanted.startsWith(`${d}/`)),
+        `${wanted} (in ${pkg}/package.json "files") is not copied into the final image`,
+      );
+    }
   }
 });

@@ -4,7 +4,8 @@
  * call; critical when the outgoing arguments carry pieces of what the
  * sensitive read returned (matched by the tap's content digests, which also
  * cover URL-, base64- and hex-encoded forms), high when they do not but the
- * egress follows closely, and the chain is named in the evidence.
+ * egress follows closely or its arguments are about as large as what was
+ * read, and the chain is named in the evidence.
  */
 import type { ToolCallEvent } from '@tapwatch/schema';
 import { isEgressCall } from './egress.js';
@@ -84,12 +85,22 @@ export function detectFlow(state: FlowState, event: ToolCallEvent): Finding[] {
     if (best && !state.alerted.has(key)) {
       const { read, overlap } = best;
       const carries = overlap > 0;
+      // Outgoing arguments about as large as what was read: the content may be re-encoded beyond
+      // what the digests follow (compressed, encrypted, paraphrased).
+      const sizeRatio = read.resultBytes > 0 ? event.requestBytes / read.resultBytes : 0;
+      const similarSize = read.resultBytes >= 256 && sizeRatio >= 0.5 && sizeRatio <= 2;
       // An untrusted read followed by egress is only worth a page when data from it flows out,
       // or when the egress names a destination (the injected instructions usually bring one).
-      const worth = read.kind === 'sensitive' || carries || (event.destinations?.length ?? 0) > 0;
+      const worth = read.kind === 'sensitive' || carries || similarSize || (event.destinations?.length ?? 0) > 0;
       if (worth) {
         state.alerted.set(key, true);
-        const severity = carries ? (read.kind === 'sensitive' ? 'critical' : 'high') : read.kind === 'sensitive' ? 'high' : 'medium';
+        const severity = carries
+          ? read.kind === 'sensitive'
+            ? 'critical'
+            : 'high'
+          : read.kind === 'sensitive' || similarSize
+            ? 'high'
+            : 'medium';
         const secondsAfter = Math.round((nowMs - read.atMs) / 100) / 10;
         findings.push({
           severity,
@@ -105,6 +116,8 @@ export function detectFlow(state: FlowState, event: ToolCallEvent): Finding[] {
             source: { callId: read.eventId, server: read.server, tool: read.tool, session: read.session, reasons: read.reasons, resultBytes: read.resultBytes },
             egress: { callId: event.id, destinations: event.destinations ?? [], requestBytes: event.requestBytes },
             matchingDigests: overlap,
+            sizeRatio: Math.round(sizeRatio * 100) / 100,
+            similarSize,
             secondsAfterSource: secondsAfter,
             windowSeconds: state.config.windowMs / 1000,
           },

@@ -23,7 +23,7 @@ import {
 } from './novelty.js';
 import { isEgressCall } from './egress.js';
 import { createSequenceState, detectSequence, learnTransition, type SequenceState } from './sequence.js';
-import { createRateState, detectRate, learnSessionEnd, seedSessionCounts, type RateState } from './rate.js';
+import { createRateState, detectRate, learnSessionEnd, seedSessionCounts, seedSessionVolumes, type RateState } from './rate.js';
 import { METRICS, createResultSizeState, detectResultSize, seedResultSizes, type ResultSizeConfig, type ResultSizeState } from './result-size.js';
 import type { Finding } from './types.js';
 import { createRulesState, evaluateRules, loadRulesFiles, type RulesState } from '../rules/index.js';
@@ -97,6 +97,7 @@ export class DetectionEngine {
     const servers = await store.knownServers();
     for (const s of servers) seedServer(this.novelty, s);
     for (const c of await store.recentSessionCounts(500)) seedSessionCounts(this.rate, c.server, c.tool, c.counts);
+    for (const v of await store.recentSessionVolumes(200)) seedSessionVolumes(this.rate, v.agent, v.volumes);
     let previous: { session: string; state: string } | undefined;
     for (const c of await store.recentCallSequence(50_000)) {
       const state = `${c.server}/${c.tool}`;

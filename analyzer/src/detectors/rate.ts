@@ -4,6 +4,8 @@
  *   call signatures (tool + arguments hash) — the same call repeated, or two
  *   calls ping-ponging. Agents stuck in a loop, or something hammering a tool.
  * - `error_streak`: `errorStreak` failed calls in a row.
+ * - `session_volume`: a session pulls in far more result bytes than the
+ *   agent's (else everyone's) finished sessions normally do.
  * - `bulk_reads`: a session calls one (server, tool) far more often, on
  *   mostly distinct arguments, than sessions normally do: a crawl or a dump.
  *   The normal is learned from finished sessions (median/MAD-free: a high
@@ -11,11 +13,17 @@
  */
 import { quantileSorted } from 'simple-statistics';
 import type { SessionEndEvent, ToolCallEvent } from '@tapwatch/schema';
-import { BoundedMap, type Finding } from './types.js';
+import { BoundedMap, formatBytes, type Finding } from './types.js';
 
 export const LOOP_DETECTOR = 'call_loop';
 export const ERROR_STREAK_DETECTOR = 'error_streak';
 export const BULK_DETECTOR = 'bulk_reads';
+export const SESSION_VOLUME_DETECTOR = 'session_volume';
+
+/** Session result volume never flagged below this, whatever the normal. */
+const SESSION_VOLUME_FLOOR = 2 * 1024 * 1024;
+/** Finished sessions of an agent (else of everyone) before its normal session volume is trusted. */
+const SESSION_VOLUME_MIN_SESSIONS = 10;
 
 export interface RateConfig {
   loopWindow: number;
@@ -31,6 +39,9 @@ export interface RateConfig {
 }
 
 interface SessionCounters {
+  agent: string;
+  resultBytes: number;
+  learned: boolean;
   recent: string[];
   errorsInRow: number;
   perTool: Map<string, { calls: number; distinct: Set<string> }>;
@@ -41,6 +52,8 @@ export interface RateState {
   sessions: BoundedMap<string, SessionCounters>;
   /** (server, tool) → calls per finished session, most recent last. */
   normals: BoundedMap<string, number[]>;
+  /** agent (and `*` for everyone) → result bytes per finished session, most recent last. */
+  volumes: BoundedMap<string, number[]>;
   alerted: BoundedMap<string, true>;
 }
 
@@ -49,6 +62,7 @@ export function createRateState(config: Partial<RateConfig> = {}, maxSessions = 
     config: { loopWindow: 12, errorStreak: 5, bulkMinSessions: 20, bulkFloor: 25, bulkFactor: 2, bulkDefault: 40, ...config },
     sessions: new BoundedMap(maxSessions),
     normals: new BoundedMap(50_000),
+    volumes: new BoundedMap(50_000),
     alerted: new BoundedMap(maxSessions),
   };
 }
@@ -60,10 +74,10 @@ export function seedSessionCounts(state: RateState, server: string, tool: string
   state.normals.set(`${server}\u0000${tool}`, counts.slice(-NORMAL_WINDOW));
 }
 
-function counters(state: RateState, session: string): SessionCounters {
+function counters(state: RateState, session: string, agent: string): SessionCounters {
   let c = state.sessions.get(session);
   if (!c) {
-    c = { recent: [], errorsInRow: 0, perTool: new Map() };
+    c = { agent, resultBytes: 0, learned: false, recent: [], errorsInRow: 0, perTool: new Map() };
     state.sessions.set(session, c);
   }
   return c;
@@ -86,7 +100,7 @@ function once(state: RateState, key: string): boolean {
 
 /** Judges one call. Mutates `state`. */
 export function detectRate(state: RateState, event: ToolCallEvent): Finding[] {
-  const c = counters(state, event.session);
+  const c = counters(state, event.session, event.agent);
   const findings: Finding[] = [];
   const base = { server: event.server, tool: event.tool, agent: event.agent, session: event.session };
 
@@ -151,13 +165,60 @@ export function detectRate(state: RateState, event: ToolCallEvent): Finding[] {
       eventIds: [event.id],
     });
   }
+  // Session volume: all the result bytes a session pulled in, against the agent's normal session.
+  c.resultBytes += event.responseBytes;
+  const normal = sessionVolumeThreshold(state, event.agent);
+  if (normal !== undefined && c.resultBytes >= normal.threshold && once(state, `${SESSION_VOLUME_DETECTOR}\u0000${event.session}`)) {
+    findings.push({
+      ...base,
+      severity: 'medium',
+      detector: SESSION_VOLUME_DETECTOR,
+      title: `Session ${event.session} has pulled ${formatBytes(c.resultBytes)} of results; ${normal.whose} sessions stay under ${formatBytes(normal.threshold)}.`,
+      evidence: { sessionResultBytes: c.resultBytes, threshold: normal.threshold, baselineP99: normal.p99, baselineSessions: normal.sessions, baseline: normal.whose, callId: event.id },
+      eventIds: [event.id],
+    });
+  }
   return findings;
+}
+
+/** 4 × the 99th percentile of finished sessions' result volume, the agent's own when it has enough, else everyone's. */
+export function sessionVolumeThreshold(state: RateState, agent: string): { threshold: number; p99: number; sessions: number; whose: string } | undefined {
+  for (const [key, whose] of [[agent, 'this agent\'s'], ['*', 'all agents\'']] as const) {
+    const v = state.volumes.get(key);
+    if (!v || v.length < SESSION_VOLUME_MIN_SESSIONS) continue;
+    const p99 = quantileSorted([...v].sort((a, b) => a - b), 0.99);
+    return { threshold: Math.max(SESSION_VOLUME_FLOOR, Math.ceil(4 * p99)), p99, sessions: v.length, whose };
+  }
+  return undefined;
+}
+
+/** Restores an agent's session volumes (from storage); they also teach everyone's normal. */
+export function seedSessionVolumes(state: RateState, agent: string, volumes: number[]): void {
+  for (const v of volumes) {
+    learnVolume(state, agent, v);
+    learnVolume(state, '*', v);
+  }
+}
+
+function learnVolume(state: RateState, key: string, bytes: number): void {
+  let v = state.volumes.get(key);
+  if (!v) {
+    v = [];
+    state.volumes.set(key, v);
+  }
+  v.push(bytes);
+  if (v.length > NORMAL_WINDOW) v.shift();
 }
 
 /** A finished (session, server): its per-tool counts teach the normal. Sessions that raised a bulk alert do not. */
 export function learnSessionEnd(state: RateState, event: SessionEndEvent): void {
   const c = state.sessions.get(event.session);
   if (!c) return;
+  if (!c.learned && !state.alerted.has(`${SESSION_VOLUME_DETECTOR}\u0000${event.session}`)) {
+    c.learned = true;
+    learnVolume(state, c.agent, c.resultBytes);
+    learnVolume(state, '*', c.resultBytes);
+  }
   for (const [k, t] of c.perTool) {
     if (!k.startsWith(`${event.server}\u0000`)) continue;
     if (state.alerted.has(`${BULK_DETECTOR}\u0000${event.session}\u0000${k}`)) continue;

@@ -133,25 +133,40 @@ export function detectResultSize(state: ResultSizeState, event: ToolCallEvent): 
   const value = metric.value(event);
   if (value === undefined) return [];
   const k = key(event.server, event.tool);
-  let b = state.windows.get(k);
-  if (!b) {
-    b = baseline([]);
-    state.windows.set(k, b);
-  }
+  const own = windowFor(state, k);
   const x = toLog(value);
-  if (b.window.length < state.config.minSamples) {
-    learn(b, x, state.config.window);
-    return [];
+  // A tool still learning is judged against its server's values, else everyone's — more
+  // cautiously (a mixture of tools is wider), and those broader baselines keep learning.
+  let b = own;
+  let scope: 'tool' | 'server' | 'global' = 'tool';
+  let threshold = state.config.threshold;
+  if (own.window.length < state.config.minSamples) {
+    const server = windowFor(state, key(event.server, '*'));
+    const global = windowFor(state, key('*', '*'));
+    [b, scope] = server.window.length >= state.config.minSamples ? [server, 'server'] : [global, 'global'];
+    threshold += FALLBACK_MARGIN;
+    learn(own, x, state.config.window);
+    if (b.window.length < state.config.minSamples) {
+      learn(server, x, state.config.window);
+      learn(global, x, state.config.window);
+      return [];
+    }
   }
   refresh(b);
   const z = (x - b.median) / b.scale;
   const usual = Math.round(Math.expm1(b.median));
   const ratio = value / Math.max(usual, 1);
-  if (!(z >= state.config.threshold && ratio >= MIN_RATIO && value >= metric.floor)) {
-    b.outliersInRow = [];
-    learn(b, x, state.config.window);
+  if (!(z >= threshold && ratio >= MIN_RATIO && value >= metric.floor)) {
+    if (scope === 'tool') {
+      b.outliersInRow = [];
+      learn(b, x, state.config.window);
+    }
+    // The broader baselines learn every value that is not an outlier.
+    learn(windowFor(state, key(event.server, '*')), x, state.config.window);
+    learn(windowFor(state, key('*', '*')), x, state.config.window);
     return [];
   }
+  if (scope !== 'tool') return alertOnce(state, event, k, metric, value, usual, ratio, z, threshold, scope, b.window.length);
   // An outlier does not teach the baseline — unless outliers keep coming: then the tool's
   // normal has shifted (a new version, a bigger data set), and the baseline relearns it.
   b.outliersInRow.push(x);
@@ -160,6 +175,23 @@ export function detectResultSize(state: ResultSizeState, event: ToolCallEvent): 
     b.outliersInRow = [];
     b.stale = -1;
   }
+  return alertOnce(state, event, k, metric, value, usual, ratio, z, threshold, scope, b.window.length);
+}
+
+/** One alert per session and tool; later outliers of the same session are counted, not repeated. */
+function alertOnce(
+  state: ResultSizeState,
+  event: ToolCallEvent,
+  k: string,
+  metric: MetricSpec,
+  value: number,
+  usual: number,
+  ratio: number,
+  z: number,
+  threshold: number,
+  scope: 'tool' | 'server' | 'global',
+  samples: number,
+): Finding[] {
   const seen = `${event.session}\u0000${k}`;
   const prior = state.alerted.get(seen);
   if (prior) {
@@ -167,7 +199,7 @@ export function detectResultSize(state: ResultSizeState, event: ToolCallEvent): 
     return [];
   }
   state.alerted.set(seen, { count: 1 });
-  const severity = z >= 2 * state.config.threshold || ratio >= 100 ? metric.severity[1] : metric.severity[0];
+  const severity = z >= 2 * threshold || ratio >= 100 ? metric.severity[1] : metric.severity[0];
   return [
     {
       severity,
@@ -184,14 +216,27 @@ export function detectResultSize(state: ResultSizeState, event: ToolCallEvent): 
         ...(metric === METRICS.result ? { observedBytes: value, baselineMedianBytes: usual } : {}),
         ratio: round(ratio),
         robustZ: round(z),
-        threshold: state.config.threshold,
-        baselineSamples: b.window.length,
+        threshold,
+        baseline: scope,
+        baselineSamples: samples,
         callId: event.id,
         requestId: event.requestId,
       },
       eventIds: [event.id],
     },
   ];
+}
+
+/** Extra robust-z a fallback (server or global) baseline needs before it flags a value. */
+const FALLBACK_MARGIN = 1.5;
+
+function windowFor(state: ResultSizeState, k: string): Baseline {
+  let b = state.windows.get(k);
+  if (!b) {
+    b = baseline([]);
+    state.windows.set(k, b);
+  }
+  return b;
 }
 
 function key(server: string, tool: string): string {

@@ -240,6 +240,18 @@ class ClickHouseStore implements Store {
     );
   }
 
+  async recentSessionVolumes(perAgent: number): Promise<{ agent: string; volumes: number[] }[]> {
+    const rows = await this.select<{ agent: string; volumes: (number | string)[] }>(
+      `SELECT agent, groupArray(total) AS volumes FROM (
+         SELECT agent, session, sum(response_bytes) AS total, max(time) AS last
+         FROM ${this.db}.tool_calls GROUP BY agent, session
+         ORDER BY last DESC LIMIT {perAgent:UInt32} BY agent
+       ) GROUP BY agent`,
+      { perAgent },
+    );
+    return rows.map((r) => ({ agent: r.agent, volumes: r.volumes.map(Number) }));
+  }
+
   async knownServers(): Promise<string[]> {
     const rows = await this.select<{ server: string }>(`SELECT DISTINCT server FROM ${this.db}.sessions`);
     return rows.map((r) => r.server);

@@ -58,6 +58,8 @@ export interface Store {
   recentSessionCounts(perKey: number): Promise<{ server: string; tool: string; counts: number[] }[]>;
   /** The most recent `limit` calls as (agent, session, server, tool), ordered by session then time. */
   recentCallSequence(limit: number): Promise<{ agent: string; session: string; server: string; tool: string }[]>;
+  /** Result bytes per session for each agent's last `perAgent` sessions. */
+  recentSessionVolumes(perAgent: number): Promise<{ agent: string; volumes: number[] }[]>;
   /** Every server name seen in a session. */
   knownServers(): Promise<string[]>;
   /** Time of the first and last stored event (ISO), or undefined when nothing is stored. */

@@ -224,3 +224,29 @@ test('first use: per agent, after a history, a new tool, argument or egress dest
   assert.deepEqual(detectFirstUse(s, toolCallEvent({ agent: 'A', server: 'fetch', tool: 'fetch', argumentKeys: ['url'], destinations: ['new.example'] }), true), []);
   assert.deepEqual(detectFirstUse(s, toolCallEvent({ agent: 'B', tool: 'anything' }), false), [], 'a new agent has no history yet');
 });
+
+test('flow: after an untrusted read, an egress of comparable size is high even without matching digests', () => {
+  const s = createFlowState();
+  detectFlow(s, toolCallEvent({ agent: 'U', time: at(0), tool: 'fetch', responseBytes: 4000, findings: [{ kind: 'injection_phrase', where: 'result', rule: 'ignore_previous_instructions' }] }));
+  const [f] = detectFlow(s, toolCallEvent({ agent: 'U', time: at(500), server: 'chat', tool: 'send_message', requestBytes: 3500 }));
+  assert.equal(f?.severity, 'high');
+  assert.equal(f?.evidence.similarSize, true);
+  const t = createFlowState();
+  detectFlow(t, toolCallEvent({ agent: 'V', time: at(0), tool: 'fetch', responseBytes: 4000, findings: [{ kind: 'injection_phrase', where: 'result', rule: 'ignore_previous_instructions' }] }));
+  assert.deepEqual(detectFlow(t, toolCallEvent({ agent: 'V', time: at(500), server: 'chat', tool: 'send_message', requestBytes: 120 })), [], 'a short unrelated message after an untrusted read is not a chain');
+});
+
+test('session volume: a session pulling far more bytes than the agent\'s normal sessions is medium; normal sessions are quiet', async () => {
+  const { createRateState, detectRate, learnSessionEnd } = await import('@tapwatch/analyzer');
+  const s = createRateState();
+  for (let n = 0; n < 12; n++) {
+    for (let i = 0; i < 5; i++) detectRate(s, toolCallEvent({ agent: 'V', session: `v${n}`, argumentsHash: `${n}.${i}`, responseBytes: 100_000 }));
+    learnSessionEnd(s, sessionEndEvent({ agent: 'V', session: `v${n}`, server: 'fs' }));
+  }
+  let fired = 0;
+  for (let i = 0; i < 5; i++) fired += detectRate(s, toolCallEvent({ agent: 'V', session: 'ok', argumentsHash: `o${i}`, responseBytes: 100_000 })).filter((f) => f.detector === 'session_volume').length;
+  assert.equal(fired, 0);
+  const got: string[] = [];
+  for (let i = 0; i < 8; i++) got.push(...detectRate(s, toolCallEvent({ agent: 'V', session: 'dump', argumentsHash: `d${i}`, responseBytes: 400_000 })).map((f) => f.detector));
+  assert.deepEqual(got.filter((d) => d === 'session_volume'), ['session_volume'], 'fires once, past 2 MB (4 × p99 of 500 KB)');
+});

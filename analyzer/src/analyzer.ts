@@ -10,6 +10,7 @@ import type { AlertPublisher, EventRecord } from './bus/types.js';
 import { DetectionEngine, type DetectionConfig } from './detectors/index.js';
 import { alertId } from './detectors/types.js';
 import { corroborate, createCorroborationState, type CorroborationState } from './detectors/corroborate.js';
+import { closeExpired, createMergeState, mergeAlerts, type MergeState } from './detectors/merge.js';
 import type { Store, ToolDefinitionRow } from './store/store.js';
 
 export interface AnalyzerStats {
@@ -28,6 +29,8 @@ export interface AnalyzerOptions {
   detection: DetectionConfig;
   /** Longest pause between storage retries. */
   maxRetryDelayMs?: number;
+  /** Window in which repeated alerts (same detector, server, tool, agent) merge into one summary. */
+  mergeWindowMs?: number;
 }
 
 export class Analyzer {
@@ -42,10 +45,13 @@ export class Analyzer {
   };
   private readonly engine: DetectionEngine;
   private readonly corroboration: CorroborationState = createCorroborationState();
+  private readonly merge: MergeState;
+  private mergeTimer: NodeJS.Timeout | undefined;
   private stopping = false;
 
   constructor(private readonly options: AnalyzerOptions) {
     this.engine = new DetectionEngine(options.detection);
+    this.merge = createMergeState(options.mergeWindowMs);
   }
 
   /** Migrates the schema and warms detector state from storage. */
@@ -53,11 +59,18 @@ export class Analyzer {
     await this.options.store.migrate();
     const warmed = await this.engine.warm(this.options.store);
     log.info('analyzer ready', warmed);
+    // Summaries of merged repeats go out when their window closes, even if no traffic comes.
+    this.mergeTimer = setInterval(() => {
+      const due = closeExpired(this.merge, Date.now());
+      if (due.length > 0) void this.emitAlerts(due, async () => {}).catch(() => undefined);
+    }, Math.min(30_000, Math.max(1_000, (this.options.mergeWindowMs ?? 600_000) / 4)));
+    this.mergeTimer.unref();
   }
 
   /** Makes in-flight retries give up so a shutdown does not hang on a dead database. */
   stop(): void {
     this.stopping = true;
+    clearInterval(this.mergeTimer);
   }
 
   /** The batch handler a source calls. */
@@ -88,6 +101,11 @@ export class Analyzer {
     if (definitions.length > 0) {
       await this.retry('store tool definitions', heartbeat, () => this.options.store.insertToolDefinitions(definitions));
     }
+    await this.emitAlerts(mergeAlerts(this.merge, alerts, Date.now()), heartbeat);
+  };
+
+  /** Stores, logs and publishes alerts. */
+  private async emitAlerts(alerts: Alert[], heartbeat: () => Promise<void>): Promise<void> {
     if (alerts.length === 0) return;
     await this.retry('store alerts', heartbeat, () => this.options.store.insertAlerts(alerts));
     this.stats.alerts += alerts.length;
@@ -103,7 +121,7 @@ export class Analyzer {
         }),
       ),
     );
-  };
+  }
 
   private async retry(what: string, heartbeat: () => Promise<void>, fn: () => Promise<void>, maxAttempts = Infinity): Promise<void> {
     let delay = 200;

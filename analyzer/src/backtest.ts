@@ -7,6 +7,7 @@ import { AlertSchema, SEVERITY_RANK, type Alert, type Severity } from '@tapwatch
 import { DetectionEngine, type DetectionConfig } from './detectors/index.js';
 import { corroborate, createCorroborationState } from './detectors/corroborate.js';
 import { alertId } from './detectors/types.js';
+import { closeExpired, createMergeState, mergeAlerts } from './detectors/merge.js';
 import type { Store } from './store/store.js';
 
 export interface BacktestOptions {
@@ -40,24 +41,31 @@ export async function backtest(store: Store, detection: DetectionConfig, options
   if (!(toMs > fromMs)) return report;
   const engine = new DetectionEngine(detection);
   const corroboration = createCorroborationState();
+  // Repeats merge as they would live, on event time.
+  const merge = createMergeState();
+  const record = (alerts: Alert[]) => {
+    for (const a of alerts) {
+      report.alertCount++;
+      const perSeverity = (report.byDetector[a.detector] ??= {});
+      perSeverity[a.severity] = (perSeverity[a.severity] ?? 0) + 1;
+      if (report.alerts.length < maxAlerts) report.alerts.push(a);
+    }
+  };
   const slice = options.sliceMs ?? 10 * 60_000;
   const maxAlerts = options.maxAlerts ?? 10_000;
   for (let t = fromMs; t < toMs; t += slice) {
     const events = await store.historySlice(new Date(t).toISOString(), new Date(Math.min(t + slice, toMs)).toISOString());
     for (const event of events) {
       const { findings } = engine.process(event);
-      for (const f of corroborate(corroboration, findings, Date.parse(event.time))) {
-        report.alertCount++;
-        const perSeverity = (report.byDetector[f.detector] ??= {});
-        perSeverity[f.severity] = (perSeverity[f.severity] ?? 0) + 1;
-        if (report.alerts.length < maxAlerts) {
-          report.alerts.push(AlertSchema.parse({ ...f, id: alertId(f.detector, event.id, `${f.tool}\u0000${f.title}`), time: event.time }));
-        }
-      }
+      const alerts = corroborate(corroboration, findings, Date.parse(event.time)).map((f) =>
+        AlertSchema.parse({ ...f, id: alertId(f.detector, event.id, `${f.tool}\u0000${f.title}`), time: event.time }),
+      );
+      record(mergeAlerts(merge, alerts, Date.parse(event.time)));
     }
     report.events += events.length;
     options.onProgress?.(report.events, Math.max(bounds.events, report.events));
   }
+  record(closeExpired(merge, Number.POSITIVE_INFINITY));
   report.alerts.sort((a, b) => SEVERITY_RANK[b.severity] - SEVERITY_RANK[a.severity] || a.time.localeCompare(b.time));
   return report;
 }

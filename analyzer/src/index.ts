@@ -38,3 +38,4 @@ export { detectShadowing, createShadowingState, seedShadowing, SHADOWING_DETECTO
 export { detectSequence, createSequenceState, learnTransition, transitionProbability, SEQUENCE_DETECTOR } from './detectors/sequence.js';
 export { loadRules, loadRulesFiles, createRulesState, evaluateRules, RulesError, BUILTIN_RULES_PATH } from './rules/index.js';
 export type { CompiledRules, RulesState } from './rules/index.js';
+export { mergeAlerts, closeExpired, createMergeState, MERGED_SUFFIX } from './detectors/merge.js';

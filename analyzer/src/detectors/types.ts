@@ -40,6 +40,15 @@ export class BoundedMap<K, V> {
     return this.map.has(key);
   }
 
+  delete(key: K): boolean {
+    return this.map.delete(key);
+  }
+
+  /** A snapshot of the entries, oldest first (safe to delete while iterating it). */
+  entries(): [K, V][] {
+    return [...this.map.entries()];
+  }
+
   get size(): number {
     return this.map.size;
   }

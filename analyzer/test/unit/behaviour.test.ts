@@ -250,3 +250,32 @@ test('session volume: a session pulling far more bytes than the agent\'s normal 
   for (let i = 0; i < 8; i++) got.push(...detectRate(s, toolCallEvent({ agent: 'V', session: 'dump', argumentsHash: `d${i}`, responseBytes: 400_000 })).map((f) => f.detector));
   assert.deepEqual(got.filter((d) => d === 'session_volume'), ['session_volume'], 'fires once, past 2 MB (4 × p99 of 500 KB)');
 });
+
+test('merge: repeats of one detector, server, tool and agent within the window become one summary with a count', async () => {
+  const { createMergeState, mergeAlerts, closeExpired } = await import('@tapwatch/analyzer');
+  const s = createMergeState(60_000);
+  const alert = (i: number, over: Record<string, unknown> = {}) => ({
+    id: `a${i}`,
+    time: at(i * 1000),
+    severity: 'medium' as const,
+    detector: 'call_loop',
+    title: 'loop',
+    server: 'fs',
+    tool: 'read_file',
+    agent: 'A',
+    session: `s${i % 2}`,
+    evidence: {},
+    eventIds: [`e${i}`],
+    ...over,
+  });
+  assert.deepEqual(mergeAlerts(s, [alert(0)], 0).map((a) => a.id), ['a0'], 'the first goes out at once');
+  assert.deepEqual(mergeAlerts(s, [alert(1), alert(2), alert(3)], 3000), [], 'repeats are held');
+  assert.deepEqual(mergeAlerts(s, [alert(4, { agent: 'B' })], 4000).map((a) => a.id), ['a4'], 'another agent is its own group');
+  const [summary] = closeExpired(s, 61_000);
+  assert.equal(summary?.id, 'a0:repeats');
+  assert.equal(summary?.evidence.count, 3);
+  assert.deepEqual(summary?.evidence.sessions, ['s1', 's0']);
+  assert.deepEqual(summary?.eventIds, ['e1', 'e2', 'e3']);
+  assert.match(summary!.title, /^3 more alerts like this/);
+  assert.deepEqual(closeExpired(s, 200_000).map((a) => a.id), [], 'B had no repeats: no summary');
+});

@@ -31,6 +31,8 @@ export interface AnalyzerOptions {
   maxRetryDelayMs?: number;
   /** Window in which repeated alerts (same detector, server, tool, agent) merge into one summary. */
   mergeWindowMs?: number;
+  /** How often shared baselines are reloaded from storage (0: only at start). */
+  baselineRefreshMs?: number;
 }
 
 export class Analyzer {
@@ -47,6 +49,7 @@ export class Analyzer {
   private readonly corroboration: CorroborationState = createCorroborationState();
   private readonly merge: MergeState;
   private mergeTimer: NodeJS.Timeout | undefined;
+  private refreshTimer: NodeJS.Timeout | undefined;
   private stopping = false;
 
   constructor(private readonly options: AnalyzerOptions) {
@@ -65,12 +68,28 @@ export class Analyzer {
       if (due.length > 0) void this.emitAlerts(due, async () => {}).catch(() => undefined);
     }, Math.min(30_000, Math.max(1_000, (this.options.mergeWindowMs ?? 600_000) / 4)));
     this.mergeTimer.unref();
+    const every = this.options.baselineRefreshMs ?? 0;
+    if (every > 0) {
+      this.refreshTimer = setInterval(() => {
+        this.refreshBaselines().then(
+          (n) => log.debug('baselines reloaded', n),
+          (err: unknown) => log.warn('could not reload baselines; keeping the current ones', { error: (err as Error).message }),
+        );
+      }, every);
+      this.refreshTimer.unref();
+    }
+  }
+
+  /** Reloads the baselines shared through storage (what other analyzer instances learned). */
+  refreshBaselines(): Promise<{ tools: number; definitions: number; servers: number }> {
+    return this.engine.refresh(this.options.store);
   }
 
   /** Makes in-flight retries give up so a shutdown does not hang on a dead database. */
   stop(): void {
     this.stopping = true;
     clearInterval(this.mergeTimer);
+    clearInterval(this.refreshTimer);
   }
 
   /** The batch handler a source calls. */

@@ -253,7 +253,7 @@ async function startUp(config: Config): Promise<Service> {
     busDepth = () => bus.depth;
   }
 
-  const analyzer = new Analyzer({ store, publishers, detection: detectionConfig(config) });
+  const analyzer = new Analyzer({ store, publishers, detection: detectionConfig(config), baselineRefreshMs: config.TAPWATCH_BASELINE_REFRESH_S * 1000 });
   await analyzer.init();
   await source.start(analyzer.handleBatch);
 
@@ -290,7 +290,7 @@ async function startAnalyzer(config: Config): Promise<Service> {
   await ensureTopics(kafka, [config.TAPWATCH_EVENTS_TOPIC, config.TAPWATCH_ALERTS_TOPIC], config.TAPWATCH_TOPIC_PARTITIONS);
   const store = await openStore(config);
   const alertsOut = new KafkaAlertPublisher(kafka, config.TAPWATCH_ALERTS_TOPIC);
-  const analyzer = new Analyzer({ store, publishers: [alertsOut], detection: detectionConfig(config) });
+  const analyzer = new Analyzer({ store, publishers: [alertsOut], detection: detectionConfig(config), baselineRefreshMs: config.TAPWATCH_BASELINE_REFRESH_S * 1000 });
   await analyzer.init();
   const source = new KafkaEventSource(kafka, config.TAPWATCH_EVENTS_TOPIC, config.TAPWATCH_CONSUMER_GROUP);
   await source.start(analyzer.handleBatch);

@@ -57,6 +57,7 @@ export const ConfigSchema = z.object({
   TAPWATCH_OUTLIER_MIN_SAMPLES: positiveInt.default(20),
   TAPWATCH_OUTLIER_THRESHOLD: z.coerce.number().positive().default(4.5),
   TAPWATCH_RULES: optionalString,
+  TAPWATCH_BASELINE_REFRESH_S: z.coerce.number().int().min(0).default(300),
 });
 export type Config = Readonly<z.infer<typeof ConfigSchema>>;
 
@@ -89,6 +90,7 @@ export const SETTINGS_DOC: Readonly<Record<keyof z.infer<typeof ConfigSchema>, s
   TAPWATCH_OUTLIER_MIN_SAMPLES: 'Results seen per (server, tool) before the size outlier detector judges.',
   TAPWATCH_OUTLIER_THRESHOLD: 'Robust z-score (median/MAD of log sizes) above which a result is an outlier.',
   TAPWATCH_RULES: 'Comma-separated paths of rules files (YAML or JSON) loaded after the built-in rules; a rule with a built-in id replaces it.',
+  TAPWATCH_BASELINE_REFRESH_S: 'How often an analyzer reloads the baselines shared through ClickHouse (what other instances learned); 0: only at start.',
 });
 
 /** Raised when the environment holds a bad setting; names the variable. */

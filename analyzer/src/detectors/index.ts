@@ -73,6 +73,24 @@ export class DetectionEngine {
 
   /** Restores baselines, pins and known servers from storage, so a restart does not start blind. */
   async warm(store: Store): Promise<{ tools: number; definitions: number; servers: number }> {
+    const counts = await this.refresh(store);
+    let previous: { session: string; state: string } | undefined;
+    for (const c of await store.recentCallSequence(50_000)) {
+      const state = `${c.server}/${c.tool}`;
+      learnTransition(this.sequence, c.agent, previous?.session === c.session ? previous.state : '^', state);
+      previous = { session: c.session, state };
+    }
+    for (const v of await store.recentSessionVolumes(200)) seedSessionVolumes(this.rate, v.agent, v.volumes);
+    return counts;
+  }
+
+  /**
+   * Reloads the baselines that several analyzer instances share through
+   * storage — value windows, per-session counts, definition pins, advertised
+   * tools, known servers — replacing this instance's copy. Run at start and
+   * periodically, so an instance learns what the others stored.
+   */
+  async refresh(store: Store): Promise<{ tools: number; definitions: number; servers: number }> {
     const sizes = await store.recentResponseSizes(this.resultSize.config.window);
     for (const s of sizes) {
       seedResultSizes(this.resultSize, s.server, s.tool, s.sizes);
@@ -97,13 +115,6 @@ export class DetectionEngine {
     const servers = await store.knownServers();
     for (const s of servers) seedServer(this.novelty, s);
     for (const c of await store.recentSessionCounts(500)) seedSessionCounts(this.rate, c.server, c.tool, c.counts);
-    for (const v of await store.recentSessionVolumes(200)) seedSessionVolumes(this.rate, v.agent, v.volumes);
-    let previous: { session: string; state: string } | undefined;
-    for (const c of await store.recentCallSequence(50_000)) {
-      const state = `${c.server}/${c.tool}`;
-      learnTransition(this.sequence, c.agent, previous?.session === c.session ? previous.state : '^', state);
-      previous = { session: c.session, state };
-    }
     return { tools: sizes.length, definitions: defs.length, servers: servers.length };
   }
 

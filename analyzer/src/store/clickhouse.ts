@@ -193,6 +193,11 @@ class ClickHouseStore implements Store {
        FROM (
          SELECT server, tool, response_bytes, request_bytes, duration_ms FROM ${this.db}.tool_calls
          WHERE status = 'ok'
+           -- calls that raised a volume alert stay out of the baseline, across restarts too
+           AND toString(id) NOT IN (
+             SELECT arrayJoin(event_ids) FROM ${this.db}.alerts
+             WHERE detector IN ('result_size_outlier', 'argument_size_outlier', 'latency_outlier')
+           )
          ORDER BY time DESC
          LIMIT {perKey:UInt32} BY server, tool
        )

@@ -52,6 +52,16 @@ test('every detector family raises its alert on real traffic', async () => {
   const credentials = join(root, 'home', '.aws', 'credentials');
   writeFileSync(credentials, `[default]\naws_access_key_id = ${keys.id}\naws_secret_access_key = ${keys.secret}\n`);
 
+  // Sequence: learn a routine first (it also gives the deployment a history: a server joining
+  // mid-session on a fresh deployment is only noted); the backward walk comes at the end.
+  const routine = await connectThroughTap({ sink: tw.url, name: 'filesystem', agent: 'agent-seq', server: fs() });
+  const steps: [string, Record<string, unknown>][] = [
+    ['list_directory', { path: join(root, 'src') }],
+    ['read_text_file', { path: join(root, 'src', 'm1.ts') }],
+    ['get_file_info', { path: join(root, 'src', 'm1.ts') }],
+  ];
+  for (let loop = 0; loop < 110; loop++) for (const [name, args] of steps) await call(routine, name, args);
+  await routine.close();
   // One session, several servers: a secret read, traversal, an unadvertised tool, an error streak…
   const session = `detect-${Math.random().toString(36).slice(2)}`;
   const agent = 'agent-detect';
@@ -85,15 +95,6 @@ test('every detector family raises its alert on real traffic', async () => {
   for (let i = 0; i < 65; i++) await call(crawl, 'read_text_file', { path: join(root, 'src', `m${i}.ts`) });
   await crawl.close();
 
-  // Sequence: learn a routine, then walk it backwards.
-  const routine = await connectThroughTap({ sink: tw.url, name: 'filesystem', agent: 'agent-seq', server: fs() });
-  const steps: [string, Record<string, unknown>][] = [
-    ['list_directory', { path: join(root, 'src') }],
-    ['read_text_file', { path: join(root, 'src', 'm1.ts') }],
-    ['get_file_info', { path: join(root, 'src', 'm1.ts') }],
-  ];
-  for (let loop = 0; loop < 110; loop++) for (const [name, args] of steps) await call(routine, name, args);
-  await routine.close();
   const odd = await connectThroughTap({ sink: tw.url, name: 'filesystem', agent: 'agent-seq', server: fs() });
   for (let loop = 0; loop < 2; loop++) for (const [name, args] of [...steps].reverse()) await call(odd, name, args);
   await odd.close();

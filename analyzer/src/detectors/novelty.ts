@@ -18,7 +18,12 @@ export interface NoveltyState {
   /** session → servers that already produced events in it, and whether calls happened. */
   sessions: BoundedMap<string, { servers: Set<string>; calls: number }>;
   alerted: BoundedMap<string, true>;
+  /** Calls seen in all: on a fresh deployment every server is new, and joining mid-session means nothing yet. */
+  totalCalls: number;
 }
+
+/** Calls a deployment must have seen before a new server joining mid-session is worth more than a note. */
+const HISTORY_BEFORE_MID_SESSION = 200;
 
 export function createNoveltyState(maxKeys = 200_000): NoveltyState {
   return {
@@ -26,6 +31,7 @@ export function createNoveltyState(maxKeys = 200_000): NoveltyState {
     servers: new BoundedMap(maxKeys),
     sessions: new BoundedMap(maxKeys),
     alerted: new BoundedMap(maxKeys),
+    totalCalls: 0,
   };
 }
 
@@ -43,6 +49,8 @@ export function seedAdvertised(state: NoveltyState, server: string, tool: string
 /** Restores a server seen before (from stored sessions). */
 export function seedServer(state: NoveltyState, server: string): void {
   state.servers.set(server, true);
+  // Known servers mean a deployment with a history.
+  state.totalCalls = Math.max(state.totalCalls, HISTORY_BEFORE_MID_SESSION);
 }
 
 function session(state: NoveltyState, id: string) {
@@ -63,7 +71,7 @@ export function noteToolsList(state: NoveltyState, event: ToolsListEvent): void 
 export function detectNewServer(state: NoveltyState, event: SessionStartEvent): Finding[] {
   const s = session(state, event.session);
   const known = state.servers.has(event.server);
-  const midSession = s.calls > 0 && !s.servers.has(event.server);
+  const midSession = s.calls > 0 && !s.servers.has(event.server) && state.totalCalls >= HISTORY_BEFORE_MID_SESSION;
   s.servers.add(event.server);
   state.servers.set(event.server, true);
   if (known) return [];
@@ -97,6 +105,7 @@ export function detectNewServer(state: NoveltyState, event: SessionStartEvent): 
 export function detectUnadvertised(state: NoveltyState, event: ToolCallEvent): Finding[] {
   const s = session(state, event.session);
   s.calls++;
+  state.totalCalls++;
   s.servers.add(event.server);
   state.servers.set(event.server, true);
   const tools = state.advertised.get(event.server);

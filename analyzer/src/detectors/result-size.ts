@@ -135,8 +135,8 @@ export function detectResultSize(state: ResultSizeState, event: ToolCallEvent): 
   const k = key(event.server, event.tool);
   const own = windowFor(state, k);
   const x = toLog(value);
-  // A tool still learning is judged against its server's values, else everyone's — more
-  // cautiously (a mixture of tools is wider), and those broader baselines keep learning.
+  // A tool still learning is judged against its server's values, else everyone's — only for
+  // gross outliers (see FALLBACK_MARGIN) — and those broader baselines keep learning.
   let b = own;
   let scope: 'tool' | 'server' | 'global' = 'tool';
   let threshold = state.config.threshold;
@@ -156,7 +156,8 @@ export function detectResultSize(state: ResultSizeState, event: ToolCallEvent): 
   const z = (x - b.median) / b.scale;
   const usual = Math.round(Math.expm1(b.median));
   const ratio = value / Math.max(usual, 1);
-  if (!(z >= threshold && ratio >= MIN_RATIO && value >= metric.floor)) {
+  const minRatio = scope === 'tool' ? MIN_RATIO : FALLBACK_MIN_RATIO;
+  if (!(z >= threshold && ratio >= minRatio && value >= metric.floor)) {
     if (scope === 'tool') {
       b.outliersInRow = [];
       learn(b, x, state.config.window);
@@ -227,8 +228,13 @@ function alertOnce(
   ];
 }
 
-/** Extra robust-z a fallback (server or global) baseline needs before it flags a value. */
-const FALLBACK_MARGIN = 1.5;
+/**
+ * A fallback (server or global) baseline mixes tools of very different sizes —
+ * a write's arguments against a server whose other tools take a path — so it
+ * flags only gross outliers: this much more robust z, and FALLBACK_MIN_RATIO.
+ */
+const FALLBACK_MARGIN = 3;
+const FALLBACK_MIN_RATIO = 100;
 
 function windowFor(state: ResultSizeState, k: string): Baseline {
   let b = state.windows.get(k);

@@ -88,6 +88,9 @@ test('novelty: a never-seen server joining mid-session is medium; at session sta
   const s = createNoveltyState();
   detectNewServer(s, start({ session: 'x', server: 'filesystem' }));
   detectUnadvertised(s, toolCallEvent({ session: 'x', server: 'filesystem' }));
+  const fresh = detectNewServer(s, start({ session: 'x', server: 'second' }));
+  assert.equal(fresh[0]?.severity, 'low', 'a fresh deployment: every server is new, joining mid-session is only noted');
+  for (let i = 0; i < 200; i++) detectUnadvertised(s, toolCallEvent({ session: `h${i}`, server: 'filesystem' }));
   const late = detectNewServer(s, start({ session: 'x', server: 'sync-agent' }));
   assert.equal(late[0]?.severity, 'medium');
   assert.equal(late[0]?.evidence.midSession, true);

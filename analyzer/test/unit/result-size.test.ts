@@ -60,7 +60,7 @@ test('baselines are per (server, tool); errors and tiny results are ignored', ()
   assert.deepEqual(detectResultSize(state, call(1500, { tool: 'small' })), [], 'under the 2 KB floor');
   const [fallback] = detectResultSize(state, call(500_000, { tool: 'other' }));
   assert.equal(fallback?.evidence.baseline, 'server', 'a tool still learning is judged against its server');
-  assert.equal(fallback?.evidence.threshold, 6, 'with a wider margin');
+  assert.equal(fallback?.evidence.threshold, 7.5, 'with a wider margin');
   assert.deepEqual(detectResultSize(state, call(2_500, { tool: 'other2', session: 'x' })), [], 'moderate sizes pass the fallback');
   assert.deepEqual(detectResultSize(state, call(500_000, { tool: 'small', status: 'tool_error', isError: true })), []);
 });

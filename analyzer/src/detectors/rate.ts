@@ -4,6 +4,8 @@
  *   call signatures (tool + arguments hash) — the same call repeated, or two
  *   calls ping-ponging. Agents stuck in a loop, or something hammering a tool.
  * - `error_streak`: `errorStreak` failed calls in a row.
+ * - `call_rate` (low): a session's EWMA call rate far above the peaks of the
+ *   agent's (else everyone's) finished sessions.
  * - `session_volume`: a session pulls in far more result bytes than the
  *   agent's (else everyone's) finished sessions normally do.
  * - `bulk_reads`: a session calls one (server, tool) far more often, on
@@ -19,6 +21,15 @@ export const LOOP_DETECTOR = 'call_loop';
 export const ERROR_STREAK_DETECTOR = 'error_streak';
 export const BULK_DETECTOR = 'bulk_reads';
 export const SESSION_VOLUME_DETECTOR = 'session_volume';
+export const CALL_RATE_DETECTOR = 'call_rate';
+
+/** Smoothing of the per-session call rate (EWMA over inter-call rates). */
+const RATE_ALPHA = 0.2;
+/** Calls in a session before its rate is judged. */
+const RATE_MIN_CALLS = 10;
+/** A session's rate must exceed this multiple of the normal peak, and RATE_FLOOR, to be noted. */
+const RATE_FACTOR = 5;
+const RATE_FLOOR_PER_MIN = 600;
 
 /** Session result volume never flagged below this, whatever the normal. */
 const SESSION_VOLUME_FLOOR = 2 * 1024 * 1024;
@@ -41,6 +52,11 @@ export interface RateConfig {
 interface SessionCounters {
   agent: string;
   resultBytes: number;
+  calls: number;
+  lastMs: number | undefined;
+  /** EWMA of the session's call rate (calls/min), and its peak. */
+  rate: number;
+  peakRate: number;
   learned: boolean;
   recent: string[];
   errorsInRow: number;
@@ -54,6 +70,8 @@ export interface RateState {
   normals: BoundedMap<string, number[]>;
   /** agent (and `*` for everyone) → result bytes per finished session, most recent last. */
   volumes: BoundedMap<string, number[]>;
+  /** agent (and `*`) → peak EWMA call rate (calls/min) per finished session. */
+  peaks: BoundedMap<string, number[]>;
   alerted: BoundedMap<string, true>;
 }
 
@@ -63,6 +81,7 @@ export function createRateState(config: Partial<RateConfig> = {}, maxSessions = 
     sessions: new BoundedMap(maxSessions),
     normals: new BoundedMap(50_000),
     volumes: new BoundedMap(50_000),
+    peaks: new BoundedMap(50_000),
     alerted: new BoundedMap(maxSessions),
   };
 }
@@ -77,7 +96,7 @@ export function seedSessionCounts(state: RateState, server: string, tool: string
 function counters(state: RateState, session: string, agent: string): SessionCounters {
   let c = state.sessions.get(session);
   if (!c) {
-    c = { agent, resultBytes: 0, learned: false, recent: [], errorsInRow: 0, perTool: new Map() };
+    c = { agent, resultBytes: 0, calls: 0, lastMs: undefined, rate: 0, peakRate: 0, learned: false, recent: [], errorsInRow: 0, perTool: new Map() };
     state.sessions.set(session, c);
   }
   return c;
@@ -165,6 +184,32 @@ export function detectRate(state: RateState, event: ToolCallEvent): Finding[] {
       eventIds: [event.id],
     });
   }
+  // Call rate: EWMA of the session's inter-call rate against the peaks of the agent's
+  // (else everyone's) finished sessions. Only noted (low): agents legitimately burst, and
+  // loops and bulk reads already page; corroboration raises it when they agree.
+  const nowMs = Date.parse(event.time);
+  c.calls++;
+  if (c.lastMs !== undefined) {
+    const instant = 60_000 / Math.max(nowMs - c.lastMs, 50);
+    c.rate = c.rate === 0 ? instant : RATE_ALPHA * instant + (1 - RATE_ALPHA) * c.rate;
+    if (c.calls >= RATE_MIN_CALLS) c.peakRate = Math.max(c.peakRate, c.rate);
+  }
+  c.lastMs = nowMs;
+  const peak = normalPeak(state, event.agent);
+  if (peak !== undefined && c.calls >= RATE_MIN_CALLS) {
+    const limit = Math.max(RATE_FLOOR_PER_MIN, RATE_FACTOR * peak.p95);
+    if (c.rate > limit && once(state, `${CALL_RATE_DETECTOR}\u0000${event.session}`)) {
+      findings.push({
+        ...base,
+        severity: 'low',
+        detector: CALL_RATE_DETECTOR,
+        title: `Session ${event.session} is calling tools at ${Math.round(c.rate)}/min; ${peak.whose} sessions peak around ${Math.round(peak.p95)}/min.`,
+        evidence: { ratePerMinute: Math.round(c.rate), limit: Math.round(limit), baselineP95: Math.round(peak.p95), baselineSessions: peak.sessions, callsInSession: c.calls, callId: event.id },
+        eventIds: [event.id],
+      });
+    }
+  }
+
   // Session volume: all the result bytes a session pulled in, against the agent's normal session.
   c.resultBytes += event.responseBytes;
   const normal = sessionVolumeThreshold(state, event.agent);
@@ -192,6 +237,15 @@ export function sessionVolumeThreshold(state: RateState, agent: string): { thres
   return undefined;
 }
 
+function normalPeak(state: RateState, agent: string): { p95: number; sessions: number; whose: string } | undefined {
+  for (const [key, whose] of [[agent, 'this agent\'s'], ['*', 'all agents\'']] as const) {
+    const v = state.peaks.get(key);
+    if (!v || v.length < SESSION_VOLUME_MIN_SESSIONS) continue;
+    return { p95: quantileSorted([...v].sort((a, b) => a - b), 0.95), sessions: v.length, whose };
+  }
+  return undefined;
+}
+
 /** Restores an agent's session volumes (from storage); they also teach everyone's normal. */
 export function seedSessionVolumes(state: RateState, agent: string, volumes: number[]): void {
   for (const v of volumes) {
@@ -201,12 +255,16 @@ export function seedSessionVolumes(state: RateState, agent: string, volumes: num
 }
 
 function learnVolume(state: RateState, key: string, bytes: number): void {
-  let v = state.volumes.get(key);
+  learnInto(state.volumes, key, bytes);
+}
+
+function learnInto(map: BoundedMap<string, number[]>, key: string, value: number): void {
+  let v = map.get(key);
   if (!v) {
     v = [];
-    state.volumes.set(key, v);
+    map.set(key, v);
   }
-  v.push(bytes);
+  v.push(value);
   if (v.length > NORMAL_WINDOW) v.shift();
 }
 
@@ -218,6 +276,10 @@ export function learnSessionEnd(state: RateState, event: SessionEndEvent): void 
     c.learned = true;
     learnVolume(state, c.agent, c.resultBytes);
     learnVolume(state, '*', c.resultBytes);
+    if (c.peakRate > 0 && !state.alerted.has(`${CALL_RATE_DETECTOR}\u0000${event.session}`)) {
+      learnInto(state.peaks, c.agent, c.peakRate);
+      learnInto(state.peaks, '*', c.peakRate);
+    }
   }
   for (const [k, t] of c.perTool) {
     if (!k.startsWith(`${event.server}\u0000`)) continue;

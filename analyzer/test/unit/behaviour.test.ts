@@ -282,3 +282,21 @@ test('merge: repeats of one detector, server, tool and agent within the window b
   assert.match(summary!.title, /^3 more alerts like this/);
   assert.deepEqual(closeExpired(s, 200_000).map((a) => a.id), [], 'B had no repeats: no summary');
 });
+
+test('call rate: a session far faster than the agent\'s usual peaks is noted (low); usual pace is not', async () => {
+  const { createRateState, detectRate, learnSessionEnd } = await import('@tapwatch/analyzer');
+  const s = createRateState();
+  let t = 0;
+  for (let n = 0; n < 12; n++) {
+    for (let i = 0; i < 15; i++) detectRate(s, toolCallEvent({ agent: 'R', session: `r${n}`, argumentsHash: `${n}.${i}`, time: at((t += 2000)) }));
+    learnSessionEnd(s, sessionEndEvent({ agent: 'R', session: `r${n}`, server: 'fs' }));
+  }
+  const usual: string[] = [];
+  for (let i = 0; i < 15; i++) usual.push(...detectRate(s, toolCallEvent({ agent: 'R', session: 'u', argumentsHash: `u${i}`, time: at((t += 2000)) })).map((f) => f.detector));
+  assert.ok(!usual.includes('call_rate'));
+  const fast: { detector: string; severity: string }[] = [];
+  for (let i = 0; i < 20; i++) fast.push(...detectRate(s, toolCallEvent({ agent: 'R', session: 'f', argumentsHash: `f${i}`, time: at((t += 20)) })));
+  const rate = fast.filter((f) => f.detector === 'call_rate');
+  assert.equal(rate.length, 1);
+  assert.equal(rate[0]!.severity, 'low');
+});

@@ -123,18 +123,21 @@ function sentence(description: string): string {
   return description.trim().replace(/[.\s]+$/, '');
 }
 
+/** Title fields every rule has, whatever the event. */
+function ruleField(rule: { id: string; description: string; severity: string }, f: string): string | undefined {
+  if (f === 'id' || f === 'rule') return rule.id;
+  if (f === 'description') return sentence(rule.description);
+  if (f === 'severity') return rule.severity;
+  return undefined;
+}
+
 /** Title fields of a call. */
 function callLookup(rule: { id: string; description: string; severity: string }, ctx: CallContext, matched: readonly Match[]): TemplateLookup {
   const e = ctx.event;
   return (f) => {
+    const own = ruleField(rule, f);
+    if (own !== undefined) return own;
     switch (f) {
-      case 'id':
-      case 'rule':
-        return rule.id;
-      case 'description':
-        return sentence(rule.description);
-      case 'severity':
-        return rule.severity;
       case 'server':
       case 'tool':
       case 'agent':
@@ -339,14 +342,9 @@ function evaluateToolsList(state: RulesState, event: ToolsListEvent): Finding[] 
     if (count === 0) continue;
     const names = hits.map((h) => h.tool);
     const lookup: TemplateLookup = (f) => {
+      const own = ruleField(rule, f);
+      if (own !== undefined) return own;
       switch (f) {
-        case 'id':
-        case 'rule':
-          return rule.id;
-        case 'description':
-          return sentence(rule.description);
-        case 'severity':
-          return rule.severity;
         case 'server':
         case 'agent':
         case 'session':

@@ -6,6 +6,7 @@
  * The README's settings table is checked against `SETTINGS_DOC` by a test.
  */
 import { z } from 'zod';
+import { CaptureLevelSchema } from './events.js';
 
 const port = z.coerce.number().int().min(0).max(65535);
 const positiveInt = z.coerce.number().int().positive();
@@ -33,6 +34,7 @@ export const ConfigSchema = z.object({
   TAPWATCH_TOKEN: optionalString,
   TAPWATCH_SINK: optionalString,
   TAPWATCH_AGENT: optionalString,
+  TAPWATCH_CAPTURE: CaptureLevelSchema.default('redacted'),
   TAPWATCH_LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
   KAFKA_BROKERS: optionalString.pipe(BrokerListSchema.optional()),
   KAFKA_CLIENT_ID: z.string().default('tapwatch'),
@@ -69,6 +71,7 @@ export const SETTINGS_DOC: Readonly<Record<keyof z.infer<typeof ConfigSchema>, s
   TAPWATCH_TOKEN: 'Bearer token required on every /v1 route and the WebSocket; sent by taps to an http sink.',
   TAPWATCH_SINK: 'Default sink of `tapwatch tap` (`http://host:port` or `kafka://host:port[,…]`).',
   TAPWATCH_AGENT: 'Default agent id of `tapwatch tap`.',
+  TAPWATCH_CAPTURE: 'Default capture level of `tapwatch tap`: metadata, redacted or full.',
   TAPWATCH_LOG_LEVEL: 'debug, info, warn, error or silent.',
   KAFKA_BROKERS: 'Kafka bootstrap brokers (`host:port,…`); unset means the in-process bus.',
   KAFKA_CLIENT_ID: 'kafkajs client id.',

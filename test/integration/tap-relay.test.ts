@@ -19,12 +19,15 @@ const ECHO_SERVER = `process.stdin.on('data', (d) => { process.stdout.write(d); 
 let sink: Server;
 let sinkUrl: string;
 let received = 0;
+const bodies: string[] = [];
 
 before(async () => {
   sink = createServer((req, res) => {
-    req.resume();
+    const parts: Buffer[] = [];
+    req.on('data', (d: Buffer) => parts.push(d));
     req.on('end', () => {
       received++;
+      bodies.push(Buffer.concat(parts).toString('utf8'));
       res.writeHead(202, { 'content-type': 'application/json' }).end('{"accepted":0}');
     });
   });
@@ -112,4 +115,24 @@ test("the tap exits with the server's exit code, 128+signal when the server dies
   assert.equal(await tapExit("process.stdout.write('ready\\n'); setInterval(() => {}, 1000)", 'SIGTERM'), 143);
   // A server that handles the signal decides its own exit code.
   assert.equal(await tapExit("process.on('SIGINT', () => process.exit(0)); process.stdout.write('ready\\n'); setInterval(() => {}, 1000)", 'SIGINT'), 0);
+});
+
+test('TAPWATCH_CAPTURE sets the default capture level of the tap', async () => {
+  const server = `require('node:readline').createInterface({ input: process.stdin }).on('line', (l) => { const m = JSON.parse(l); process.stdout.write(JSON.stringify({ jsonrpc: '2.0', id: m.id, result: { content: [{ type: 'text', text: 'ok' }] } }) + '\\n'); });`;
+  const session = `cap-${Date.now()}`;
+  await new Promise<void>((resolve, reject) => {
+    const tap = spawn(process.execPath, [TAPWATCH_BIN, 'tap', '--sink', sinkUrl, '--session', session, '--', process.execPath, '-e', server], {
+      stdio: ['pipe', 'pipe', 'pipe'],
+      env: { ...process.env, TAPWATCH_LOG_LEVEL: 'silent', TAPWATCH_CAPTURE: 'metadata' },
+    });
+    tap.stdout.once('data', () => tap.stdin.end());
+    tap.stderr.resume();
+    tap.on('error', reject);
+    tap.on('close', () => resolve());
+    tap.stdin.write(JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'x', arguments: { a: 'hello' } } }) + '\n');
+  });
+  const calls = bodies.flatMap((b) => JSON.parse(b) as any[]).filter((e) => e.session === session && e.type === 'tool_call');
+  assert.equal(calls.length, 1);
+  assert.equal(calls[0].capture, 'metadata');
+  assert.equal(calls[0].arguments, undefined, 'metadata carries no argument values');
 });

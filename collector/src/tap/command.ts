@@ -21,8 +21,9 @@ Options:
   --capture LEVEL  how much of arguments and results events carry:
                      metadata  names, sizes, hashes, findings and digests only
                      redacted  also arguments and a 4 KB result preview, secrets
-                               masked (default)
+                               masked
                      full      arguments and a 16 KB preview as sent, unmasked
+                   (default: $TAPWATCH_CAPTURE, else redacted)
                    Content checks (secrets, sensitive paths, injection) run at
                    every level.
   -h, --help       show this help
@@ -58,7 +59,8 @@ export async function tapCommand(argv: string[]): Promise<number> {
     process.stdout.write(TAP_HELP);
     return 0;
   }
-  const capture = CaptureLevelSchema.safeParse(values.capture ?? 'redacted');
+  const config = loadConfig();
+  const capture = CaptureLevelSchema.safeParse(values.capture ?? config.TAPWATCH_CAPTURE);
   if (!capture.success) {
     process.stderr.write(
       `tapwatch tap: --capture must be one of ${CaptureLevelSchema.options.join(', ')} (got '${values.capture ?? ''}')\n\n${TAP_HELP}`,
@@ -70,7 +72,6 @@ export async function tapCommand(argv: string[]): Promise<number> {
     process.stderr.write(`tapwatch tap: no server command given (put it after --)\n\n${TAP_HELP}`);
     return 2;
   }
-  const config = loadConfig();
   const sinkUrl = values.sink ?? config.TAPWATCH_SINK ?? 'http://127.0.0.1:8787';
   const sink = await createSink(sinkUrl, { token: config.TAPWATCH_TOKEN, eventsTopic: config.TAPWATCH_EVENTS_TOPIC });
   const result = await runStdioTap({

@@ -18,6 +18,12 @@ test('--capture rejects an unknown level with the usage; --help documents the le
   assert.equal(bad.status, 2);
   assert.match(bad.stderr, /--capture must be one of metadata, redacted, full \(got 'everything'\)/);
   assert.match(bad.stderr, /Usage: tapwatch tap/);
+  const badEnv = spawnSync(process.execPath, [BIN, 'tap', '--', process.execPath, '-e', ''], {
+    encoding: 'utf8',
+    env: { ...process.env, TAPWATCH_CAPTURE: 'everything' },
+  });
+  assert.notEqual(badEnv.status, 0, 'a bad TAPWATCH_CAPTURE stops the tap');
+  assert.match(badEnv.stderr, /TAPWATCH_CAPTURE/);
   const help = spawnSync(process.execPath, [BIN, 'tap', '--help'], { encoding: 'utf8' });
   assert.equal(help.status, 0);
   assert.match(help.stdout, /--capture LEVEL/);

@@ -17,6 +17,10 @@ export const TAPWATCH_BIN = join(ROOT, 'collector', 'bin', 'tapwatch.js');
 export const EVERYTHING = join(ROOT, 'node_modules', '@modelcontextprotocol', 'server-everything', 'dist', 'index.js');
 export const EVERYTHING_2025 = join(ROOT, 'node_modules', 'server-everything-2025', 'dist', 'index.js');
 export const FILESYSTEM = join(ROOT, 'node_modules', '@modelcontextprotocol', 'server-filesystem', 'dist', 'index.js');
+export const MEMORY = join(ROOT, 'node_modules', '@modelcontextprotocol', 'server-memory', 'dist', 'index.js');
+/** The development corpus of the eval harness, beside the checkout (CI has it there). */
+export const DEV_CORPUS = join(ROOT, '..', 'shared', 'eval', 'corpus-dev');
+export const DEV_ENVIRONMENT = join(DEV_CORPUS, 'environment.json');
 
 /** Polls `fn` until it returns a truthy value or `timeoutMs` passes; the error names `what`. */
 export async function waitFor<T>(what: string, fn: () => Promise<T> | T, timeoutMs = 20_000, everyMs = 100): Promise<NonNullable<T>> {
@@ -222,4 +226,14 @@ export async function connectDirect(server: string[]): Promise<Client> {
   const client = new Client({ name: 'tapwatch-e2e', version: '1.0.0' });
   await client.connect(transport);
   return client;
+}
+
+/** The tool definitions a real server lists, read with the real SDK client. */
+export async function listToolsOf(server: string[]): Promise<Awaited<ReturnType<Client['listTools']>>['tools']> {
+  const client = await connectDirect(server);
+  try {
+    return (await client.listTools()).tools;
+  } finally {
+    await client.close();
+  }
 }

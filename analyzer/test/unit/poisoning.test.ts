@@ -9,15 +9,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
 import type { ToolDefinition } from '@tapwatch/schema';
 import { analyzeToolDefinition, createPoisoningState, detectPoisoning, POISONING_DETECTOR, POISONING_RULES } from '../../src/detectors/poisoning.js';
 import { escapeInvisible } from '../../src/detectors/text-rules.js';
 import { toolsListEvent } from '../../../test/support/events.js';
-import { connectDirect, EVERYTHING, EVERYTHING_2025, FILESYSTEM, ROOT, tempDir } from '../../../test/support/helpers.js';
+import { DEV_ENVIRONMENT as ENVIRONMENT, EVERYTHING, EVERYTHING_2025, FILESYSTEM, listToolsOf, MEMORY, tempDir } from '../../../test/support/helpers.js';
 
-const ENVIRONMENT = join(ROOT, '..', 'shared', 'eval', 'corpus-dev', 'environment.json');
-const MEMORY = join(ROOT, 'node_modules', '@modelcontextprotocol', 'server-memory', 'dist', 'index.js');
 
 function tool(name: string, description: string, properties: Record<string, unknown> = {}, extra: Partial<ToolDefinition> = {}): ToolDefinition {
   return { name, description, inputSchema: { type: 'object', properties }, ...extra };
@@ -233,14 +230,7 @@ test('a huge hostile description is judged quickly', () => {
 // ---------------------------------------------------------------------------
 // False alarms: real servers and the eval environment
 
-async function realTools(command: string[]): Promise<ToolDefinition[]> {
-  const client = await connectDirect(command);
-  try {
-    return (await client.listTools()).tools as ToolDefinition[];
-  } finally {
-    await client.close();
-  }
-}
+const realTools = async (command: string[]) => (await listToolsOf(command)) as ToolDefinition[];
 
 test('real servers (everything, everything 2025, filesystem, memory) raise nothing, re-listed by many agents', async () => {
   const dir = tempDir('poison-fs');

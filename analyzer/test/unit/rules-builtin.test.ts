@@ -27,10 +27,10 @@ import {
 } from '../../src/rules/index.js';
 import type { Finding } from '../../src/detectors/types.js';
 import { toolCallEvent, toolsListEvent } from '../../../test/support/events.js';
-import { ROOT, tempDir } from '../../../test/support/helpers.js';
+import { DEV_CORPUS, DEV_ENVIRONMENT, ROOT, tempDir } from '../../../test/support/helpers.js';
 
-const ENVIRONMENT = join(ROOT, '..', 'shared', 'eval', 'corpus-dev', 'environment.json');
-const SCENARIOS = join(ROOT, '..', 'shared', 'eval', 'corpus-dev', 'scenarios');
+const ENVIRONMENT = DEV_ENVIRONMENT;
+const SCENARIOS = join(DEV_CORPUS, 'scenarios');
 const README = join(ROOT, 'analyzer', 'rules', 'README.md');
 
 const BUILTIN_IDS = [

@@ -7,15 +7,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
 import type { ToolDefinition, ToolsListEvent } from '@tapwatch/schema';
 import { createShadowingState, detectShadowing, seedShadowing, SHADOWING_DETECTOR, type ShadowingState } from '../../src/detectors/shadowing.js';
 import type { Finding } from '../../src/detectors/types.js';
 import { toolsListEvent } from '../../../test/support/events.js';
-import { connectDirect, EVERYTHING, EVERYTHING_2025, FILESYSTEM, ROOT, tempDir } from '../../../test/support/helpers.js';
+import { DEV_ENVIRONMENT as ENVIRONMENT, EVERYTHING, EVERYTHING_2025, FILESYSTEM, listToolsOf, MEMORY, tempDir } from '../../../test/support/helpers.js';
 
-const ENVIRONMENT = join(ROOT, '..', 'shared', 'eval', 'corpus-dev', 'environment.json');
-const MEMORY = join(ROOT, 'node_modules', '@modelcontextprotocol', 'server-memory', 'dist', 'index.js');
 
 function tool(name: string, description: string, properties: Record<string, unknown> = {}): ToolDefinition {
   return { name, description, inputSchema: { type: 'object', properties } };
@@ -163,14 +160,7 @@ test('state stays bounded', () => {
 // ---------------------------------------------------------------------------
 // False alarms: real servers and the eval environment
 
-async function realTools(command: string[]): Promise<ToolDefinition[]> {
-  const client = await connectDirect(command);
-  try {
-    return (await client.listTools()).tools as ToolDefinition[];
-  } finally {
-    await client.close();
-  }
-}
+const realTools = async (command: string[]) => (await listToolsOf(command)) as ToolDefinition[];
 
 function environment(): Record<string, ToolDefinition[]> {
   assert.ok(existsSync(ENVIRONMENT), `missing ${ENVIRONMENT}`);

@@ -4,7 +4,7 @@
  * fired. Nothing is stored. With the embedded engine, stop `tapwatch up` first
  * (one process per data directory) or point CLICKHOUSE_URL at a server.
  */
-import { parseArgs } from 'node:util';
+import { HELP_OPTION, parseFlags } from './flags.js';
 import { ConfigError, SEVERITY_RANK, loadConfig, setLogLevel, type Alert } from '@tapwatch/schema';
 import { RulesError, backtest, openClickHouseStore } from '@tapwatch/analyzer';
 import { detectionConfig } from './commands.js';
@@ -42,29 +42,13 @@ function progressBar(stream: NodeJS.WriteStream): (done: number, total: number) 
 }
 
 export async function backtestCommand(argv: string[]): Promise<number> {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      strict: true,
-      allowPositionals: false,
-      options: {
-        from: { type: 'string' },
-        to: { type: 'string' },
-        rules: { type: 'string', multiple: true },
-        data: { type: 'string' },
-        json: { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    }));
-  } catch (err) {
-    process.stderr.write(`tapwatch backtest: ${(err as Error).message}\n\n${BACKTEST_HELP}`);
-    return 2;
-  }
-  if (values.help) {
-    process.stdout.write(BACKTEST_HELP);
-    return 0;
-  }
+  const values = parseFlags(
+    'backtest',
+    argv,
+    { from: { type: 'string' }, to: { type: 'string' }, rules: { type: 'string', multiple: true }, data: { type: 'string' }, json: { type: 'boolean' }, ...HELP_OPTION },
+    BACKTEST_HELP,
+  );
+  if (typeof values === 'number') return values;
   for (const [name, v] of [['--from', values.from], ['--to', values.to]] as const) {
     if (v !== undefined && Number.isNaN(Date.parse(v))) {
       process.stderr.write(`tapwatch backtest: ${name} ${v} is not a date/time (use ISO 8601, e.g. 2026-11-24T10:00:00Z)\n`);

@@ -5,7 +5,6 @@
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { parseArgs } from 'node:util';
 import { ConfigError, TapwatchError, loadConfig, log, setLogLevel, type Config } from '@tapwatch/schema';
 import {
   AlertHub,
@@ -28,6 +27,7 @@ import { createApp } from './app.js';
 import { assertSafeBinding } from './auth.js';
 import { attachAlertStream, type AlertStream } from './ws-hub.js';
 import { backtestCommand } from './backtest-command.js';
+import { HELP_OPTION, parseFlags } from './flags.js';
 
 const COMMON_FLAGS = `  --port N       port to listen on (default $TAPWATCH_PORT, else 8787)
   --host ADDR    address to listen on (default $TAPWATCH_HOST, else 127.0.0.1);
@@ -79,27 +79,8 @@ export async function runCommand(name: string, argv: string[]): Promise<number> 
     process.stderr.write(`tapwatch: unknown command '${name}'\n`);
     return 2;
   }
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      strict: true,
-      allowPositionals: false,
-      options: {
-        port: { type: 'string' },
-        host: { type: 'string' },
-        data: { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    }));
-  } catch (err) {
-    process.stderr.write(`tapwatch ${name}: ${(err as Error).message}\n\n${help}`);
-    return 2;
-  }
-  if (values.help) {
-    process.stdout.write(help);
-    return 0;
-  }
+  const values = parseFlags(name, argv, { port: { type: 'string' }, host: { type: 'string' }, data: { type: 'string' }, ...HELP_OPTION }, help);
+  if (typeof values === 'number') return values;
   let config: Config;
   try {
     config = loadConfig(process.env, { TAPWATCH_PORT: values.port, TAPWATCH_HOST: values.host, TAPWATCH_DATA_DIR: values.data });

@@ -10,7 +10,7 @@ import { randomUUID } from 'node:crypto';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { TAPWATCH_BIN, rows, sql, startUp, type RunningTapwatch } from '../support/helpers.js';
+import { TAPWATCH_BIN, rows, sql, startUp, waitFor, type RunningTapwatch } from '../support/helpers.js';
 
 const MAX_BODY = 64 * 1024;
 let tw: RunningTapwatch;
@@ -91,20 +91,14 @@ test('bad ingest input gets a clear 4xx, is counted, and loses nothing already a
   assert.equal(more.status, 202, 'a single event (not in an array) is accepted too');
 
   // The whole 3-event batch with bad members was refused: only the 21 good events are stored.
-  const stored = await waitRows(`SELECT count() AS n, max(response_bytes) AS big FROM tool_calls WHERE session = {s:String}`, { s: session }, (r) => r[0].n === 21);
+  const stored = await waitFor('the 21 accepted events stored', async () => {
+    const r = await rows(tw.url, `SELECT count() AS n, max(response_bytes) AS big FROM tool_calls WHERE session = {s:String}`, undefined, { s: session });
+    return r[0].n >= 21 ? r : undefined;
+  });
   assert.equal(stored[0].n, 21);
   assert.equal(stored[0].big, 5_000_000_000);
   assert.equal(typeof stored[0].big, 'number');
 });
-
-async function waitRows(query: string, params: Record<string, unknown>, done: (r: any[]) => boolean): Promise<any[]> {
-  const deadline = Date.now() + 15_000;
-  for (;;) {
-    const r = await rows(tw.url, query, undefined, params);
-    if (done(r) || Date.now() > deadline) return r;
-    await new Promise((res) => setTimeout(res, 100));
-  }
-}
 
 test('SQL that writes, changes schema or settings, or reaches outside is refused by the database, and nothing changes', async () => {
   const before = await rows(tw.url, 'SELECT count() AS n FROM tool_calls');

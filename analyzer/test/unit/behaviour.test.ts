@@ -220,7 +220,7 @@ test('volume: argument-size outliers page, latency outliers are only noted', asy
 test('first use: per agent, after a history, a new tool, argument or egress destination is noted at low', async () => {
   const { createAgentNoveltyState, detectFirstUse } = await import('@tapwatch/analyzer');
   const s = createAgentNoveltyState(10);
-  for (let i = 0; i < 12; i++) assert.deepEqual(detectFirstUse(s, toolCallEvent({ agent: 'A', argumentKeys: ['path'] }), false), i === 0 ? [] : []);
+  for (let i = 0; i < 12; i++) assert.deepEqual(detectFirstUse(s, toolCallEvent({ agent: 'A', argumentKeys: ['path'] }), false), [], 'an agent\'s first calls build its history');
   const [f] = detectFirstUse(s, toolCallEvent({ agent: 'A', server: 'fetch', tool: 'fetch', argumentKeys: ['url'], destinations: ['new.example'] }), true);
   assert.equal(f?.severity, 'low');
   assert.deepEqual(f?.evidence.newDestinations, ['new.example']);

@@ -202,7 +202,7 @@ export class SessionTracker {
         return;
       case 'tools/call': {
         const tool = typeof p?.name === 'string' && p.name.length > 0 ? p.name : '(unnamed)';
-        const startedMs = this.now(); // before inspecting: its time is not the call's
+        const startedMs = this.now();
         const args = p?.arguments;
         const serialized = args === undefined ? '' : JSON.stringify(args);
         // Inspection waits for the response: the server works on the request meanwhile, and its

@@ -18,8 +18,8 @@ export const EVERYTHING = join(ROOT, 'node_modules', '@modelcontextprotocol', 's
 export const EVERYTHING_2025 = join(ROOT, 'node_modules', 'server-everything-2025', 'dist', 'index.js');
 export const FILESYSTEM = join(ROOT, 'node_modules', '@modelcontextprotocol', 'server-filesystem', 'dist', 'index.js');
 export const MEMORY = join(ROOT, 'node_modules', '@modelcontextprotocol', 'server-memory', 'dist', 'index.js');
-/** The development corpus of the eval harness, beside the checkout (CI has it there). */
-export const DEV_CORPUS = join(ROOT, '..', 'shared', 'eval', 'corpus-dev');
+/** The benign part of the eval harness's development corpus, as a snapshot (see its README). */
+export const DEV_CORPUS = join(ROOT, 'test', 'fixtures', 'dev-corpus');
 export const DEV_ENVIRONMENT = join(DEV_CORPUS, 'environment.json');
 
 /** Polls `fn` until it returns a truthy value or `timeoutMs` passes; the error names `what`. */

@@ -442,7 +442,7 @@ function argText(template: string, args: unknown): string {
 }
 
 test('builtin: the benign dev corpus (profiles and N* scenarios, through the real tap inspection) raises nothing at medium or above', () => {
-  // The dev corpus lives in ../shared/eval beside the checkout (CI has it there).
+  // A snapshot of the benign dev corpus (test/fixtures/dev-corpus).
   assert.ok(existsSync(ENVIRONMENT), `missing ${ENVIRONMENT}`);
   const env = JSON.parse(readFileSync(ENVIRONMENT, 'utf8')) as Environment;
   const g = new Filler(7);

@@ -43,13 +43,16 @@ const EventBase = z.object({
   agent: name,
   server: name,
   transport: TransportSchema,
+  /** Protocol revision the session speaks (from `initialize`, or a request's `_meta` in the 2026-07-28 revision). */
+  protocolVersion: z.string().max(64).optional(),
+  /** The client's `clientInfo` (from `initialize` or `_meta`). */
+  client: PeerInfoSchema.optional(),
+  /** The server's `serverInfo` (from `initialize` or `server/discover`). */
+  serverInfo: PeerInfoSchema.optional(),
 });
 
 export const SessionStartEventSchema = EventBase.extend({
   type: z.literal('session_start'),
-  protocolVersion: z.string().max(64).optional(),
-  client: PeerInfoSchema.optional(),
-  serverInfo: PeerInfoSchema.optional(),
   /** The command the stdio tap started, or the upstream URL. */
   target: z.string().max(4096).optional(),
 });
@@ -132,6 +135,16 @@ export const ToolCallEventSchema = EventBase.extend({
   argumentDigests: digestList.optional(),
   /** Destinations named in the arguments: host names of URLs and e-mail domains. */
   destinations: z.array(z.string().max(256)).max(64).optional(),
+  /** Progress notifications the server sent for this call (absent when none). */
+  progressNotifications: z.number().int().nonnegative().optional(),
+  /**
+   * Request rounds of one logical call: a 2026-07-28 server may answer
+   * `resultType: "input_required"` and the client retries under a new id;
+   * the call is reported once, with `requestId` of its first round (absent = 1).
+   */
+  rounds: z.number().int().positive().optional(),
+  /** Server→client requests (sampling, elicitation, roots) made while the call was open. */
+  serverRequests: z.number().int().nonnegative().optional(),
 });
 export type ToolCallEvent = z.infer<typeof ToolCallEventSchema>;
 
@@ -153,11 +166,52 @@ export const ToolsListEventSchema = EventBase.extend({
 });
 export type ToolsListEvent = z.infer<typeof ToolsListEventSchema>;
 
+/**
+ * A request the server sent to the client (`sampling/createMessage`,
+ * `elicitation/create`, `roots/list`, …) paired with the client's reply.
+ */
+export const ServerRequestEventSchema = EventBase.extend({
+  type: z.literal('server_request'),
+  method: name,
+  /** The JSON-RPC id as on the wire, serialized. */
+  requestId: z.string().max(256),
+  startedAt: isoTime,
+  durationMs: z.number().nonnegative(),
+  requestBytes: z.number().int().nonnegative(),
+  responseBytes: z.number().int().nonnegative(),
+  status: z.enum(['ok', 'rpc_error', 'cancelled', 'incomplete']),
+  errorCode: z.number().int().nullable(),
+  /** Elicitation replies: `accept`, `decline` or `cancel`. */
+  action: z.string().max(32).optional(),
+  /** The tool call open when the request came (the only one open, or the one its progress token names). */
+  relatedTool: name.optional(),
+  relatedRequestId: z.string().max(256).optional(),
+});
+export type ServerRequestEvent = z.infer<typeof ServerRequestEventSchema>;
+
+/**
+ * A tap could not deliver some events (its spool overflowed, or it was
+ * stopped before the sink came back). Sent once delivery works again, so the
+ * gap in the history is visible instead of silent.
+ */
+export const DeliveryGapEventSchema = EventBase.extend({
+  type: z.literal('delivery_gap'),
+  /** Events dropped. */
+  dropped: z.number().int().nonnegative(),
+  /** Time of the first and last dropped event. */
+  from: isoTime.optional(),
+  to: isoTime.optional(),
+  reason: z.string().max(256),
+});
+export type DeliveryGapEvent = z.infer<typeof DeliveryGapEventSchema>;
+
 export const TapEventSchema = z.discriminatedUnion('type', [
   SessionStartEventSchema,
   SessionEndEventSchema,
   ToolCallEventSchema,
   ToolsListEventSchema,
+  ServerRequestEventSchema,
+  DeliveryGapEventSchema,
 ]);
 export type TapEvent = z.infer<typeof TapEventSchema>;
 export type TapEventType = TapEvent['type'];

@@ -11,6 +11,8 @@ export {
   ToolCallEventSchema,
   ToolDefinitionSchema,
   ToolsListEventSchema,
+  ServerRequestEventSchema,
+  DeliveryGapEventSchema,
   TapEventSchema,
   IngestBodySchema,
 } from './events.js';
@@ -25,6 +27,8 @@ export type {
   ToolCallEvent,
   ToolDefinition,
   ToolsListEvent,
+  ServerRequestEvent,
+  DeliveryGapEvent,
   TapEvent,
   TapEventType,
 } from './events.js';

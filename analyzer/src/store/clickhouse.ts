@@ -17,7 +17,7 @@ import { createClient, type ClickHouseClient, type ClickHouseSettings } from '@c
 import { log, TapwatchError, type Alert, type TapEvent } from '@tapwatch/schema';
 import { StoreErrorCode, wrapQueryError } from '../errors.js';
 import { MIGRATIONS, MIGRATIONS_TABLE, withDatabase } from './schema.js';
-import { alertRow, byTime, fromChTime, sessionFromRow, sessionRow, toChTime, toolCallFromRow, toolCallRow, toolsListFromRows } from './rows.js';
+import { alertRow, byTime, deliveryGapRow, fromChTime, serverRequestRow, sessionFromRow, sessionRow, toChTime, toolCallFromRow, toolCallRow, toolsListFromRows } from './rows.js';
 import type { KnownDefinition, QueryResult, Store, ToolDefinitionRow } from './store.js';
 
 export interface ClickHouseStoreOptions {
@@ -143,12 +143,18 @@ class ClickHouseStore implements Store {
   async insertEvents(events: TapEvent[]): Promise<void> {
     const calls: Record<string, unknown>[] = [];
     const sessions: Record<string, unknown>[] = [];
+    const serverRequests: Record<string, unknown>[] = [];
+    const gaps: Record<string, unknown>[] = [];
     for (const e of events) {
       if (e.type === 'tool_call') calls.push(toolCallRow(e));
       else if (e.type === 'session_start' || e.type === 'session_end') sessions.push(sessionRow(e));
+      else if (e.type === 'server_request') serverRequests.push(serverRequestRow(e));
+      else if (e.type === 'delivery_gap') gaps.push(deliveryGapRow(e));
     }
     if (calls.length > 0) await this.insert('tool_calls', calls);
     if (sessions.length > 0) await this.insert('sessions', sessions);
+    if (serverRequests.length > 0) await this.insert('server_requests', serverRequests);
+    if (gaps.length > 0) await this.insert('delivery_gaps', gaps);
   }
 
   async insertToolDefinitions(rows: ToolDefinitionRow[]): Promise<void> {

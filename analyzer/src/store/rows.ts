@@ -1,7 +1,7 @@
 /**
  * Maps events and alerts to table rows. Pure; column names match schema.ts.
  */
-import type { Alert, ContentFinding, SessionEndEvent, SessionStartEvent, TapEvent, ToolCallEvent, ToolDefinition, ToolsListEvent } from '@tapwatch/schema';
+import type { Alert, ContentFinding, DeliveryGapEvent, ServerRequestEvent, SessionEndEvent, SessionStartEvent, TapEvent, ToolCallEvent, ToolDefinition, ToolsListEvent } from '@tapwatch/schema';
 
 /** ISO 8601 → `YYYY-MM-DD hh:mm:ss.sss` in UTC, which every ClickHouse input format parses. */
 export function toChTime(iso: string): string {
@@ -41,6 +41,50 @@ export function toolCallRow(e: ToolCallEvent): Record<string, unknown> {
     result_digests: e.resultDigests ?? [],
     argument_digests: e.argumentDigests ?? [],
     destinations: e.destinations ?? [],
+    protocol_version: e.protocolVersion ?? '',
+    client_name: e.client?.name ?? '',
+    client_version: e.client?.version ?? '',
+    server_version: e.serverInfo?.version ?? '',
+    progress_notifications: e.progressNotifications ?? 0,
+    rounds: e.rounds ?? 1,
+    server_requests: e.serverRequests ?? 0,
+  };
+}
+
+export function serverRequestRow(e: ServerRequestEvent): Record<string, unknown> {
+  return {
+    id: e.id,
+    time: toChTime(e.time),
+    started_at: toChTime(e.startedAt),
+    agent: e.agent,
+    session: e.session,
+    server: e.server,
+    transport: e.transport,
+    method: e.method,
+    request_id: e.requestId,
+    request_bytes: e.requestBytes,
+    response_bytes: e.responseBytes,
+    duration_ms: e.durationMs,
+    status: e.status,
+    error_code: e.errorCode,
+    action: e.action ?? '',
+    related_tool: e.relatedTool ?? '',
+    related_request_id: e.relatedRequestId ?? '',
+  };
+}
+
+export function deliveryGapRow(e: DeliveryGapEvent): Record<string, unknown> {
+  return {
+    id: e.id,
+    time: toChTime(e.time),
+    agent: e.agent,
+    session: e.session,
+    server: e.server,
+    transport: e.transport,
+    dropped: e.dropped,
+    from_time: e.from === undefined ? null : toChTime(e.from),
+    to_time: e.to === undefined ? null : toChTime(e.to),
+    reason: e.reason,
   };
 }
 
@@ -128,6 +172,11 @@ export function toolCallFromRow(r: Row): ToolCallEvent {
   if (strs(r.result_digests).length > 0) e.resultDigests = strs(r.result_digests);
   if (strs(r.argument_digests).length > 0) e.argumentDigests = strs(r.argument_digests);
   if (strs(r.destinations).length > 0) e.destinations = strs(r.destinations);
+  if (str(r.protocol_version)) e.protocolVersion = str(r.protocol_version);
+  if (str(r.client_name)) e.client = { name: str(r.client_name), ...(str(r.client_version) ? { version: str(r.client_version) } : {}) };
+  if (num(r.progress_notifications) > 0) e.progressNotifications = num(r.progress_notifications);
+  if (num(r.rounds) > 1) e.rounds = num(r.rounds);
+  if (num(r.server_requests) > 0) e.serverRequests = num(r.server_requests);
   return e;
 }
 

@@ -107,6 +107,53 @@ export const MIGRATIONS: readonly Migration[] = Object.freeze([
         ADD COLUMN IF NOT EXISTS destinations Array(String)`,
     ],
   },
+  {
+    version: 3,
+    description: 'identity on every call, progress and request rounds, server→client requests, delivery gaps',
+    statements: [
+      `ALTER TABLE {db}.tool_calls
+        ADD COLUMN IF NOT EXISTS protocol_version LowCardinality(String) DEFAULT '',
+        ADD COLUMN IF NOT EXISTS client_name LowCardinality(String) DEFAULT '',
+        ADD COLUMN IF NOT EXISTS client_version LowCardinality(String) DEFAULT '',
+        ADD COLUMN IF NOT EXISTS server_version LowCardinality(String) DEFAULT '',
+        ADD COLUMN IF NOT EXISTS progress_notifications UInt32 DEFAULT 0,
+        ADD COLUMN IF NOT EXISTS rounds UInt32 DEFAULT 1,
+        ADD COLUMN IF NOT EXISTS server_requests UInt32 DEFAULT 0`,
+      `CREATE TABLE IF NOT EXISTS {db}.server_requests (
+        id UUID,
+        time DateTime64(3, 'UTC'),
+        started_at DateTime64(3, 'UTC'),
+        agent String,
+        session String,
+        server LowCardinality(String),
+        transport LowCardinality(String),
+        method LowCardinality(String),
+        request_id String,
+        request_bytes UInt64,
+        response_bytes UInt64,
+        duration_ms Float64,
+        status LowCardinality(String),
+        error_code Nullable(Int64),
+        action LowCardinality(String),
+        related_tool String,
+        related_request_id String
+      ) ENGINE = MergeTree
+      ORDER BY (server, method, time)`,
+      `CREATE TABLE IF NOT EXISTS {db}.delivery_gaps (
+        id UUID,
+        time DateTime64(3, 'UTC'),
+        agent String,
+        session String,
+        server LowCardinality(String),
+        transport LowCardinality(String),
+        dropped UInt64,
+        from_time Nullable(DateTime64(3, 'UTC')),
+        to_time Nullable(DateTime64(3, 'UTC')),
+        reason String
+      ) ENGINE = MergeTree
+      ORDER BY (time, id)`,
+    ],
+  },
 ]);
 
 export const MIGRATIONS_TABLE = `CREATE TABLE IF NOT EXISTS {db}.schema_migrations (
@@ -116,7 +163,7 @@ export const MIGRATIONS_TABLE = `CREATE TABLE IF NOT EXISTS {db}.schema_migratio
 ) ENGINE = MergeTree ORDER BY version`;
 
 /** The tables users may query through /v1/sql. */
-export const USER_TABLES = Object.freeze(['tool_calls', 'tool_definitions', 'sessions', 'alerts']);
+export const USER_TABLES = Object.freeze(['tool_calls', 'tool_definitions', 'sessions', 'alerts', 'server_requests', 'delivery_gaps']);
 
 export function withDatabase(sql: string, database: string): string {
   return sql.replaceAll('{db}', database);

@@ -15,3 +15,5 @@ export { runStdioTap, commandName } from './tap/stdio.js';
 export type { StdioTapOptions, StdioTapResult } from './tap/stdio.js';
 export { createSink, HttpSink, QueueingSink, DeliveryError, SinkUrlError } from './sinks/index.js';
 export type { EventSink, SinkStats, SinkSettings } from './sinks/index.js';
+export { tapTransport } from './sdk/transport.js';
+export type { TapTransportOptions, TapTransportSink, TransportLike } from './sdk/transport.js';

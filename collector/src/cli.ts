@@ -3,12 +3,14 @@
  * commands live in @tapwatch/dashboard-api and are loaded only when asked for,
  * so a collector-only install stays small.
  */
+import { proxyCommand } from './proxy/command.js';
 import { tapCommand } from './tap/command.js';
 
 const HELP = `Usage: tapwatch <command> [options]
 
 Commands:
   tap       run an MCP server over stdio behind the tap
+  proxy     put a remote MCP server (HTTP) behind the tap: a reverse proxy
   up        everything in one process: ingest, analyzer, API (embedded ClickHouse, in-process bus)
   analyzer  consume events from Kafka, store them in ClickHouse, detect anomalies
   api       HTTP API: /healthz, /v1/ingest, /v1/sql, WebSocket /v1/alerts/stream
@@ -27,6 +29,7 @@ async function main(argv: string[]): Promise<number> {
     return command === undefined ? 2 : 0;
   }
   if (command === 'tap') return tapCommand(rest);
+  if (command === 'proxy') return proxyCommand(rest);
   if (SERVER_COMMANDS.has(command)) {
     let mod: { runCommand: (name: string, argv: string[]) => Promise<number> };
     try {

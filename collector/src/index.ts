@@ -17,3 +17,8 @@ export { createSink, HttpSink, QueueingSink, DeliveryError, SinkUrlError } from 
 export type { EventSink, SinkStats, SinkSettings } from './sinks/index.js';
 export { tapTransport } from './sdk/transport.js';
 export type { TapTransportOptions, TapTransportSink, TransportLike } from './sdk/transport.js';
+export { startHttpProxy } from './proxy/http-proxy.js';
+export type { HttpProxyOptions, HttpProxyStats, RunningHttpProxy } from './proxy/http-proxy.js';
+export { SseParser } from './proxy/sse.js';
+export type { SseEvent, SseParserOptions } from './proxy/sse.js';
+export { parseListen } from './proxy/command.js';

@@ -5,12 +5,15 @@
  */
 import { proxyCommand } from './proxy/command.js';
 import { tapCommand } from './tap/command.js';
+import { wrapCommand } from './wrap/command.js';
 
 const HELP = `Usage: tapwatch <command> [options]
 
 Commands:
   tap       run an MCP server over stdio behind the tap
   proxy     put a remote MCP server (HTTP) behind the tap: a reverse proxy
+  wrap      rewrite an MCP client's config (Claude Desktop, Cursor, VS Code) to run its servers behind the tap
+  unwrap    undo wrap: restore the client's config
   up        everything in one process: ingest, analyzer, API (embedded ClickHouse, in-process bus)
   analyzer  consume events from Kafka, store them in ClickHouse, detect anomalies
   api       HTTP API: /healthz, /v1/ingest, /v1/sql, WebSocket /v1/alerts/stream
@@ -30,6 +33,7 @@ async function main(argv: string[]): Promise<number> {
   }
   if (command === 'tap') return tapCommand(rest);
   if (command === 'proxy') return proxyCommand(rest);
+  if (command === 'wrap' || command === 'unwrap') return wrapCommand(command, rest);
   if (SERVER_COMMANDS.has(command)) {
     let mod: { runCommand: (name: string, argv: string[]) => Promise<number> };
     try {

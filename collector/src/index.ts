@@ -22,3 +22,9 @@ export type { HttpProxyOptions, HttpProxyStats, RunningHttpProxy } from './proxy
 export { SseParser } from './proxy/sse.js';
 export type { SseEvent, SseParserOptions } from './proxy/sse.js';
 export { parseListen } from './proxy/command.js';
+export { wrapText, unwrapText, tapSplit, CONFIG_FORMATS } from './wrap/rewrite.js';
+export type { ConfigFormat, WrapOptions, WrapPlan, EntryRecord } from './wrap/rewrite.js';
+export { wrapFile, unwrapFile, defaultConfigPath, statePath, backupPath } from './wrap/files.js';
+export type { WrapState, FileOutcome } from './wrap/files.js';
+export { WrapError } from './wrap/errors.js';
+export type { WrapErrorCode } from './wrap/errors.js';

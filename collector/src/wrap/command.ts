@@ -90,7 +90,7 @@ export async function wrapCommand(name: 'wrap' | 'unwrap', argv: string[]): Prom
   const given = positionals[0];
   if (given !== undefined && client !== undefined) return usage(name, 'give a CONFIG path or --client, not both');
   if (given === undefined && client === undefined) return usage(name, 'which config? give its path or --client claude|cursor|vscode');
-  if (values.project && client === undefined) return usage(name, '--project goes with --client cursor|vscode');
+  if (values.project && (client === undefined || client === 'claude')) return usage(name, '--project goes with --client cursor|vscode (Claude Desktop has no project-level config)');
   if (name === 'unwrap' && (values.sink !== undefined || values.tapwatch !== undefined || values['proxy-listen'] !== undefined)) {
     return usage(name, '--sink, --tapwatch and --proxy-listen are wrap options');
   }

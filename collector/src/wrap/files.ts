@@ -27,6 +27,8 @@ export interface WrapState {
   original: string;
   /** sha256 (hex) of the bytes `wrap` wrote. */
   wrappedSha256: string;
+  /** The command line that runs tapwatch in the wrapped entries. */
+  launcher: string[];
   entries: EntryRecord[];
 }
 
@@ -57,7 +59,7 @@ export function wrapFile(path: string, options: WrapOptions & { dryRun?: boolean
   let base: Buffer;
   if (!state) base = current;
   else if (sha256(current) === state.wrappedSha256) base = Buffer.from(state.original, 'base64');
-  else base = Buffer.from(unwrapText(currentText, path, state.entries, options.format ?? state.format).text, 'utf8');
+  else base = Buffer.from(unwrapText(currentText, path, state.entries, { format: options.format ?? state.format, launcher: state.launcher }).text, 'utf8');
   const plan = wrapText(base.toString('utf8'), path, options);
   const changed = plan.text !== currentText;
   const outcome: FileOutcome = {
@@ -80,6 +82,7 @@ export function wrapFile(path: string, options: WrapOptions & { dryRun?: boolean
     wrappedAt: new Date().toISOString(),
     original: base.toString('base64'),
     wrappedSha256: sha256(wrapped),
+    launcher: options.launcher,
     entries: plan.records,
   };
   if (!state) write(backupPath(path), current, outcome);
@@ -106,7 +109,7 @@ export function unwrapFile(path: string, options: { dryRun?: boolean; format?: C
   if (exact) {
     restored = Buffer.from(state.original, 'base64');
   } else {
-    const merged = unwrapText(currentText, path, state.entries, options.format ?? state.format);
+    const merged = unwrapText(currentText, path, state.entries, { format: options.format ?? state.format, launcher: state.launcher });
     restored = Buffer.from(merged.text, 'utf8');
     notices = merged.notices;
   }
@@ -185,6 +188,7 @@ function readState(path: string): WrapState | undefined {
   if (s.version !== 1) throw bad(`version ${String(s.version)}, this tapwatch reads 1`);
   if (!CONFIG_FORMATS.includes(s.format as ConfigFormat)) throw bad('unknown format');
   if (typeof s.original !== 'string' || typeof s.wrappedSha256 !== 'string' || !Array.isArray(s.entries)) throw bad('missing fields');
+  if (!Array.isArray(s.launcher) || !s.launcher.every((w) => typeof w === 'string')) throw bad('no launcher');
   for (const e of s.entries as unknown[]) {
     const r = e as Record<string, unknown>;
     const ok =

@@ -136,7 +136,7 @@ export function wrapText(text: string, path: string, options: WrapOptions): Wrap
         continue;
       }
       const cmd = command.value.value as string;
-      if (tapSplit(cmd, args)) {
+      if (tapSplit(cmd, args, options.launcher)) {
         notices.push({ name, message: 'already runs behind the tap' });
         continue;
       }
@@ -194,8 +194,13 @@ export function wrapText(text: string, path: string, options: WrapOptions): Wrap
  * other edit made since: an entry whose command line changed after `--` keeps
  * the change; a remote entry whose url changed is left alone.
  */
-export function unwrapText(text: string, path: string, records: EntryRecord[], format?: ConfigFormat): { text: string; notices: Notice[] } {
-  const { entries } = locateServers(text, path, format);
+export function unwrapText(
+  text: string,
+  path: string,
+  records: EntryRecord[],
+  options: { format?: ConfigFormat | undefined; launcher?: string[] | undefined } = {},
+): { text: string; notices: Notice[] } {
+  const { entries } = locateServers(text, path, options.format);
   const edits: Edit[] = [];
   const notices: Notice[] = [];
   for (const record of records) {
@@ -217,7 +222,7 @@ export function unwrapText(text: string, path: string, records: EntryRecord[], f
     const command = prop(node, 'command');
     const argsProp = prop(node, 'args');
     const args = argsProp ? stringArray(argsProp.value) : [];
-    const split = command?.value.type === 'string' && args ? tapSplit(command.value.value as string, args) : undefined;
+    const split = command?.value.type === 'string' && args ? tapSplit(command.value.value as string, args, options.launcher) : undefined;
     if (!command || !argsProp || !split || split.inner.length === 0) {
       notices.push({ name: record.name, message: 'no longer runs behind the tap; left as is' });
       continue;
@@ -243,13 +248,19 @@ export function unwrapText(text: string, path: string, records: EntryRecord[], f
 
 /**
  * Splits a command line that runs a server behind `tapwatch tap`: the launcher
- * (any command line whose word is a tapwatch bin or package), the tap's own
+ * (`launcher`, or any command line whose word is a tapwatch bin or package), the tap's own
  * options, and the server's command line after `--`. Undefined otherwise.
  */
-export function tapSplit(command: string, args: string[]): { launcher: string[]; tapArgs: string[]; inner: string[] } | undefined {
+export function tapSplit(
+  command: string,
+  args: string[],
+  launcher: string[] = [],
+): { launcher: string[]; tapArgs: string[]; inner: string[] } | undefined {
   const words = [command, ...args];
+  // The launcher wrap used counts whatever its name (`--tapwatch /opt/bin/tw`).
+  const known = launcher.length > 0 && launcher.every((w, i) => words[i] === w) ? launcher.length - 1 : -1;
   for (let i = 0; i < Math.min(words.length - 1, 6); i++) {
-    if (!isTapwatchWord(words[i]!) || words[i + 1] !== 'tap') continue;
+    if ((i !== known && !isTapwatchWord(words[i]!)) || words[i + 1] !== 'tap') continue;
     const dd = words.indexOf('--', i + 2);
     if (dd < 0) continue;
     return { launcher: words.slice(0, i + 1), tapArgs: words.slice(i + 2, dd), inner: words.slice(dd + 1) };

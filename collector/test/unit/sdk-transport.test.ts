@@ -8,7 +8,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { InMemoryTransport } from '@modelcontextprotocol/sdk/inMemory.js';
 import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
-import { Client as ClientV2, InMemoryTransport as InMemoryTransportV2 } from '@modelcontextprotocol/client';
+import { Client as ClientV2, InMemoryTransport as InMemoryTransportV2, StreamableHTTPClientTransport as StreamableHTTPClientTransportV2 } from '@modelcontextprotocol/client';
 import { McpServer as McpServerV2 } from '@modelcontextprotocol/server';
 import { z } from 'zod';
 import { tapTransport, type EventSink, type SinkStats } from '@tapwatch/collector';
@@ -240,4 +240,14 @@ test('SDK v2: the v2 Client and McpServer over the v2 in-memory pair, wrapped on
     );
     assert.equal(events.at(-1)?.type, 'session_end');
   }
+});
+
+test('SDK v2: transport members v1 does not have (hasPerRequestStream, setSupportedProtocolVersions) pass through', () => {
+  const inner = new StreamableHTTPClientTransportV2(new URL('http://127.0.0.1:9/mcp'));
+  const wrapped = tapTransport(inner, { side: 'client', sink: () => undefined, agent: 'x' });
+  assert.equal(inner.hasPerRequestStream, true);
+  assert.equal(wrapped.hasPerRequestStream, true);
+  assert.ok(wrapped instanceof StreamableHTTPClientTransportV2);
+  wrapped.setProtocolVersion?.('2025-11-25');
+  assert.equal(inner.protocolVersion, '2025-11-25', 'called on the real transport');
 });

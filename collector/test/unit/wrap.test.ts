@@ -183,6 +183,24 @@ test('wrapping twice changes nothing; entries already behind a tap (README style
   assert.equal(tapSplit('node', ['server.js', 'tap', '--', 'x']), undefined, 'a server that happens to take "tap" is not a tap');
 });
 
+test('a launcher of any name (--tapwatch) is recognised: idempotent, and unwrapped after edits', () => {
+  const custom: WrapOptions = { launcher: ['/opt/bin/tw'] };
+  withFile('claude_desktop_config.json', CLAUDE, (path) => {
+    wrapFile(path, custom);
+    const once = readFileSync(path, 'utf8');
+    assert.match(once, /"command": "\/opt\/bin\/tw",\n {6}"args": \["tap", "--name", "files", "--", "npx"/);
+    writeFileSync(path, once + '\n');
+    const again = wrapFile(path, custom);
+    assert.equal(JSON.parse(readFileSync(path, 'utf8')).mcpServers.files.args.filter((a: string) => a === 'tap').length, 1, 'not wrapped twice');
+    assert.equal(again.notices.length, 0);
+    assert.equal(again.changed, false);
+    unwrapFile(path);
+    assert.equal(readFileSync(path, 'utf8'), CLAUDE + '\n', 'unwrapped entry by entry, the edit kept');
+  });
+  assert.equal(tapSplit('/opt/bin/tw', ['tap', '--', 'srv']), undefined);
+  assert.deepEqual(tapSplit('/opt/bin/tw', ['tap', '--', 'srv'], ['/opt/bin/tw'])?.inner, ['srv']);
+});
+
 test('--dry-run writes nothing and shows a unified diff', () => {
   withFile('claude_desktop_config.json', CLAUDE, (path, root) => {
     const o = wrapFile(path, { ...OPTS, dryRun: true });

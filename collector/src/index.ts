@@ -13,8 +13,8 @@ export { digestOf, decodedForms, destinationsIn, DigestCollector, DIGEST_TAGS, D
 export type { DigestKind } from './tap/digests.js';
 export { runStdioTap, commandName } from './tap/stdio.js';
 export type { StdioTapOptions, StdioTapResult } from './tap/stdio.js';
-export { createSink, HttpSink, QueueingSink, DeliveryError, SinkUrlError } from './sinks/index.js';
-export type { EventSink, SinkStats, SinkSettings } from './sinks/index.js';
+export { createSink, HttpSink, QueueingSink, DeliveryError, SinkUrlError, Spool, defaultSpoolDir, spoolKey } from './sinks/index.js';
+export type { EventSink, SinkStats, SinkSettings, QueueingSinkOptions, SpoolOptions, DropInfo } from './sinks/index.js';
 export { tapTransport } from './sdk/transport.js';
 export type { TapTransportOptions, TapTransportSink, TransportLike } from './sdk/transport.js';
 export { startHttpProxy } from './proxy/http-proxy.js';

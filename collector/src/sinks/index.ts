@@ -1,13 +1,20 @@
 /**
- * Picks a sink from a URL: `kafka://host:port[,host:port]` or `http(s)://host:port`.
+ * Picks a sink from a URL: `kafka://host:port[,host:port]` or `http(s)://host:port`,
+ * with the disk spool every tap gets (TAPWATCH_SPOOL_DIR, TAPWATCH_SPOOL_MAX_BYTES).
  */
-import { BrokerListSchema } from '@tapwatch/schema';
+import { BrokerListSchema, loadConfig } from '@tapwatch/schema';
 import { HttpSink } from './http.js';
-import type { EventSink } from './sink.js';
+import type { EventSink, QueueingSinkOptions } from './sink.js';
+import { defaultSpoolDir, spoolKey } from './spool.js';
 
 export interface SinkSettings {
   token?: string | undefined;
   eventsTopic: string;
+  /**
+   * Disk spool: `false` for none; default from TAPWATCH_SPOOL_DIR and
+   * TAPWATCH_SPOOL_MAX_BYTES (0 means none).
+   */
+  spool?: { dir?: string | undefined; maxBytes: number } | false;
 }
 
 /** Thrown for a sink URL tapwatch cannot use; the message says what is accepted. */
@@ -21,18 +28,35 @@ export async function createSink(url: string, settings: SinkSettings): Promise<E
     if (!brokers.success) throw new SinkUrlError(`bad sink ${url}: expected kafka://host:port[,host:port…]`);
     // Loaded only when used, so an http-only tap never pays for kafkajs.
     const { KafkaSink } = await import('./kafka.js');
-    return new KafkaSink({ brokers: brokers.data, topic: settings.eventsTopic });
+    const spool = spoolOptions(settings, `kafka ${[...brokers.data].sort().join(',')} ${settings.eventsTopic}`);
+    return new KafkaSink({ brokers: brokers.data, topic: settings.eventsTopic, spool });
   }
   if (/^https?:\/\//.test(url)) {
+    let parsed: URL;
     try {
-      return new HttpSink(url, { token: settings.token });
+      parsed = new URL(url);
     } catch {
       throw new SinkUrlError(`bad sink ${url}: not a valid URL`);
     }
+    const spool = spoolOptions(settings, `http ${parsed.protocol}//${parsed.host}${parsed.pathname.replace(/\/+$/, '')}`);
+    return new HttpSink(url, { token: settings.token, spool });
   }
   throw new SinkUrlError(`bad sink ${url}: expected http://host:port or kafka://host:port[,…]`);
 }
 
+/** The spool of a sink going to `destination` (its key: only a tap of the same destination recovers it). */
+function spoolOptions(settings: SinkSettings, destination: string): QueueingSinkOptions['spool'] {
+  let spool = settings.spool;
+  if (spool === undefined) {
+    const config = loadConfig();
+    spool = { dir: config.TAPWATCH_SPOOL_DIR, maxBytes: config.TAPWATCH_SPOOL_MAX_BYTES };
+  }
+  if (spool === false || spool.maxBytes <= 0) return undefined;
+  return { dir: spool.dir ?? defaultSpoolDir(), maxBytes: spool.maxBytes, key: spoolKey(destination) };
+}
+
 export { HttpSink } from './http.js';
 export { QueueingSink, DeliveryError } from './sink.js';
-export type { EventSink, SinkStats } from './sink.js';
+export type { EventSink, SinkStats, QueueingSinkOptions } from './sink.js';
+export { Spool, defaultSpoolDir, spoolKey } from './spool.js';
+export type { SpoolOptions, DropInfo } from './spool.js';

@@ -200,6 +200,9 @@ export async function connectThroughTap(options: {
   server: string[];
   env?: Record<string, string>;
   clientName?: string;
+  /** Client capabilities (sampling, elicitation, roots) and handlers installed before connecting. */
+  capabilities?: ConstructorParameters<typeof Client>[1] extends infer O ? (O extends { capabilities?: infer C } ? C : never) : never;
+  prepare?: (client: Client) => void;
 }): Promise<TappedClient> {
   const session = options.session ?? `s-${Math.random().toString(36).slice(2)}`;
   const args = [TAPWATCH_BIN, 'tap', '--sink', options.sink, '--session', session];
@@ -214,7 +217,8 @@ export async function connectThroughTap(options: {
   });
   let err = '';
   transport.stderr?.on('data', (d: Buffer) => (err += d.toString()));
-  const client = new Client({ name: options.clientName ?? 'tapwatch-e2e', version: '1.0.0' });
+  const client = new Client({ name: options.clientName ?? 'tapwatch-e2e', version: '1.0.0' }, options.capabilities ? { capabilities: options.capabilities } : undefined);
+  options.prepare?.(client);
   await client.connect(transport);
   return { client, session, stderr: () => err, close: () => client.close() };
 }

@@ -16,6 +16,7 @@ import {
   EVENT_SCHEMA_VERSION,
   type CaptureLevel,
   type PeerInfo,
+  type ServerRequestEvent,
   type TapEvent,
   type ToolCallEvent,
   type ToolDefinition,
@@ -52,6 +53,30 @@ interface PendingCall {
   argumentsHash: string;
   /** The arguments, inspected only when the call closes (see onClientRequest). */
   args: unknown;
+  /** Serialized `_meta.progressToken` of the request, when it asked for progress. */
+  progressToken?: string | undefined;
+  progress: number;
+  /** Request rounds so far (input_required retries of the 2026-07-28 revision). */
+  rounds: number;
+  /** Server→client requests made while the call was open (also input requests of `input_required` results). */
+  serverRequests: number;
+}
+
+/** A request the server sent to the client, waiting for the client's reply. */
+interface PendingServerRequest {
+  method: string;
+  requestId: string;
+  startedMs: number;
+  requestBytes: number;
+  related: PendingCall | undefined;
+}
+
+/** A call the server answered with `input_required`: the client retries it under a new id, echoing `requestState`. */
+interface AwaitingInput {
+  call: PendingCall;
+  /** Ids and methods of the input requests, to report each when the retry answers it. */
+  inputs: { key: string; method: string }[];
+  sinceMs: number;
 }
 interface PendingInitialize {
   kind: 'initialize';
@@ -60,6 +85,14 @@ interface PendingList {
   kind: 'tools/list';
 }
 type Pending = PendingCall | PendingInitialize | PendingList;
+
+/** Most server→client requests and input-required calls followed at once; past it the oldest are reported incomplete. */
+const MAX_FOLLOWED = 10_000;
+
+/** `_meta` keys of the 2026-07-28 revision, where requests carry what `initialize` used to. */
+const META_PROTOCOL_VERSION = 'io.modelcontextprotocol/protocolVersion';
+const META_CLIENT_INFO = 'io.modelcontextprotocol/clientInfo';
+const META_SERVER_INFO = 'io.modelcontextprotocol/serverInfo';
 
 export interface TrackerStats {
   calls: number;
@@ -82,6 +115,12 @@ type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
 export class SessionTracker {
   /** Requests from the client that we follow, by serialized id. */
   private readonly pending = new Map<string, Pending>();
+  /** Open tool calls by serialized progress token. */
+  private readonly progressTokens = new Map<string, PendingCall>();
+  /** Requests from the server to the client, by serialized id (a separate id space from the client's). */
+  private readonly serverPending = new Map<string, PendingServerRequest>();
+  /** Calls answered `input_required`, by the `requestState` the retry echoes. */
+  private readonly awaitingInput = new Map<string, AwaitingInput>();
   private client: PeerInfo | undefined;
   private serverInfo: PeerInfo | undefined;
   private protocolVersion: string | undefined;
@@ -149,11 +188,16 @@ export class SessionTracker {
   end(exitCode: number | null, signal: string | null): void {
     const nowMs = this.now();
     for (const [key, p] of this.pending) {
-      if (p.kind === 'tools/call') {
-        this.stats.incomplete++;
-        this.emitCall(p, nowMs, { status: 'incomplete', responseBytes: 0, isError: false, code: null, message: null }, undefined);
-      }
+      if (p.kind === 'tools/call') this.closeIncomplete(p, nowMs);
       this.pending.delete(key);
+    }
+    for (const [state, a] of this.awaitingInput) {
+      this.closeIncomplete(a.call, nowMs);
+      this.awaitingInput.delete(state);
+    }
+    for (const [key, r] of this.serverPending) {
+      this.emitServerRequest(r, nowMs, 'incomplete', 0, null, undefined);
+      this.serverPending.delete(key);
     }
     this.ensureStarted();
     this.emit({
@@ -176,19 +220,89 @@ export class SessionTracker {
     const method = typeof msg.method === 'string' ? msg.method : undefined;
 
     if (method !== undefined && hasId) {
-      // A request. Server→client requests (sampling, elicitation, roots) are not tool calls.
       if (direction === 'client') this.onClientRequest(method, idKey(msg.id), msg.params);
+      else this.onServerRequest(method, idKey(msg.id), msg.params);
       return;
     }
     if (method !== undefined) {
-      if (direction === 'client' && method === 'notifications/cancelled') this.onCancelled(msg.params);
+      if (method === 'notifications/cancelled') this.onCancelled(direction, msg.params);
+      else if (method === 'notifications/progress' && direction === 'server') this.onProgress(msg.params);
       return;
     }
-    if (hasId && direction === 'server') this.onServerResponse(idKey(msg.id), msg);
+    if (!hasId) return;
+    if (direction === 'server') this.onServerResponse(idKey(msg.id), msg);
+    else this.onClientResponse(idKey(msg.id), msg);
+  }
+
+  /** Identity a 2026-07-28 request carries in `_meta` (there is no `initialize`). */
+  private noteRequestMeta(p: Record<string, unknown> | undefined): void {
+    const meta = p?._meta;
+    if (!isObject(meta)) return;
+    const version = meta[META_PROTOCOL_VERSION];
+    if (typeof version === 'string') this.protocolVersion = version;
+    const clientInfo = meta[META_CLIENT_INFO];
+    if (isObject(clientInfo) && typeof clientInfo.name === 'string') this.client = peer(clientInfo);
+  }
+
+  /** Server identity from a result: `serverInfo` (initialize, server/discover) or the 2026-07-28 `_meta` key. */
+  private noteResultServerInfo(result: Record<string, unknown>): void {
+    const meta = result._meta;
+    const fromMeta = isObject(meta) ? meta[META_SERVER_INFO] : undefined;
+    const si = isObject(result.serverInfo) ? result.serverInfo : fromMeta;
+    if (isObject(si) && typeof si.name === 'string') this.serverInfo = peer(si);
+  }
+
+  /** A server→client request (sampling, elicitation, roots, ping): followed until the client replies. */
+  private onServerRequest(method: string, key: string, params: unknown): void {
+    if (this.serverPending.size >= MAX_FOLLOWED) {
+      const [oldestKey, oldest] = this.serverPending.entries().next().value as [string, PendingServerRequest];
+      this.serverPending.delete(oldestKey);
+      this.emitServerRequest(oldest, this.now(), 'incomplete', 0, null, undefined);
+    }
+    const related = this.soleOpenCall();
+    if (related) related.serverRequests++;
+    this.serverPending.set(key, {
+      method: method.slice(0, 512),
+      requestId: key.slice(0, 256),
+      startedMs: this.now(),
+      requestBytes: params === undefined ? 0 : Buffer.byteLength(JSON.stringify(params)),
+      related,
+    });
+  }
+
+  /** The client's reply to a server→client request. */
+  private onClientResponse(key: string, msg: Record<string, unknown>): void {
+    const r = this.serverPending.get(key);
+    if (!r) return;
+    this.serverPending.delete(key);
+    const error = isObject(msg.error) ? msg.error : undefined;
+    const body = error ?? msg.result;
+    const bytes = body === undefined ? 0 : Buffer.byteLength(JSON.stringify(body));
+    const code = error && typeof error.code === 'number' && Number.isInteger(error.code) ? error.code : null;
+    const action = isObject(msg.result) && typeof msg.result.action === 'string' ? msg.result.action : undefined;
+    this.emitServerRequest(r, this.now(), error ? 'rpc_error' : 'ok', bytes, code, action);
+  }
+
+  private onProgress(params: unknown): void {
+    if (!isObject(params) || !Object.prototype.hasOwnProperty.call(params, 'progressToken')) return;
+    const call = this.progressTokens.get(idKey(params.progressToken));
+    if (call) call.progress++;
+  }
+
+  /** The only tool call open now, if exactly one is: what a server→client request most likely serves. */
+  private soleOpenCall(): PendingCall | undefined {
+    let found: PendingCall | undefined;
+    for (const p of this.pending.values()) {
+      if (p.kind !== 'tools/call') continue;
+      if (found) return undefined;
+      found = p;
+    }
+    return found;
   }
 
   private onClientRequest(method: string, key: string, params: unknown): void {
     const p = isObject(params) ? params : undefined;
+    this.noteRequestMeta(p);
     switch (method) {
       case 'initialize': {
         this.pending.set(key, { kind: 'initialize' });
@@ -197,17 +311,23 @@ export class SessionTracker {
         if (typeof p?.protocolVersion === 'string') this.protocolVersion = p.protocolVersion;
         return;
       }
+      case 'server/discover':
+        this.pending.set(key, { kind: 'initialize' });
+        return;
       case 'tools/list':
         this.pending.set(key, { kind: 'tools/list' });
         return;
       case 'tools/call': {
+        if (typeof p?.requestState === 'string' && this.resumeAfterInput(key, p)) return;
         const tool = typeof p?.name === 'string' && p.name.length > 0 ? p.name : '(unnamed)';
         const startedMs = this.now();
         const args = p?.arguments;
         const serialized = args === undefined ? '' : JSON.stringify(args);
+        const meta = isObject(p?._meta) ? p._meta : undefined;
+        const progressToken = meta && Object.prototype.hasOwnProperty.call(meta, 'progressToken') ? idKey(meta.progressToken) : undefined;
         // Inspection waits for the response: the server works on the request meanwhile, and its
         // response is relayed before the tap spends CPU on either side.
-        this.pending.set(key, {
+        const call: PendingCall = {
           kind: 'tools/call',
           tool: tool.slice(0, 512),
           requestId: key.slice(0, 256),
@@ -216,7 +336,13 @@ export class SessionTracker {
           argumentKeys: isObject(args) ? Object.keys(args).slice(0, 256).map((k) => k.slice(0, 512)) : [],
           argumentsHash: sha256(serialized),
           args,
-        });
+          progressToken,
+          progress: 0,
+          rounds: 1,
+          serverRequests: 0,
+        };
+        this.pending.set(key, call);
+        if (progressToken !== undefined) this.progressTokens.set(progressToken, call);
         return;
       }
       default:
@@ -224,13 +350,50 @@ export class SessionTracker {
     }
   }
 
-  private onCancelled(params: unknown): void {
+  /** `notifications/cancelled`: no response follows. From the client it cancels a call; from the server, one of its own requests. */
+  private onCancelled(direction: Direction, params: unknown): void {
     if (!isObject(params) || !Object.prototype.hasOwnProperty.call(params, 'requestId')) return;
     const key = idKey(params.requestId);
+    if (direction === 'server') {
+      const r = this.serverPending.get(key);
+      if (!r) return;
+      this.serverPending.delete(key);
+      this.emitServerRequest(r, this.now(), 'cancelled', 0, null, undefined);
+      return;
+    }
     const p = this.pending.get(key);
     if (p?.kind !== 'tools/call') return;
     this.pending.delete(key);
+    if (p.progressToken !== undefined && this.progressTokens.get(p.progressToken) === p) this.progressTokens.delete(p.progressToken);
     this.emitCall(p, this.now(), { status: 'cancelled', responseBytes: 0, isError: false, code: null, message: null }, undefined);
+  }
+
+  /**
+   * A `tools/call` echoing the `requestState` of an `input_required` result is
+   * the same logical call in its next round: it continues under the new id.
+   * Returns false when the state is unknown (then it is a call of its own).
+   */
+  private resumeAfterInput(key: string, p: Record<string, unknown>): boolean {
+    const state = p.requestState as string;
+    const waiting = this.awaitingInput.get(state);
+    if (!waiting) return false;
+    this.awaitingInput.delete(state);
+    const nowMs = this.now();
+    const responses = p.inputResponses;
+    for (const input of waiting.inputs) {
+      const answer = inputResponse(responses, input.key);
+      this.emitServerRequest(
+        { method: input.method, requestId: JSON.stringify(input.key).slice(0, 256), startedMs: waiting.sinceMs, requestBytes: 0, related: waiting.call },
+        nowMs,
+        answer === undefined ? 'cancelled' : 'ok',
+        answer === undefined ? 0 : Buffer.byteLength(JSON.stringify(answer)),
+        null,
+        isObject(answer) && typeof answer.action === 'string' ? answer.action : undefined,
+      );
+    }
+    waiting.call.rounds++;
+    this.pending.set(key, waiting.call);
+    return true;
   }
 
   private onServerResponse(key: string, msg: Record<string, unknown>): void {
@@ -241,12 +404,9 @@ export class SessionTracker {
     const error = isObject(msg.error) ? msg.error : undefined;
     const result = isObject(msg.result) ? msg.result : undefined;
 
+    if (result) this.noteResultServerInfo(result);
     if (p.kind === 'initialize') {
-      if (result) {
-        const si = result.serverInfo;
-        if (isObject(si) && typeof si.name === 'string') this.serverInfo = peer(si);
-        if (typeof result.protocolVersion === 'string') this.protocolVersion = result.protocolVersion;
-      }
+      if (result && typeof result.protocolVersion === 'string') this.protocolVersion = result.protocolVersion;
       this.ensureStarted(nowMs);
       return;
     }
@@ -258,6 +418,8 @@ export class SessionTracker {
       return;
     }
     // tools/call
+    if (p.progressToken !== undefined && this.progressTokens.get(p.progressToken) === p) this.progressTokens.delete(p.progressToken);
+    if (result && !error && this.awaitInput(p, result, nowMs)) return;
     if (error) {
       const message = typeof error.message === 'string' ? error.message : null;
       this.emitCall(
@@ -349,6 +511,60 @@ export class SessionTracker {
       ...(result && result.resultDigests.length > 0 ? { resultDigests: result.resultDigests } : {}),
       ...(args && args.argumentDigests.length > 0 ? { argumentDigests: args.argumentDigests } : {}),
       ...(args && args.destinations.length > 0 ? { destinations: args.destinations } : {}),
+      ...(p.progress > 0 ? { progressNotifications: p.progress } : {}),
+      ...(p.rounds > 1 ? { rounds: p.rounds } : {}),
+      ...(p.serverRequests > 0 ? { serverRequests: p.serverRequests } : {}),
+    });
+  }
+
+  private closeIncomplete(p: PendingCall, nowMs: number): void {
+    this.stats.incomplete++;
+    this.emitCall(p, nowMs, { status: 'incomplete', responseBytes: 0, isError: false, code: null, message: null }, undefined);
+  }
+
+  /**
+   * An `input_required` result (2026-07-28, multi round-trip requests) does not
+   * end the call: the client gathers the input and retries. Returns true when
+   * `result` is one and the call now waits for its retry.
+   */
+  private awaitInput(p: PendingCall, result: Record<string, unknown>, nowMs: number): boolean {
+    const state = result.requestState;
+    const requests = result.inputRequests;
+    const flagged = result.resultType === 'input_required';
+    const entries = inputRequestEntries(requests);
+    if (typeof state !== 'string' || state.length === 0 || (!flagged && entries.length === 0)) return false;
+    if (this.awaitingInput.size >= MAX_FOLLOWED) {
+      const [oldestState, oldest] = this.awaitingInput.entries().next().value as [string, AwaitingInput];
+      this.awaitingInput.delete(oldestState);
+      this.closeIncomplete(oldest.call, nowMs);
+    }
+    p.serverRequests += entries.length;
+    this.awaitingInput.set(state, { call: p, inputs: entries, sinceMs: nowMs });
+    return true;
+  }
+
+  private emitServerRequest(
+    r: PendingServerRequest,
+    nowMs: number,
+    status: ServerRequestEvent['status'],
+    responseBytes: number,
+    errorCode: number | null,
+    action: string | undefined,
+  ): void {
+    this.ensureStarted(nowMs);
+    this.emit({
+      ...this.base('server_request', nowMs),
+      type: 'server_request',
+      method: r.method,
+      requestId: r.requestId,
+      startedAt: new Date(r.startedMs).toISOString(),
+      durationMs: Math.max(0, nowMs - r.startedMs),
+      requestBytes: r.requestBytes,
+      responseBytes,
+      status,
+      errorCode,
+      ...(action !== undefined ? { action: action.slice(0, 32) } : {}),
+      ...(r.related ? { relatedTool: r.related.tool, relatedRequestId: r.related.requestId } : {}),
     });
   }
 
@@ -359,9 +575,6 @@ export class SessionTracker {
     this.emit({
       ...this.base('session_start', nowMs),
       type: 'session_start',
-      ...(this.protocolVersion !== undefined ? { protocolVersion: this.protocolVersion.slice(0, 64) } : {}),
-      ...(this.client ? { client: this.client } : {}),
-      ...(this.serverInfo ? { serverInfo: this.serverInfo } : {}),
       // A server's command line can carry a token (`--token ghp_…`): masked below `full`.
       ...(this.identity.target !== undefined
         ? { target: this.capture === 'full' ? this.identity.target.slice(0, 4096) : this.mask(this.identity.target, 4096) }
@@ -378,6 +591,9 @@ export class SessionTracker {
       agent: this.agent.slice(0, 512),
       server: this.server.slice(0, 512),
       transport: this.identity.transport,
+      ...(this.protocolVersion !== undefined ? { protocolVersion: this.protocolVersion.slice(0, 64) } : {}),
+      ...(this.client ? { client: this.client } : {}),
+      ...(this.serverInfo ? { serverInfo: this.serverInfo } : {}),
     };
   }
 }
@@ -393,6 +609,23 @@ function sha256(s: string): string {
 
 function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** The input requests of an `input_required` result, as (key, method): a map keyed by id, or an array of `{id, …}`. */
+function inputRequestEntries(requests: unknown): { key: string; method: string }[] {
+  const method = (r: unknown): string => (isObject(r) && typeof r.method === 'string' ? r.method.slice(0, 512) : 'input_request');
+  if (Array.isArray(requests)) {
+    return requests.slice(0, 256).map((r, i) => ({ key: isObject(r) && (typeof r.id === 'string' || typeof r.id === 'number') ? String(r.id) : String(i), method: method(r) }));
+  }
+  if (isObject(requests)) return Object.entries(requests).slice(0, 256).map(([key, r]) => ({ key, method: method(r) }));
+  return [];
+}
+
+/** The client's answer to one input request in a retry's `inputResponses` (a map, or an array of `{id, …}`). */
+function inputResponse(responses: unknown, key: string): unknown {
+  if (Array.isArray(responses)) return responses.find((r) => isObject(r) && String(r.id) === key);
+  if (isObject(responses) && Object.prototype.hasOwnProperty.call(responses, key)) return responses[key];
+  return undefined;
 }
 
 function peer(v: Record<string, unknown>): PeerInfo {

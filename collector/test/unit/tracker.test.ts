@@ -221,3 +221,132 @@ test('text past the inspection budget is counted, not read', () => {
   assert.equal(stats.truncatedCalls, 1);
   assert.equal(stats.uninspectedChars, 2 * (big.length - 1024 * 1024));
 });
+
+const serverRequests = (events: TapEvent[]) => events.filter((e): e is Extract<TapEvent, { type: 'server_request' }> => e.type === 'server_request');
+
+test('progress notifications are followed by token and counted on their call', () => {
+  const { events, send } = setup();
+  initialize(send);
+  send('client', { jsonrpc: '2.0', id: 7, method: 'tools/call', params: { name: 'longRunning', arguments: {}, _meta: { progressToken: 0 } } });
+  send('client', { jsonrpc: '2.0', id: 8, method: 'tools/call', params: { name: 'other', arguments: {}, _meta: { progressToken: '0' } } });
+  for (let i = 0; i < 3; i++) send('server', { jsonrpc: '2.0', method: 'notifications/progress', params: { progressToken: 0, progress: i, total: 3 } });
+  send('server', { jsonrpc: '2.0', method: 'notifications/progress', params: { progressToken: '0', progress: 1 } });
+  send('server', { jsonrpc: '2.0', method: 'notifications/progress', params: { progressToken: 'unknown', progress: 1 } });
+  send('server', { jsonrpc: '2.0', id: 7, result: { content: [] } });
+  send('server', { jsonrpc: '2.0', id: 8, result: { content: [] } });
+  // A late notification for a closed call changes nothing.
+  send('server', { jsonrpc: '2.0', method: 'notifications/progress', params: { progressToken: 0, progress: 9 } });
+  assert.deepEqual(
+    calls(events).map((c) => [c.tool, c.progressNotifications]),
+    [
+      ['longRunning', 3],
+      ['other', 1],
+    ],
+  );
+});
+
+test('server→client requests are recorded with their replies, linked to the one open call', () => {
+  const { tracker, events, send, tick } = setup();
+  initialize(send);
+  send('client', { jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'sampleLLM', arguments: { prompt: 'hi' } } });
+  // The server's ids are its own: id 1 here is not the client's request 1.
+  send('server', { jsonrpc: '2.0', id: 1, method: 'sampling/createMessage', params: { messages: [{ role: 'user', content: { type: 'text', text: 'hi' } }], maxTokens: 10 } });
+  tick(40);
+  send('client', { jsonrpc: '2.0', id: 1, result: { role: 'assistant', content: { type: 'text', text: 'hello' }, model: 'm' } });
+  send('server', { jsonrpc: '2.0', id: 2, method: 'elicitation/create', params: { message: 'name?', requestedSchema: { type: 'object', properties: {} } } });
+  send('client', { jsonrpc: '2.0', id: 2, result: { action: 'decline' } });
+  send('server', { jsonrpc: '2.0', id: 3, method: 'roots/list' });
+  send('client', { jsonrpc: '2.0', id: 3, error: { code: -32601, message: 'no roots' } });
+  send('server', { jsonrpc: '2.0', id: 1, result: { content: [{ type: 'text', text: 'done' }] } });
+  send('server', { jsonrpc: '2.0', id: 'x', method: 'roots/list' });
+  send('server', { jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: 'x' } });
+  send('server', { jsonrpc: '2.0', id: 'y', method: 'ping' });
+  tracker.end(0, null);
+
+  const got = serverRequests(events).map((r) => [r.method, r.requestId, r.status, r.action ?? null, r.errorCode, r.relatedTool ?? null]);
+  assert.deepEqual(got, [
+    ['sampling/createMessage', '1', 'ok', null, null, 'sampleLLM'],
+    ['elicitation/create', '2', 'ok', 'decline', null, 'sampleLLM'],
+    ['roots/list', '3', 'rpc_error', null, -32601, 'sampleLLM'],
+    ['roots/list', '"x"', 'cancelled', null, null, null],
+    ['ping', '"y"', 'incomplete', null, null, null],
+  ]);
+  const sampling = serverRequests(events)[0]!;
+  assert.equal(sampling.durationMs, 40);
+  assert.ok(sampling.requestBytes > 0 && sampling.responseBytes > 0);
+  const [call] = calls(events);
+  assert.equal(call?.status, 'ok');
+  assert.equal(call?.serverRequests, 3);
+  // The client's reply with id 1 did not close the client's own call 1 early.
+  assert.equal(calls(events).length, 1);
+});
+
+test('2026-07-28: no initialize; identity from _meta and server/discover is on every event', () => {
+  const { tracker, events, send } = setup();
+  const meta = { 'io.modelcontextprotocol/protocolVersion': '2026-07-28', 'io.modelcontextprotocol/clientCapabilities': {}, 'io.modelcontextprotocol/clientInfo': { name: 'cursor', version: '3.1' } };
+  send('client', { jsonrpc: '2.0', id: 1, method: 'server/discover', params: { _meta: meta } });
+  send('server', { jsonrpc: '2.0', id: 1, result: { resultType: 'complete', supportedVersions: ['2026-07-28'], capabilities: { tools: {} }, serverInfo: { name: 'weather', version: '4' } } });
+  send('client', { jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'forecast', arguments: { city: 'Oslo' }, _meta: meta } });
+  send('server', { jsonrpc: '2.0', id: 2, result: { resultType: 'complete', content: [{ type: 'text', text: 'rain' }] } });
+  tracker.end(null, null);
+  assert.deepEqual(
+    events.map((e) => e.type),
+    ['session_start', 'tool_call', 'session_end'],
+  );
+  for (const e of events) {
+    assert.equal(e.protocolVersion, '2026-07-28', e.type);
+    assert.deepEqual(e.client, { name: 'cursor', version: '3.1' }, e.type);
+    assert.deepEqual(e.serverInfo, { name: 'weather', version: '4' }, e.type);
+    assert.equal(e.server, 'weather');
+    assert.equal(e.agent, 'host:42:cursor');
+  }
+});
+
+test('2026-07-28: serverInfo in a result\'s _meta names the server without initialize or discover', () => {
+  const { events, send } = setup();
+  send('client', { jsonrpc: '2.0', id: 1, method: 'tools/list', params: { _meta: { 'io.modelcontextprotocol/protocolVersion': '2026-07-28' } } });
+  send('server', { jsonrpc: '2.0', id: 1, result: { tools: [{ name: 't', inputSchema: { type: 'object' } }], _meta: { 'io.modelcontextprotocol/serverInfo': { name: 'meta-srv', version: '1' } } } });
+  const list = events.find((e) => e.type === 'tools_list');
+  assert.equal(list?.server, 'meta-srv');
+});
+
+test('2026-07-28: an input_required result and its retry under a new id are one logical call', () => {
+  const { tracker, events, send, tick } = setup();
+  send('client', { jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'book', arguments: { trip: 'Oslo' } } });
+  tick(10);
+  send('server', {
+    jsonrpc: '2.0',
+    id: 1,
+    result: { resultType: 'input_required', inputRequests: { confirm: { method: 'elicitation/create', params: { message: 'Sure?' } }, who: { method: 'roots/list' } }, requestState: 'st-1' },
+  });
+  assert.equal(calls(events).length, 0, 'not reported before the last round');
+  tick(30);
+  send('client', { jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'book', arguments: { trip: 'Oslo' }, inputResponses: { confirm: { action: 'accept', content: {} } }, requestState: 'st-1' } });
+  tick(5);
+  send('server', { jsonrpc: '2.0', id: 2, result: { resultType: 'complete', content: [{ type: 'text', text: 'booked' }] } });
+  // A retry whose state nobody issued is a call of its own.
+  send('client', { jsonrpc: '2.0', id: 3, method: 'tools/call', params: { name: 'book', arguments: {}, requestState: 'forged' } });
+  send('server', { jsonrpc: '2.0', id: 3, result: { content: [] } });
+  // Never retried: incomplete at the end.
+  send('client', { jsonrpc: '2.0', id: 4, method: 'tools/call', params: { name: 'pay', arguments: {} } });
+  send('server', { jsonrpc: '2.0', id: 4, result: { inputRequests: [{ id: 'card', method: 'elicitation/create' }], requestState: 'st-2' } });
+  tracker.end(0, null);
+
+  const got = calls(events).map((c) => [c.tool, c.requestId, c.status, c.rounds ?? 1, c.serverRequests ?? 0]);
+  assert.deepEqual(got, [
+    ['book', '1', 'ok', 2, 2],
+    ['book', '3', 'ok', 1, 0],
+    ['pay', '4', 'incomplete', 1, 1],
+  ]);
+  const book = calls(events)[0]!;
+  assert.equal(book.durationMs, 45, 'from the first request to the last result');
+  assert.deepEqual(
+    serverRequests(events).map((r) => [r.method, r.status, r.action ?? null, r.relatedTool]),
+    [
+      ['elicitation/create', 'ok', 'accept', 'book'],
+      ['roots/list', 'cancelled', null, 'book'],
+    ],
+  );
+  const end = events.find((e) => e.type === 'session_end');
+  assert.equal(end?.type === 'session_end' && end.incomplete, 1);
+});

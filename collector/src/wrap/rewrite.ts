@@ -141,7 +141,7 @@ export function wrapText(text: string, path: string, options: WrapOptions): Wrap
         continue;
       }
       const [launchCmd, ...launchArgs] = options.launcher;
-      const wrappedArgs = [...launchArgs, 'tap', '--name', name, ...(options.sink ? ['--sink', options.sink] : []), '--', cmd, ...args];
+      const wrappedArgs = [...launchArgs, 'tap', ...nameFlag(name), ...(options.sink ? ['--sink', options.sink] : []), '--', cmd, ...args];
       edits.push({ start: command.value.start, end: command.value.end, text: JSON.stringify(launchCmd) });
       const indent = lineIndent(text, command.keyStart);
       if (argsProp) {
@@ -278,13 +278,18 @@ export function proxyPlan(options: WrapOptions, name: string, upstream: URL, lis
   const hostPort = `${listen.host.includes(':') ? `[${listen.host}]` : listen.host}:${listen.port}`;
   // The proxy passes request paths through to the upstream, so the entry keeps its path and query.
   const local = `http://${hostPort}${upstream.pathname}${upstream.search}`;
-  const proxyCommand = [...options.launcher, 'proxy', '--upstream', upstream.href, '--listen', hostPort, '--name', name, ...(options.sink ? ['--sink', options.sink] : [])];
+  const proxyCommand = [...options.launcher, 'proxy', '--upstream', upstream.href, '--listen', hostPort, ...nameFlag(name), ...(options.sink ? ['--sink', options.sink] : [])];
   return { local, proxyCommand };
 }
 
 /** A command line as a POSIX shell would read it back. */
 export function shellJoin(words: string[]): string {
   return words.map((w) => (/^[\w@%+=:,./-]+$/.test(w) ? w : `'${w.replace(/'/g, `'\\''`)}'`)).join(' ');
+}
+
+/** `--name NAME`; `--name=NAME` when the name starts with a dash (parseArgs would read it as a flag). */
+function nameFlag(name: string): string[] {
+  return name.startsWith('-') ? [`--name=${name}`] : ['--name', name];
 }
 
 function sameStrings(a: string[] | undefined, b: string[]): boolean {

@@ -325,6 +325,8 @@ test('bad input: a clear error with a code, and the file untouched', () => {
     ['a', 'b', 'c'],
   );
   assert.deepEqual(JSON.parse(plan.text).mcpServers.d.args, [LAUNCHER[1], 'tap', '--name', 'd', '--', 'ok']);
+  const dashed = wrapText('{"mcpServers": {"-x": {"command": "srv"}}}', '/c.json', OPTS);
+  assert.deepEqual(JSON.parse(dashed.text).mcpServers['-x'].args, [LAUNCHER[1], 'tap', '--name=-x', '--', 'srv'], 'a name starting with a dash is not read as a flag');
 });
 
 test('default config locations per client and platform', () => {

@@ -39,3 +39,12 @@ export { detectSequence, createSequenceState, learnTransition, transitionProbabi
 export { loadRules, loadRulesFiles, createRulesState, evaluateRules, RulesError, BUILTIN_RULES_PATH } from './rules/index.js';
 export type { CompiledRules, RulesState } from './rules/index.js';
 export { mergeAlerts, closeExpired, createMergeState, MERGED_SUFFIX } from './detectors/merge.js';
+export { ReadModel, silenceMatches } from './store/queries.js';
+export type { AlertStatus, AlertView, AlertFilter, CallFilter, CallView, Silence, ToolSummary, ToolVersion, TimelineEntry, Stats, StatsFilter, DeadLetter } from './store/queries.js';
+export { STATE_TABLES } from './store/state-tables.js';
+export { SilenceFilter } from './delivery/silences.js';
+export type { SilenceFilterStats } from './delivery/silences.js';
+export { WebhookPublisher, WebhookSchema, parseWebhooks, signature, slackPayload, redactUrl } from './delivery/webhooks.js';
+export type { Webhook, WebhookOptions, WebhookStats } from './delivery/webhooks.js';
+export { alertDelivery } from './delivery/pipeline.js';
+export type { AlertDelivery } from './delivery/pipeline.js';

@@ -3,11 +3,20 @@
  * `POST /v1/sql` (read-only SQL over the call history). The only file that
  * imports express.
  */
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { TapEventSchema, TapwatchError, log, type TapEvent } from '@tapwatch/schema';
-import type { EventPublisher, Store } from '@tapwatch/analyzer';
+import { ReadModel, type EventPublisher, type Store } from '@tapwatch/analyzer';
 import { ApiError } from './errors.js';
+import { toCsv } from './sql-format.js';
 import { isAuthorized } from './auth.js';
+import { restRouter } from './rest-api.js';
+import { openApiDocument } from './openapi.js';
+
+/** The dashboard's static files (plain HTML/CSS/JS, no build step). */
+const PUBLIC_DIR = new URL('../public/', import.meta.url);
+const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
 export interface IngestStats {
   accepted: number;
@@ -26,6 +35,10 @@ export interface AppOptions {
   health?: () => Record<string, unknown>;
   /** Storage to ping in /healthz when the app serves no SQL (the analyzer's health port). */
   probeStore?: Store | undefined;
+  /** Called after a silence changes through the REST API (the analyzer of this process reloads them). */
+  onSilencesChanged?: (() => Promise<void>) | undefined;
+  /** Prometheus text for GET /metrics; without it there is no metrics route. */
+  metrics?: (() => string) | undefined;
 }
 
 export interface AppHandle {
@@ -53,7 +66,18 @@ export function createApp(options: AppOptions): AppHandle {
     });
   });
 
-  // Every /v1 route needs the token when one is configured.
+  if (options.metrics) {
+    const render = options.metrics;
+    app.get('/metrics', (req, res, next) => {
+      if (!isAuthorized(options.token, req, false)) return next(new ApiError('UNAUTHORIZED'));
+      res.type('text/plain; version=0.0.4; charset=utf-8').send(render());
+    });
+  }
+
+  // The dashboard is public static files; it asks for the token and sends it on every /v1 call.
+  if (options.store) app.use(express.static(fileURLToPath(PUBLIC_DIR), { index: 'index.html', maxAge: 0 }));
+
+    // Every /v1 route needs the token when one is configured.
   app.use('/v1', (req, _res, next) => {
     if (isAuthorized(options.token, req, false)) return next();
     if (req.path === '/ingest') ingestStats.rejected.unauthorized++;
@@ -83,15 +107,22 @@ export function createApp(options: AppOptions): AppHandle {
   if (options.store) {
     const store = options.store;
     app.post('/v1/sql', raw, async (req, res, next) => {
-      const { sql, params } = parseSqlBody(req.body);
+      const { sql, params, format } = parseSqlBody(req.body, req.query.format);
       try {
         const result = await store.queryReadOnly(sql, params);
-        res.json({ rows: result.rows, columns: result.columns, statistics: result.statistics });
+        if (format === 'csv') res.type('text/csv; charset=utf-8').send(toCsv(result));
+        else res.json({ rows: result.rows, columns: result.columns, statistics: result.statistics });
       } catch (err) {
         next(err);
       }
     });
   }
+
+  app.get('/v1/openapi.json', (_req, res) => {
+    res.json(openApiDocument(VERSION));
+  });
+
+  if (options.store) app.use('/v1', restRouter({ model: new ReadModel(options.store), onSilencesChanged: options.onSilencesChanged }));
 
   app.use((_req, _res, next) => next(new ApiError('NOT_FOUND')));
   app.use(errorHandler);
@@ -133,7 +164,7 @@ function parseIngestBody(body: unknown, stats: IngestStats): TapEvent[] {
   return events;
 }
 
-function parseSqlBody(body: unknown): { sql: string; params: Record<string, unknown> } {
+function parseSqlBody(body: unknown, queryFormat: unknown): { sql: string; params: Record<string, unknown>; format: 'json' | 'csv' } {
   let json: unknown;
   try {
     json = JSON.parse(Buffer.isBuffer(body) ? body.toString('utf8') : '');
@@ -141,13 +172,14 @@ function parseSqlBody(body: unknown): { sql: string; params: Record<string, unkn
     throw new ApiError('BAD_SQL_REQUEST', 'body is not JSON');
   }
   if (typeof json !== 'object' || json === null) throw new ApiError('BAD_SQL_REQUEST');
-  const { sql, params } = json as { sql?: unknown; params?: unknown };
+  const { sql, params, format = queryFormat ?? 'json' } = json as { sql?: unknown; params?: unknown; format?: unknown };
+  if (format !== 'json' && format !== 'csv') throw new ApiError('BAD_SQL_REQUEST', '"format" must be "json" or "csv"');
   if (typeof sql !== 'string' || sql.trim() === '') throw new ApiError('BAD_SQL_REQUEST', '"sql" must be a non-empty string');
   if (sql.length > 100_000) throw new ApiError('BAD_SQL_REQUEST', '"sql" is longer than 100000 characters');
   if (params !== undefined && (typeof params !== 'object' || params === null || Array.isArray(params))) {
     throw new ApiError('BAD_SQL_REQUEST', '"params" must be an object of named query parameters');
   }
-  return { sql, params: (params as Record<string, unknown> | undefined) ?? {} };
+  return { sql, params: (params as Record<string, unknown> | undefined) ?? {}, format };
 }
 
 /** Counts oversized ingest bodies (express raises them before our handler runs). */

@@ -9,6 +9,7 @@ import { ConfigError, TapwatchError, loadConfig, log, setLogLevel, type Config }
 import {
   AlertHub,
   Analyzer,
+  alertDelivery,
   KafkaAlertFeed,
   KafkaAlertPublisher,
   KafkaEventPublisher,
@@ -24,6 +25,7 @@ import {
   type Store,
 } from '@tapwatch/analyzer';
 import { createApp } from './app.js';
+import { metricsRenderer } from './metrics.js';
 import { assertSafeBinding } from './auth.js';
 import { attachAlertStream, type AlertStream } from './ws-hub.js';
 import { backtestCommand } from './backtest-command.js';
@@ -234,19 +236,24 @@ async function startUp(config: Config): Promise<Service> {
     busDepth = () => bus.depth;
   }
 
-  const analyzer = new Analyzer({ store, publishers, detection: detectionConfig(config), baselineRefreshMs: config.TAPWATCH_BASELINE_REFRESH_S * 1000 });
+  const delivery = alertDelivery(config, store, publishers);
+  closers.push(() => delivery.close());
+  const analyzer = new Analyzer({ store, publishers: [delivery.publisher], detection: detectionConfig(config), baselineRefreshMs: config.TAPWATCH_BASELINE_REFRESH_S * 1000 });
   await analyzer.init();
   await source.start(analyzer.handleBatch);
 
-  const { app } = createApp({
+  const { app, ingestStats } = createApp({
     token: config.TAPWATCH_TOKEN,
     maxBodyBytes: config.TAPWATCH_MAX_BODY_BYTES,
     publisher: ingest,
     store,
     health: () => ({ mode: 'up', analyzer: analyzer.stats, queued: busDepth() }),
+    onSilencesChanged: () => delivery.publisher.refresh(),
+    metrics: () => metrics(),
   });
   const server = createServer(app);
   const stream = attachAlertStream(server, hub, { token: config.TAPWATCH_TOKEN });
+  const metrics = metricsRenderer({ service: 'up', ingest: ingestStats, analyzer: analyzer.stats, alerts: delivery.publisher.stats, stream, webhooks: delivery.webhooks?.stats, queued: busDepth });
   const url = await listen(server, config);
 
   return {
@@ -271,7 +278,8 @@ async function startAnalyzer(config: Config): Promise<Service> {
   await ensureTopics(kafka, [config.TAPWATCH_EVENTS_TOPIC, config.TAPWATCH_ALERTS_TOPIC], config.TAPWATCH_TOPIC_PARTITIONS);
   const store = await openStore(config);
   const alertsOut = new KafkaAlertPublisher(kafka, config.TAPWATCH_ALERTS_TOPIC);
-  const analyzer = new Analyzer({ store, publishers: [alertsOut], detection: detectionConfig(config), baselineRefreshMs: config.TAPWATCH_BASELINE_REFRESH_S * 1000 });
+  const delivery = alertDelivery(config, store, [alertsOut]);
+  const analyzer = new Analyzer({ store, publishers: [delivery.publisher], detection: detectionConfig(config), baselineRefreshMs: config.TAPWATCH_BASELINE_REFRESH_S * 1000 });
   await analyzer.init();
   const source = new KafkaEventSource(kafka, config.TAPWATCH_EVENTS_TOPIC, config.TAPWATCH_CONSUMER_GROUP);
   await source.start(analyzer.handleBatch);
@@ -280,6 +288,7 @@ async function startAnalyzer(config: Config): Promise<Service> {
     maxBodyBytes: config.TAPWATCH_MAX_BODY_BYTES,
     probeStore: store,
     health: () => ({ mode: 'analyzer', analyzer: analyzer.stats }),
+    metrics: metricsRenderer({ service: 'analyzer', analyzer: analyzer.stats, alerts: delivery.publisher.stats, webhooks: delivery.webhooks?.stats }),
   });
   const server = createServer(app);
   const url = await listen(server, config);
@@ -290,6 +299,7 @@ async function startAnalyzer(config: Config): Promise<Service> {
       const giveUp = setTimeout(() => analyzer.stop(), 15_000);
       await source.stop();
       clearTimeout(giveUp);
+      await delivery.close();
       await alertsOut.close();
       await closing;
       await store.close();
@@ -318,15 +328,17 @@ async function startApi(config: Config): Promise<Service> {
   } else {
     log.warn('no KAFKA_BROKERS: the API serves SQL only (no ingest, no alert stream)', { setting: 'KAFKA_BROKERS' });
   }
-  const { app } = createApp({
+  const { app, ingestStats } = createApp({
     token: config.TAPWATCH_TOKEN,
     maxBodyBytes: config.TAPWATCH_MAX_BODY_BYTES,
     publisher,
     store,
     health: () => ({ mode: 'api', alertSubscribers: stream?.clients ?? 0 }),
+    metrics: () => metrics(),
   });
   const server = createServer(app);
   const stream: AlertStream | undefined = feed ? attachAlertStream(server, feed, { token: config.TAPWATCH_TOKEN }) : undefined;
+  const metrics = metricsRenderer({ service: 'api', ingest: publisher ? ingestStats : undefined, stream });
   const url = await listen(server, config);
   return {
     url,
@@ -344,12 +356,14 @@ async function startIngest(config: Config): Promise<Service> {
   const kafka = kafkaClient({ brokers, clientId: config.KAFKA_CLIENT_ID });
   await ensureTopics(kafka, [config.TAPWATCH_EVENTS_TOPIC], config.TAPWATCH_TOPIC_PARTITIONS);
   const publisher = new KafkaEventPublisher(kafka, config.TAPWATCH_EVENTS_TOPIC);
-  const { app } = createApp({
+  const { app, ingestStats } = createApp({
     token: config.TAPWATCH_TOKEN,
     maxBodyBytes: config.TAPWATCH_MAX_BODY_BYTES,
     publisher,
     health: () => ({ mode: 'ingest' }),
+    metrics: () => metrics(),
   });
+  const metrics = metricsRenderer({ service: 'ingest', ingest: ingestStats });
   const server = createServer(app);
   const url = await listen(server, config);
   return {

@@ -11,6 +11,13 @@ export const ApiErrors = Object.freeze({
   TOO_LARGE: { code: 'TAPWATCH_BODY_TOO_LARGE', status: 413, message: 'body is larger than TAPWATCH_MAX_BODY_BYTES' },
   BAD_SQL_REQUEST: { code: 'TAPWATCH_SQL_BAD_REQUEST', status: 400, message: 'expected a JSON body {"sql": "SELECT …", "params": {…}}' },
   NOT_FOUND: { code: 'TAPWATCH_NOT_FOUND', status: 404, message: 'no such route' },
+  BAD_PARAMETER: { code: 'TAPWATCH_BAD_PARAMETER', status: 400, message: 'a query parameter is not valid (see /v1/openapi.json)' },
+  BAD_BODY: { code: 'TAPWATCH_BAD_BODY', status: 422, message: 'the JSON body does not have the expected shape (see /v1/openapi.json)' },
+  BAD_CURSOR: { code: 'TAPWATCH_BAD_CURSOR', status: 400, message: 'cursor is not one this API returned: start again without it' },
+  ALERT_NOT_FOUND: { code: 'TAPWATCH_ALERT_NOT_FOUND', status: 404, message: 'no alert with that id' },
+  SILENCE_NOT_FOUND: { code: 'TAPWATCH_SILENCE_NOT_FOUND', status: 404, message: 'no silence with that id (it may be deleted already)' },
+  SESSION_NOT_FOUND: { code: 'TAPWATCH_SESSION_NOT_FOUND', status: 404, message: 'nothing stored for that session id' },
+  TOOL_NOT_FOUND: { code: 'TAPWATCH_TOOL_NOT_FOUND', status: 404, message: 'no definition stored for that server and tool' },
   INTERNAL: { code: 'TAPWATCH_INTERNAL', status: 500, message: 'internal error' },
 } as const);
 

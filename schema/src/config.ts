@@ -61,6 +61,10 @@ export const ConfigSchema = z.object({
   TAPWATCH_OUTLIER_THRESHOLD: z.coerce.number().positive().default(4.5),
   TAPWATCH_RULES: optionalString,
   TAPWATCH_BASELINE_REFRESH_S: z.coerce.number().int().min(0).default(300),
+  TAPWATCH_WEBHOOKS: optionalString,
+  TAPWATCH_WEBHOOK_SECRET: optionalString,
+  TAPWATCH_WEBHOOK_MAX_ATTEMPTS: positiveInt.default(6),
+  TAPWATCH_WEBHOOK_BACKOFF_MS: positiveInt.default(2000),
 });
 export type Config = Readonly<z.infer<typeof ConfigSchema>>;
 
@@ -96,6 +100,10 @@ export const SETTINGS_DOC: Readonly<Record<keyof z.infer<typeof ConfigSchema>, s
   TAPWATCH_OUTLIER_THRESHOLD: 'Robust z-score (median/MAD of log sizes) above which a result is an outlier.',
   TAPWATCH_RULES: 'Comma-separated paths of rules files (YAML or JSON) loaded after the built-in rules; a rule with a built-in id replaces it.',
   TAPWATCH_BASELINE_REFRESH_S: 'How often an analyzer reloads the baselines shared through ClickHouse (what other instances learned); 0: only at start.',
+  TAPWATCH_WEBHOOKS: 'Webhooks for alerts: comma list of URLs (`slack+https://…` for Slack\'s shape), a JSON array of {url, format, secret}, or the path of a JSON file holding it.',
+  TAPWATCH_WEBHOOK_SECRET: 'HMAC-SHA256 key of the `X-Tapwatch-Signature: sha256=<hex>` header on every webhook POST.',
+  TAPWATCH_WEBHOOK_MAX_ATTEMPTS: 'Attempts per webhook delivery before it is written to `webhook_deadletters`.',
+  TAPWATCH_WEBHOOK_BACKOFF_MS: 'First webhook retry delay; each next one doubles (±20% jitter, at most 5 minutes).',
 });
 
 /** Raised when the environment holds a bad setting; names the variable. */

@@ -17,6 +17,7 @@ import { createClient, type ClickHouseClient, type ClickHouseSettings } from '@c
 import { log, TapwatchError, type Alert, type TapEvent } from '@tapwatch/schema';
 import { StoreErrorCode, wrapQueryError } from '../errors.js';
 import { MIGRATIONS, MIGRATIONS_TABLE, withDatabase } from './schema.js';
+import { applyStateTables } from './state-tables.js';
 import { alertRow, byTime, deliveryGapRow, fromChTime, serverRequestRow, sessionFromRow, sessionRow, toChTime, toolCallFromRow, toolCallRow, toolsListFromRows } from './rows.js';
 import type { KnownDefinition, QueryResult, Store, ToolDefinitionRow } from './store.js';
 
@@ -138,6 +139,7 @@ class ClickHouseStore implements Store {
       );
       log.info('schema migrated', { version: m.version, description: m.description });
     }
+    await applyStateTables((statement) => this.run(withDatabase(statement, this.db)));
   }
 
   async insertEvents(events: TapEvent[]): Promise<void> {
@@ -163,6 +165,14 @@ class ClickHouseStore implements Store {
 
   async insertAlerts(alerts: Alert[]): Promise<void> {
     if (alerts.length > 0) await this.insert('alerts', alerts.map(alertRow));
+  }
+
+  async selectRows(sql: string, params: Record<string, unknown> = {}): Promise<Record<string, unknown>[]> {
+    return this.select(withDatabase(sql, this.db), params);
+  }
+
+  async insertRows(table: string, rows: Record<string, unknown>[]): Promise<void> {
+    if (rows.length > 0) await this.insert(table, rows);
   }
 
   async queryReadOnly(sql: string, params: Record<string, unknown> = {}): Promise<QueryResult> {

@@ -46,8 +46,16 @@ export interface Store {
   migrate(): Promise<void>;
   /** Stores tool calls and session events (tools_list events go through `insertToolDefinitions`). */
   insertEvents(events: TapEvent[]): Promise<void>;
+  /** Ids of these events already stored (a Kafka redelivery, a tap re-sending a batch). */
+  storedEventIds(events: TapEvent[]): Promise<Set<string>>;
+  /** Which of these alert ids are already stored. */
+  storedAlertIds(ids: string[]): Promise<Set<string>>;
   insertToolDefinitions(rows: ToolDefinitionRow[]): Promise<void>;
   insertAlerts(alerts: Alert[]): Promise<void>;
+  /** Runs tapwatch's own fixed, parameterized SELECT (`{db}` is the database); never user SQL. */
+  selectRows(sql: string, params?: Record<string, unknown>): Promise<Record<string, unknown>[]>;
+  /** Inserts rows (JSONEachRow) into one of tapwatch's tables. */
+  insertRows(table: string, rows: Record<string, unknown>[]): Promise<void>;
   /** Runs user SQL under the database's read-only guard and limits. */
   queryReadOnly(sql: string, params?: Record<string, unknown>): Promise<QueryResult>;
   /** The last `perKey` successful calls' response sizes, request sizes and durations per (server, tool), oldest first, to warm baselines. */

@@ -12,6 +12,8 @@ export type { RawFinding, ArgumentRole } from './tap/checks.js';
 export { digestOf, decodedForms, destinationsIn, DigestCollector, DIGEST_TAGS, DIGEST_SCHEME_VERSION } from './tap/digests.js';
 export type { DigestKind } from './tap/digests.js';
 export { runStdioTap, commandName } from './tap/stdio.js';
+export { WorkerObserver, InlineObserver, createObserver } from './tap/observer.js';
+export type { SessionObserver, ObserverSummary, ObserverMode, WorkerObserverOptions } from './tap/observer.js';
 export type { StdioTapOptions, StdioTapResult } from './tap/stdio.js';
 export { createSink, HttpSink, QueueingSink, DeliveryError, SinkUrlError, Spool, defaultSpoolDir, spoolKey } from './sinks/index.js';
 export type { EventSink, SinkStats, SinkSettings, QueueingSinkOptions, SpoolOptions, DropInfo } from './sinks/index.js';

@@ -81,6 +81,7 @@ export async function tapCommand(argv: string[]): Promise<number> {
     serverName: values.name,
     agent: values.agent ?? config.TAPWATCH_AGENT,
     capture: capture.data,
+    observer: config.TAPWATCH_TAP_OBSERVER,
     emit: (e) => sink.send(e),
   });
   const stats = await sink.close(5_000);

@@ -67,6 +67,16 @@ export class LineSplitter {
     return lines;
   }
 
+  /**
+   * Forgets a partial message after bytes were left out of observation (the
+   * relay still carried them): observation picks up at the next newline.
+   */
+  resync(): void {
+    this.skipping = true;
+    this.parts = [];
+    this.pendingBytes = 0;
+  }
+
   /** Returns what is left without a terminator at end of stream (a last unterminated message). */
   end(): Buffer | undefined {
     if (this.skipping || this.pendingBytes === 0) return undefined;

@@ -10,8 +10,8 @@ import { hostname } from 'node:os';
 import { constants as osConstants } from 'node:os';
 import type { Readable, Writable } from 'node:stream';
 import { log, type CaptureLevel, type TapEvent } from '@tapwatch/schema';
-import { LineSplitter } from './framing.js';
-import { SessionTracker, type Direction } from './tracker.js';
+import { createObserver, type ObserverMode } from './observer.js';
+import type { Direction } from './tracker.js';
 
 export interface StdioTapOptions {
   command: string;
@@ -22,6 +22,10 @@ export interface StdioTapOptions {
   /** How much argument and result content events carry (default `redacted`). */
   capture?: CaptureLevel | undefined;
   emit: (event: TapEvent) => void;
+  /** `worker` (default): observation runs on a thread of its own, never delaying the relay; `inline`: on the relay's thread. */
+  observer?: ObserverMode | undefined;
+  /** Longest wait at exit for observation to report the last events (default 2 s). */
+  observerTimeoutMs?: number;
   /** Defaults to the process's own streams. */
   stdin?: Readable;
   stdout?: Writable;
@@ -43,7 +47,8 @@ export function runStdioTap(options: StdioTapOptions): Promise<StdioTapResult> {
   const stdout = options.stdout ?? process.stdout;
   const stderr = options.stderr ?? process.stderr;
 
-  const tracker = new SessionTracker(
+  const observer = createObserver(
+    options.observer ?? 'worker',
     {
       session: options.session,
       transport: 'stdio',
@@ -70,20 +75,11 @@ export function runStdioTap(options: StdioTapOptions): Promise<StdioTapResult> {
       env: options.env ?? process.env,
     });
 
-    const observe = (direction: Direction, splitter: LineSplitter) => (chunk: Buffer) => {
-      try {
-        for (const line of splitter.push(chunk)) tracker.observeLine(direction, line);
-      } catch (err) {
-        // Observation must never take the relay down.
-        log.warn('tap observation failed on a message', { direction, error: (err as Error).message });
-      }
-    };
-    const fromClient = new LineSplitter();
-    const fromServer = new LineSplitter();
+    const observe = (direction: Direction) => (chunk: Buffer) => observer.data(direction, chunk);
 
     // client → server
     stdin.pipe(child.stdin);
-    stdin.on('data', observe('client', fromClient));
+    stdin.on('data', observe('client'));
     child.stdin.on('error', (err) => {
       // EPIPE when the server exits while the client still writes: nothing to do but stop writing.
       log.debug('server stdin closed', { error: err.message });
@@ -91,7 +87,7 @@ export function runStdioTap(options: StdioTapOptions): Promise<StdioTapResult> {
 
     // server → client
     child.stdout.pipe(stdout, { end: false });
-    child.stdout.on('data', observe('server', fromServer));
+    child.stdout.on('data', observe('server'));
     child.stderr.pipe(stderr, { end: false });
 
     const onSignal = (sig: NodeJS.Signals) => {
@@ -109,18 +105,15 @@ export function runStdioTap(options: StdioTapOptions): Promise<StdioTapResult> {
       for (const sig of FORWARDED_SIGNALS) process.off(sig, onSignal);
       stdin.unpipe(child.stdin);
       stdin.pause();
-      for (const [dir, splitter] of [['client', fromClient], ['server', fromServer]] as const) {
-        const last = splitter.end();
-        if (last) tracker.observeLine(dir, last);
-      }
-      tracker.end(code, signal);
-      const inspection = tracker.inspectionStats;
-      if (inspection.truncatedCalls > 0 || inspection.errors > 0) {
-        // Only the first 1 MB of text per side of a call is inspected (INSPECTION_LIMITS.maxInspectedChars).
-        log.info('tap content inspection left text out', { ...inspection });
-      }
       const exitCode = spawnFailed ? 127 : code ?? 128 + signalNumber(signal);
-      resolve({ exitCode, signal });
+      void observer.end(code, signal, options.observerTimeoutMs ?? 2_000).then(({ inspection, skippedChunks, skippedBytes }) => {
+        if (inspection.truncatedCalls > 0 || inspection.errors > 0) {
+          // Only the first 1 MB of text per side of a call is inspected (INSPECTION_LIMITS.maxInspectedChars).
+          log.info('tap content inspection left text out', { ...inspection });
+        }
+        if (skippedChunks > 0) log.warn('tap left traffic out of observation while its observer was behind', { skippedChunks, skippedBytes });
+        resolve({ exitCode, signal });
+      });
     });
   });
 }

@@ -1,0 +1,186 @@
+/**
+ * Observation of a stdio session, kept off the relay's thread.
+ *
+ * The relay must never wait for observation: content checks on a 10 KB result
+ * take milliseconds, and on the relay's thread they would delay the next
+ * message by as much. `WorkerObserver` hands copies of the relayed chunks to
+ * a worker thread that frames, parses, tracks and inspects them and posts the
+ * events back in order. Its queue is bounded in bytes: past the bound chunks
+ * are left out of observation (counted) and framing resyncs at the next
+ * newline, so a flood can cost events but never memory or relay latency.
+ * `InlineObserver` does the same work on the calling thread (tests, and the
+ * baseline the benchmarks compare with).
+ */
+import { Worker } from 'node:worker_threads';
+import { log, type TapEvent } from '@tapwatch/schema';
+import { LineSplitter } from './framing.js';
+import { SessionTracker, type Direction, type InspectionStats, type TrackerIdentity } from './tracker.js';
+
+export interface ObserverSummary {
+  inspection: InspectionStats;
+  /** Chunks left out of observation because the worker fell behind. */
+  skippedChunks: number;
+  skippedBytes: number;
+}
+
+export interface SessionObserver {
+  /** Observes a copy of relayed bytes; never throws, never blocks for long. */
+  data(direction: Direction, chunk: Buffer): void;
+  /** Ends the session (open calls become incomplete) and waits for the last events. */
+  end(exitCode: number | null, signal: string | null, timeoutMs: number): Promise<ObserverSummary>;
+}
+
+export type ObserverMode = 'worker' | 'inline';
+
+/** Messages from the relay thread to the worker. */
+export type ToWorker =
+  | { t: 'data'; dir: Direction; bytes: ArrayBuffer }
+  | { t: 'resync'; dir: Direction }
+  | { t: 'end'; code: number | null; signal: string | null };
+/** Messages from the worker to the relay thread. */
+export type FromWorker =
+  | { t: 'events'; events: TapEvent[]; bytes: number }
+  | { t: 'done'; inspection: InspectionStats };
+
+/** The framing and tracking both observers run; `flush` returns what `emit` received since the last flush. */
+export class ObservationCore {
+  private readonly splitters: Record<Direction, LineSplitter> = { client: new LineSplitter(), server: new LineSplitter() };
+  readonly tracker: SessionTracker;
+
+  constructor(identity: TrackerIdentity, emit: (e: TapEvent) => void) {
+    this.tracker = new SessionTracker(identity, emit);
+  }
+
+  data(direction: Direction, chunk: Buffer): void {
+    try {
+      for (const line of this.splitters[direction].push(chunk)) this.tracker.observeLine(direction, line);
+    } catch (err) {
+      // Observation must never take the relay down.
+      log.warn('tap observation failed on a message', { direction, error: (err as Error).message });
+    }
+  }
+
+  resync(direction: Direction): void {
+    this.splitters[direction].resync();
+  }
+
+  end(code: number | null, signal: string | null): InspectionStats {
+    for (const dir of ['client', 'server'] as const) {
+      const last = this.splitters[dir].end();
+      if (last) this.tracker.observeLine(dir, last);
+    }
+    this.tracker.end(code, signal);
+    return this.tracker.inspectionStats;
+  }
+}
+
+export class InlineObserver implements SessionObserver {
+  private readonly core: ObservationCore;
+
+  constructor(identity: TrackerIdentity, emit: (e: TapEvent) => void) {
+    this.core = new ObservationCore(identity, emit);
+  }
+
+  data(direction: Direction, chunk: Buffer): void {
+    this.core.data(direction, chunk);
+  }
+
+  end(exitCode: number | null, signal: string | null): Promise<ObserverSummary> {
+    return Promise.resolve({ inspection: this.core.end(exitCode, signal), skippedChunks: 0, skippedBytes: 0 });
+  }
+}
+
+export interface WorkerObserverOptions {
+  /** Bytes handed to the worker and not yet observed, past which chunks are left out (default 64 MiB). */
+  maxInFlightBytes?: number;
+}
+
+export class WorkerObserver implements SessionObserver {
+  private readonly worker: Worker;
+  private inFlight = 0;
+  private readonly maxInFlight: number;
+  private readonly skipping: Record<Direction, boolean> = { client: false, server: false };
+  private skippedChunks = 0;
+  private skippedBytes = 0;
+  private failed = false;
+  private done: ((inspection: InspectionStats) => void) | undefined;
+
+  constructor(identity: TrackerIdentity, emit: (e: TapEvent) => void, options: WorkerObserverOptions = {}) {
+    this.maxInFlight = options.maxInFlightBytes ?? 64 * 1024 * 1024;
+    this.worker = new Worker(new URL('./observer-worker.js', import.meta.url), { workerData: { identity } });
+    this.worker.on('message', (m: FromWorker) => {
+      if (m.t === 'events') {
+        this.inFlight -= m.bytes;
+        for (const e of m.events) {
+          try {
+            emit(e);
+          } catch (err) {
+            log.warn('tap could not hand an event to its sink', { error: (err as Error).message });
+          }
+        }
+      } else {
+        this.done?.(m.inspection);
+      }
+    });
+    this.worker.on('error', (err) => {
+      this.failed = true;
+      log.error('tap observer thread failed; the relay goes on without observation', { error: err.message });
+      this.done?.({ truncatedCalls: 0, uninspectedChars: 0, errors: 1 });
+    });
+    // The relay, not observation, decides when the process may exit.
+    this.worker.unref();
+  }
+
+  data(direction: Direction, chunk: Buffer): void {
+    if (this.failed) return;
+    if (this.inFlight + chunk.length > this.maxInFlight) {
+      if (this.skippedChunks === 0) log.warn('tap observer is behind; leaving traffic out of observation', { inFlightBytes: this.inFlight });
+      this.skippedChunks++;
+      this.skippedBytes += chunk.length;
+      this.skipping[direction] = true;
+      return;
+    }
+    if (this.skipping[direction]) {
+      this.skipping[direction] = false;
+      this.post({ t: 'resync', dir: direction });
+    }
+    // One copy into an ArrayBuffer of its own, then moved (not cloned) to the worker:
+    // a stream chunk may be a view on a larger pooled buffer.
+    const bytes = chunk.buffer.slice(chunk.byteOffset, chunk.byteOffset + chunk.length) as ArrayBuffer;
+    this.inFlight += chunk.length;
+    this.post({ t: 'data', dir: direction, bytes }, [bytes]);
+  }
+
+  end(exitCode: number | null, signal: string | null, timeoutMs: number): Promise<ObserverSummary> {
+    const summary = (inspection: InspectionStats): ObserverSummary => ({ inspection, skippedChunks: this.skippedChunks, skippedBytes: this.skippedBytes });
+    if (this.failed) return Promise.resolve(summary({ truncatedCalls: 0, uninspectedChars: 0, errors: 1 }));
+    return new Promise<ObserverSummary>((resolve) => {
+      const timer = setTimeout(() => {
+        log.warn('tap observer did not finish in time; the last events may be missing', { timeoutMs });
+        finish({ truncatedCalls: 0, uninspectedChars: 0, errors: 1 });
+      }, timeoutMs);
+      const finish = (inspection: InspectionStats) => {
+        clearTimeout(timer);
+        this.done = undefined;
+        void this.worker.terminate();
+        resolve(summary(inspection));
+      };
+      this.done = finish;
+      this.post({ t: 'end', code: exitCode, signal });
+    });
+  }
+
+  private post(message: ToWorker, transfer?: ArrayBuffer[]): void {
+    try {
+      this.worker.postMessage(message, transfer);
+    } catch (err) {
+      this.failed = true;
+      log.error('tap could not reach its observer thread', { error: (err as Error).message });
+    }
+  }
+}
+
+/** The observer for a mode: `worker` (default) keeps observation off the relay's thread. */
+export function createObserver(mode: ObserverMode, identity: TrackerIdentity, emit: (e: TapEvent) => void): SessionObserver {
+  return mode === 'inline' ? new InlineObserver(identity, emit) : new WorkerObserver(identity, emit);
+}

@@ -1,0 +1,60 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { TapEventSchema, type TapEvent } from '@tapwatch/schema';
+import { InlineObserver, WorkerObserver, type TrackerIdentity } from '@tapwatch/collector';
+
+const identity: TrackerIdentity = { session: 's-obs', transport: 'stdio', fallbackServerName: 'srv', hostname: 'h', parentPid: 1, agent: 'a' };
+
+/** A session as wire bytes: initialize, a list, N calls with results, each message cut at awkward places. */
+function session(calls: number): { client: Buffer[]; server: Buffer[] } {
+  const line = (m: unknown) => Buffer.from(JSON.stringify(m) + '\n');
+  const client = [line({ jsonrpc: '2.0', id: 0, method: 'initialize', params: { protocolVersion: '2025-06-18', clientInfo: { name: 'c' }, capabilities: {} } })];
+  const server = [line({ jsonrpc: '2.0', id: 0, result: { protocolVersion: '2025-06-18', serverInfo: { name: 'srv' }, capabilities: {} } })];
+  for (let i = 1; i <= calls; i++) {
+    client.push(line({ jsonrpc: '2.0', id: i, method: 'tools/call', params: { name: 'echo', arguments: { message: `m${i} AKIA${'Q'.repeat(16)}` } } }));
+    server.push(line({ jsonrpc: '2.0', id: i, result: { content: [{ type: 'text', text: `echo ${i} `.repeat(50) }] } }));
+  }
+  // Re-chunk: split every message in two uneven pieces.
+  const rechunk = (bufs: Buffer[]) => bufs.flatMap((b) => [b.subarray(0, 7), b.subarray(7)]);
+  return { client: rechunk(client), server: rechunk(server) };
+}
+
+async function observe(observer: InlineObserver | WorkerObserver, s: { client: Buffer[]; server: Buffer[] }) {
+  for (let i = 0; i < Math.max(s.client.length, s.server.length); i++) {
+    // Fresh copies: the observer must not depend on the caller keeping the chunk.
+    if (s.client[i]) observer.data('client', Buffer.from(s.client[i]!));
+    if (s.server[i]) observer.data('server', Buffer.from(s.server[i]!));
+  }
+  return observer.end(0, null, 10_000);
+}
+
+const comparable = (events: TapEvent[]) => events.map((e) => ({ ...e, id: '', time: '', ...(e.type === 'tool_call' ? { startedAt: '', durationMs: 0 } : {}) }));
+
+test('the worker observer reports the same events, in the same order, as observing inline', async () => {
+  const s = session(40);
+  const inline: TapEvent[] = [];
+  const threaded: TapEvent[] = [];
+  await observe(new InlineObserver(identity, (e) => inline.push(e)), s);
+  const summary = await observe(new WorkerObserver(identity, (e) => threaded.push(TapEventSchema.parse(e))), s);
+  assert.equal(summary.skippedChunks, 0);
+  assert.equal(threaded.filter((e) => e.type === 'tool_call').length, 40);
+  assert.deepEqual(comparable(threaded), comparable(inline));
+  // Content checks ran in the thread: the key in the arguments is found and masked.
+  const call = threaded.find((e) => e.type === 'tool_call');
+  assert.ok(call?.type === 'tool_call' && call.findings?.some((f) => f.kind === 'secret'));
+  assert.doesNotMatch(JSON.stringify(threaded), /AKIAQQQQ/);
+});
+
+test('past its bound in flight the worker observer leaves chunks out, counts them and resyncs framing', async () => {
+  const s = session(200);
+  const events: TapEvent[] = [];
+  const observer = new WorkerObserver(identity, (e) => events.push(TapEventSchema.parse(e)), { maxInFlightBytes: 4096 });
+  const summary = await observe(observer, s);
+  assert.ok(summary.skippedChunks > 0, 'a burst larger than the bound is partly left out');
+  assert.ok(summary.skippedBytes > 0);
+  const calls = events.filter((e) => e.type === 'tool_call');
+  assert.ok(calls.length > 0, 'observation went on after the gap');
+  // Whatever was seen is whole: every reported call has its own tool and id, no message glued to another.
+  for (const c of calls) assert.ok(c.type === 'tool_call' && c.tool === 'echo' && /^\d+$/.test(c.requestId));
+  assert.equal(events.at(-1)?.type, 'session_end');
+});

@@ -87,18 +87,15 @@ const callSchema = obj({
   capture: str,
 });
 
-const alertViewSchema = {
-  allOf: [
-    jsonSchema(AlertSchema),
-    obj({
-      status: { enum: ['open', 'acknowledged', 'resolved'] },
-      silenced: { type: 'boolean' },
-      silenceId: nullable(str),
-      note: str,
-      updatedAt: nullable(time),
-    }),
-  ],
-};
+const alertViewSchema = jsonSchema(
+  AlertSchema.extend({
+    status: z.enum(['open', 'acknowledged', 'resolved']),
+    silenced: z.boolean(),
+    silenceId: z.string().nullable(),
+    note: z.string(),
+    updatedAt: z.iso.datetime().nullable(),
+  }),
+);
 
 const silenceSchema = obj({ id: str, createdAt: time, until: time, detector: str, server: str, tool: str, agent: str, reason: str, active: { type: 'boolean' } });
 

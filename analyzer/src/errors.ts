@@ -7,6 +7,8 @@ import { TapwatchError } from '@tapwatch/schema';
 export const StoreErrorCode = Object.freeze({
   /** The query tried to write, change settings or reach outside: refused by the database's read-only guard. */
   NOT_READ_ONLY: 'TAPWATCH_SQL_NOT_READ_ONLY',
+  /** The query names a table, database or function outside tapwatch's tables and views. */
+  FORBIDDEN: 'TAPWATCH_SQL_FORBIDDEN',
   /** The query is not valid SQL or names something unknown. */
   BAD_QUERY: 'TAPWATCH_SQL_BAD_QUERY',
   /** The query hit a limit (time, rows, bytes, memory). */

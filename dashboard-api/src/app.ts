@@ -9,6 +9,7 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import { TapEventSchema, TapwatchError, log, type TapEvent } from '@tapwatch/schema';
 import { ReadModel, type EventPublisher, type Store } from '@tapwatch/analyzer';
 import { ApiError } from './errors.js';
+import { toCsv } from './sql-format.js';
 import { isAuthorized } from './auth.js';
 import { restRouter } from './rest-api.js';
 import { openApiDocument } from './openapi.js';
@@ -106,10 +107,11 @@ export function createApp(options: AppOptions): AppHandle {
   if (options.store) {
     const store = options.store;
     app.post('/v1/sql', raw, async (req, res, next) => {
-      const { sql, params } = parseSqlBody(req.body);
+      const { sql, params, format } = parseSqlBody(req.body, req.query.format);
       try {
         const result = await store.queryReadOnly(sql, params);
-        res.json({ rows: result.rows, columns: result.columns, statistics: result.statistics });
+        if (format === 'csv') res.type('text/csv; charset=utf-8').send(toCsv(result));
+        else res.json({ rows: result.rows, columns: result.columns, statistics: result.statistics });
       } catch (err) {
         next(err);
       }
@@ -162,7 +164,7 @@ function parseIngestBody(body: unknown, stats: IngestStats): TapEvent[] {
   return events;
 }
 
-function parseSqlBody(body: unknown): { sql: string; params: Record<string, unknown> } {
+function parseSqlBody(body: unknown, queryFormat: unknown): { sql: string; params: Record<string, unknown>; format: 'json' | 'csv' } {
   let json: unknown;
   try {
     json = JSON.parse(Buffer.isBuffer(body) ? body.toString('utf8') : '');
@@ -170,13 +172,14 @@ function parseSqlBody(body: unknown): { sql: string; params: Record<string, unkn
     throw new ApiError('BAD_SQL_REQUEST', 'body is not JSON');
   }
   if (typeof json !== 'object' || json === null) throw new ApiError('BAD_SQL_REQUEST');
-  const { sql, params } = json as { sql?: unknown; params?: unknown };
+  const { sql, params, format = queryFormat ?? 'json' } = json as { sql?: unknown; params?: unknown; format?: unknown };
+  if (format !== 'json' && format !== 'csv') throw new ApiError('BAD_SQL_REQUEST', '"format" must be "json" or "csv"');
   if (typeof sql !== 'string' || sql.trim() === '') throw new ApiError('BAD_SQL_REQUEST', '"sql" must be a non-empty string');
   if (sql.length > 100_000) throw new ApiError('BAD_SQL_REQUEST', '"sql" is longer than 100000 characters');
   if (params !== undefined && (typeof params !== 'object' || params === null || Array.isArray(params))) {
     throw new ApiError('BAD_SQL_REQUEST', '"params" must be an object of named query parameters');
   }
-  return { sql, params: (params as Record<string, unknown> | undefined) ?? {} };
+  return { sql, params: (params as Record<string, unknown> | undefined) ?? {}, format };
 }
 
 /** Counts oversized ingest bodies (express raises them before our handler runs). */

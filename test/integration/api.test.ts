@@ -119,16 +119,15 @@ test('SQL that writes, changes schema or settings, or reaches outside is refused
     const r = await sql(tw.url, q);
     assert.ok(r.status === 403 || r.status === 400, `${q} → ${r.status} ${JSON.stringify(r.body)}`);
     assert.ok(r.body.error?.message, `${q} gets an error message`);
-    if (r.status === 403) assert.equal(r.body.error.code, 'TAPWATCH_SQL_NOT_READ_ONLY');
+    if (r.status === 403) assert.match(r.body.error.code, /^TAPWATCH_SQL_(NOT_READ_ONLY|FORBIDDEN)$/);
   }
   const readonlyRefusals = await Promise.all(attempts.slice(0, 5).map((q) => sql(tw.url, q)));
   for (const r of readonlyRefusals) assert.equal(r.status, 403, 'writes and DDL are refused by the read-only guard');
   assert.equal(existsSync('/tmp/tapwatch-evil.csv'), false, 'no file was written');
   const afterCount = await rows(tw.url, 'SELECT count() AS n FROM tool_calls');
   assert.deepEqual(afterCount, before);
-  const tables = await rows(tw.url, `SELECT name FROM system.tables WHERE database = currentDatabase() ORDER BY name`);
-  assert.ok(!tables.some((t) => t.name === 'evil'));
-  assert.ok(tables.some((t) => t.name === 'tool_calls'));
+  const evil = await sql(tw.url, 'SELECT * FROM evil');
+  assert.equal(evil.status, 400, 'no table evil was created');
 });
 
 test('SQL errors say what was wrong; parameters and limits work', async () => {
@@ -144,7 +143,7 @@ test('SQL errors say what was wrong; parameters and limits work', async () => {
   assert.equal(((await missing.json()) as any).error.code, 'TAPWATCH_SQL_BAD_REQUEST');
   const p = await rows(tw.url, 'SELECT {a:UInt32} + 1 AS x, {s:String} AS s', undefined, { a: 41, s: "it's" });
   assert.deepEqual(p, [{ x: 42, s: "it's" }]);
-  const tooMany = await sql(tw.url, 'SELECT number FROM system.numbers LIMIT 20000');
+  const tooMany = await sql(tw.url, 'SELECT arrayJoin(range(20000)) AS n');
   assert.equal(tooMany.status, 422, 'more rows than TAPWATCH_SQL_MAX_ROWS is refused');
   assert.equal(tooMany.body.error.code, 'TAPWATCH_SQL_LIMIT');
 });

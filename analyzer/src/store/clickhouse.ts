@@ -16,7 +16,9 @@ import { join, resolve } from 'node:path';
 import { createClient, type ClickHouseClient, type ClickHouseSettings } from '@clickhouse/client';
 import { log, TapwatchError, type Alert, type TapEvent } from '@tapwatch/schema';
 import { StoreErrorCode, wrapQueryError } from '../errors.js';
-import { MIGRATIONS, MIGRATIONS_TABLE, withDatabase } from './schema.js';
+import { MIGRATIONS, MIGRATIONS_TABLE, USER_TABLES, withDatabase } from './schema.js';
+import { checkAst, explainLines, parseAst } from './sql-guard.js';
+import { applyViews } from './views.js';
 import { applyStateTables } from './state-tables.js';
 import { alertRow, byTime, deliveryGapRow, fromChTime, serverRequestRow, sessionFromRow, sessionRow, toChTime, toolCallFromRow, toolCallRow, toolsListFromRows } from './rows.js';
 import type { KnownDefinition, QueryResult, Store, ToolDefinitionRow } from './store.js';
@@ -40,7 +42,7 @@ export async function openClickHouseStore(options: ClickHouseStoreOptions): Prom
     max_execution_time: options.sqlTimeoutSeconds,
     max_result_rows: String(options.sqlMaxRows),
     result_overflow_mode: 'throw',
-    max_result_bytes: String(64 * 1024 * 1024),
+    max_result_bytes: String(MAX_RESULT_BYTES),
     max_memory_usage: String(2 * 1024 * 1024 * 1024),
     output_format_json_quote_64bit_integers: 0,
   };
@@ -106,11 +108,18 @@ async function drain(p: Promise<{ json: () => Promise<unknown> }>): Promise<void
   await (await p).json();
 }
 
+const EXPLAIN_PREFIX = 'EXPLAIN AST optimize = 0 ';
+/** Largest answer of user SQL, as ClickHouse's max_result_bytes below. */
+const MAX_RESULT_BYTES = 64 * 1024 * 1024;
+
 const INT64_TYPE = /^(Nullable\()?(LowCardinality\()?U?Int(64|128|256)\b/;
 
 class ClickHouseStore implements Store {
   private readerReady: Promise<void> | undefined;
   private readonly db: string;
+  private readonly embedded: boolean;
+  private readerTurn: Promise<void> = Promise.resolve();
+  private readonly maxRows: number;
 
   constructor(
     private readonly writer: ClickHouseClient,
@@ -120,6 +129,8 @@ class ClickHouseStore implements Store {
     options: ClickHouseStoreOptions,
   ) {
     this.db = options.database;
+    this.embedded = !options.url;
+    this.maxRows = options.sqlMaxRows;
   }
 
   async migrate(): Promise<void> {
@@ -140,6 +151,7 @@ class ClickHouseStore implements Store {
       log.info('schema migrated', { version: m.version, description: m.description });
     }
     await applyStateTables((statement) => this.run(withDatabase(statement, this.db)));
+    await applyViews((statement) => this.run(withDatabase(statement, this.db)));
   }
 
   async insertEvents(events: TapEvent[]): Promise<void> {
@@ -181,23 +193,84 @@ class ClickHouseStore implements Store {
       throw wrapQueryError(err);
     });
     await this.readerReady;
+    if (!this.embedded) return this.userQuery(sql, params);
+    // One user query at a time on the embedded reader session, and after a failed one a throwaway
+    // query: chDB hands what a failed query had written to the next query of the session.
+    const turn = this.readerTurn.then(() => this.userQuery(sql, params));
+    this.readerTurn = turn.then(
+      () => undefined,
+      () => this.flushReader(),
+    );
+    return turn;
+  }
+
+  private async flushReader(): Promise<void> {
+    try {
+      const rs = await this.reader.exec({ query: 'SELECT 1', clickhouse_settings: { default_format: 'TabSeparated' } });
+      for await (const _chunk of rs.stream) void _chunk;
+    } catch {
+      // Nothing to absorb, or the session is gone: the next query will say so.
+    }
+  }
+
+  private async userQuery(sql: string, params: Record<string, unknown>): Promise<QueryResult> {
+    // A trailing `;` would stand between the query and the FORMAT clause the client appends.
+    const query = sql.trim().replace(/;+$/, '');
+    await this.guard(query, params);
+    let text: string;
     try {
       const rs = await this.reader.query({
-        query: sql,
+        query,
         format: 'JSON',
         query_params: params,
         clickhouse_settings: this.readerSettings,
       });
-      const body = (await rs.json()) as {
+      text = await rs.text();
+    } catch (err) {
+      throw wrapQueryError(err);
+    }
+    // The embedded engine does not enforce max_result_bytes on a single block: the cap holds here too.
+    if (text.length > MAX_RESULT_BYTES) {
+      throw new TapwatchError(StoreErrorCode.LIMIT, `query exceeded a limit (add a LIMIT or select fewer columns): the result is larger than max_result_bytes (${MAX_RESULT_BYTES} bytes)`, { httpStatus: 422 });
+    }
+    let rows: Record<string, unknown>[];
+    let result: QueryResult;
+    try {
+      const body = JSON.parse(text) as {
         meta?: { name: string; type: string }[];
         data?: Record<string, unknown>[];
         statistics?: QueryResult['statistics'];
       };
       const columns = body.meta ?? [];
-      return { rows: normalizeRows(body.data ?? [], columns), columns, statistics: body.statistics };
+      rows = normalizeRows(body.data ?? [], columns);
+      result = { rows, columns, statistics: body.statistics };
     } catch (err) {
-      throw wrapQueryError(err);
+      throw new TapwatchError(StoreErrorCode.UNAVAILABLE, `storage answered with a result that is not JSON: ${(err as Error).message}`, { httpStatus: 503, cause: err });
     }
+    // Same reason: a query without FROM (arrayJoin of a range) escapes the engine's max_result_rows.
+    if (rows.length > this.maxRows) {
+      throw new TapwatchError(StoreErrorCode.LIMIT, `query exceeded a limit (add a LIMIT or narrow the time range): more than max_result_rows (${this.maxRows}, TAPWATCH_SQL_MAX_ROWS) rows`, { httpStatus: 422 });
+    }
+    return result;
+  }
+
+  /** Parses user SQL with the engine's own parser and refuses what the guard does not allow (see sql-guard.ts). */
+  private async guard(sql: string, params: Record<string, unknown>): Promise<void> {
+    let text = '';
+    try {
+      // exec, not query: the client would append a FORMAT clause, which EXPLAIN reads as part of the explained query.
+      // `optimize = 0` ends EXPLAIN's own settings, so a misspelt first word is reported as the query's error.
+      // TabSeparated escapes newlines inside names, so each AST line is one row.
+      const settings: ClickHouseSettings = this.embedded ? { default_format: 'TabSeparated' } : this.readerSettings;
+      const rs = await this.reader.exec({ query: `${EXPLAIN_PREFIX}${sql}`, query_params: params, clickhouse_settings: settings });
+      for await (const chunk of rs.stream) text += typeof chunk === 'string' ? chunk : Buffer.from(chunk as Uint8Array).toString('utf8');
+    } catch (err) {
+      const e = wrapQueryError(err);
+      // Positions in parser errors count from the start of what was parsed: make them the user's.
+      const message = e.message.replace(/position (\d+)/g, (_m, n: string) => `position ${Math.max(1, Number(n) - EXPLAIN_PREFIX.length)}`);
+      throw new TapwatchError(e.code, message, { httpStatus: e.httpStatus, retriable: e.retriable, cause: err });
+    }
+    checkAst(parseAst(explainLines(text)), sql, { database: this.db, tables: USER_TABLES });
   }
 
   async recentResponseSizes(perKey: number): Promise<{ server: string; tool: string; sizes: number[]; requests: number[]; durations: number[] }[]> {

@@ -5,6 +5,7 @@
  *
  * `{db}` is replaced with the configured database (validated as a plain identifier).
  */
+import { VIEW_NAMES } from './views.js';
 
 export interface Migration {
   version: number;
@@ -163,7 +164,7 @@ export const MIGRATIONS_TABLE = `CREATE TABLE IF NOT EXISTS {db}.schema_migratio
 ) ENGINE = MergeTree ORDER BY version`;
 
 /** The tables users may query through /v1/sql. */
-export const USER_TABLES = Object.freeze(['tool_calls', 'tool_definitions', 'sessions', 'alerts', 'server_requests', 'delivery_gaps']);
+export const USER_TABLES = Object.freeze(['tool_calls', 'tool_definitions', 'sessions', 'alerts', 'server_requests', 'delivery_gaps', ...VIEW_NAMES]);
 
 export function withDatabase(sql: string, database: string): string {
   return sql.replaceAll('{db}', database);

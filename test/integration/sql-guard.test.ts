@@ -1,0 +1,241 @@
+/**
+ * The SQL guard of a real `tapwatch up` (embedded engine) on a real port:
+ * writes, DDL, other databases, table functions, file-reading functions,
+ * setting overrides and resource exhaustion are each refused or cut with a
+ * clear error, and nothing changes; parameters, CSV and the ready-made views
+ * answer with real data.
+ */
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { rows, sql, startUp, tempDir, waitFor, type RunningTapwatch } from '../support/helpers.js';
+
+let tw: RunningTapwatch;
+const session = `guard-${randomUUID()}`;
+const evilDir = tempDir('sql-guard');
+
+function call(tool: string, over: Record<string, unknown> = {}) {
+  const now = new Date().toISOString();
+  return {
+    v: 1,
+    id: randomUUID(),
+    time: now,
+    session,
+    agent: 'agent-guard',
+    server: 'guard-server',
+    transport: 'stdio',
+    type: 'tool_call',
+    tool,
+    requestId: randomUUID(),
+    startedAt: now,
+    durationMs: 4,
+    requestBytes: 100,
+    responseBytes: 1000,
+    status: 'ok',
+    isError: false,
+    errorCode: null,
+    errorMessage: null,
+    argumentKeys: ['path'],
+    argumentsHash: 'h',
+    ...over,
+  };
+}
+
+async function ingest(events: unknown[]): Promise<void> {
+  const r = await fetch(`${tw.url}/v1/ingest`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(events) });
+  assert.equal(r.status, 202, await r.text());
+}
+
+async function counts(): Promise<unknown[]> {
+  return rows(tw.url, `SELECT (SELECT count() FROM tool_calls) AS calls, (SELECT count() FROM alerts) AS alerts, (SELECT count() FROM sessions) AS sessions, (SELECT count() FROM tool_definitions) AS defs`);
+}
+
+before(async () => {
+  tw = await startUp({ env: { TAPWATCH_TOKEN: '', TAPWATCH_SQL_MAX_ROWS: '1000', TAPWATCH_SQL_TIMEOUT_S: '2' } });
+  const now = new Date().toISOString();
+  await ingest([
+    ...Array.from({ length: 6 }, () => call('read')),
+    call('read', { status: 'rpc_error', errorCode: -32603, errorMessage: 'boom', responseBytes: 50 }),
+    call('write', { isError: true, errorMessage: 'denied', requestBytes: 5000 }),
+    {
+      v: 1,
+      id: randomUUID(),
+      time: now,
+      session,
+      agent: 'agent-guard',
+      server: 'guard-server',
+      transport: 'stdio',
+      type: 'tools_list',
+      tools: [
+        { name: 'read', description: 'Reads a file', inputSchema: { type: 'object' } },
+        { name: 'write', description: 'Writes a file', inputSchema: { type: 'object' } },
+      ],
+    },
+  ]);
+  await waitFor('the calls stored', async () => (await rows(tw.url, 'SELECT count() AS n FROM tool_calls WHERE session = {s:String}', undefined, { s: session }))[0].n === 8);
+  await waitFor('the tool definitions stored', async () => (await rows(tw.url, 'SELECT count() AS n FROM tool_definitions WHERE session = {s:String}', undefined, { s: session }))[0].n === 2);
+});
+
+after(async () => {
+  await tw?.stop();
+});
+
+test('writes, DDL, other databases, table functions and file readers are refused, and nothing changes', async () => {
+  const before = await counts();
+  const evilFile = join(evilDir, 'evil.csv');
+  const refused: [string, number, RegExp][] = [
+    [`INSERT INTO tool_calls (id, server, tool) VALUES ('${randomUUID()}', 'x', 'y')`, 403, /read-only/],
+    ['DROP TABLE tool_calls', 403, /read-only/],
+    ['TRUNCATE TABLE alerts', 403, /read-only/],
+    ['ALTER TABLE tool_calls DELETE WHERE 1', 403, /read-only/],
+    ['CREATE TABLE evil (a Int8) ENGINE = Memory', 403, /read-only/],
+    ['CREATE VIEW evil AS SELECT 1', 403, /read-only/],
+    ['SET readonly = 0', 403, /read-only/],
+    ['SYSTEM SHUTDOWN', 403, /read-only|syntax/i],
+    ['SHOW TABLES', 403, /read-only/],
+    ['SELECT 1 SETTINGS readonly = 0', 403, /readonly|SETTINGS/],
+    ['SELECT count() FROM tool_calls SETTINGS max_execution_time = 100000', 403, /max_execution_time|SETTINGS/],
+    ['SELECT count() FROM tool_calls SETTINGS max_result_rows = 0', 403, /max_result_rows|SETTINGS/],
+    ['SELECT * FROM system.tables', 403, /system\.tables is outside/],
+    ['SELECT * FROM system.numbers LIMIT 10', 403, /system\.numbers is outside/],
+    ['SELECT name FROM `system`.`users`', 403, /outside/],
+    ['SELECT count() FROM tool_calls WHERE server IN system.one', 403, /outside/],
+    ['SELECT * FROM information_schema.tables', 403, /outside/],
+    ['SELECT * FROM INFORMATION_SCHEMA.COLUMNS', 403, /outside/],
+    ['SELECT * FROM default.anything', 403, /outside/],
+    ['SELECT * FROM schema_migrations', 400, /unknown table schema_migrations.*tool_calls/],
+    [`SELECT * FROM file('/etc/passwd', 'LineAsString')`, 403, /table function file\(\)/],
+    [`SELECT * FROM url('http://127.0.0.1:1/', 'CSV', 'a String')`, 403, /table function url\(\)/],
+    [`SELECT * FROM s3('http://127.0.0.1:1/b/k.csv', 'CSV', 'a String')`, 403, /table function s3\(\)/],
+    [`SELECT * FROM remote('127.0.0.1:9000', system.one)`, 403, /table function remote\(\)/],
+    [`SELECT * FROM remoteSecure('127.0.0.1:9440', system.one)`, 403, /table function remoteSecure\(\)/],
+    [`SELECT * FROM mysql('127.0.0.1:3306', 'db', 't', 'u', 'p')`, 403, /table function mysql\(\)/],
+    [`SELECT * FROM postgresql('127.0.0.1:5432', 'db', 't', 'u', 'p')`, 403, /table function postgresql\(\)/],
+    [`SELECT * FROM hdfs('hdfs://127.0.0.1:9000/x', 'CSV', 'a String')`, 403, /table function hdfs\(\)/],
+    [`SELECT * FROM executable('x.sh', 'CSV', 'a String')`, 403, /table function executable\(\)/],
+    [`SELECT * FROM cluster('default', system.one)`, 403, /table function cluster\(\)/],
+    [`SELECT * FROM dictionary('d')`, 403, /table function dictionary\(\)/],
+    [`SELECT * FROM input('a String')`, 403, /table function input\(\)/],
+    ['SELECT * FROM numbers(10)', 403, /table function numbers\(\)/],
+    ['SELECT * FROM generateRandom(\'a String\') LIMIT 1', 403, /table function generateRandom\(\)/],
+    ['SELECT count() FROM (SELECT * FROM tool_calls UNION ALL SELECT * FROM merge(\'system\', \'.*\'))', 403, /table function merge\(\)/],
+    [`SELECT file('/etc/hostname')`, 403, /function file\(\)/],
+    [`SELECT dictGet('d', 'a', toUInt64(1))`, 403, /function dictGet\(\)/],
+    [`SELECT joinGet('j', 'v', 1)`, 403, /function joinGet\(\)/],
+    [`SELECT * FROM tool_calls INTO OUTFILE '${evilFile}'`, 403, /INTO OUTFILE/],
+    ['SELECT 1 FORMAT CSV', 403, /FORMAT/],
+    [`INSERT INTO FUNCTION file('${evilFile}', 'CSV', 'a String') VALUES ('x')`, 403, /read-only/],
+  ];
+  for (const [q, status, message] of refused) {
+    const r = await sql(tw.url, q);
+    assert.equal(r.status, status, `${q} → ${r.status} ${JSON.stringify(r.body)}`);
+    assert.match(r.body.error.message, message, q);
+    assert.equal(r.body.error.code, status === 403 ? (/read-only/.test(r.body.error.message) ? 'TAPWATCH_SQL_NOT_READ_ONLY' : r.body.error.code) : 'TAPWATCH_SQL_BAD_QUERY');
+    assert.match(r.body.error.code, /^TAPWATCH_SQL_(NOT_READ_ONLY|FORBIDDEN|BAD_QUERY)$/);
+  }
+  assert.equal(existsSync(evilFile), false, 'no file was written');
+  assert.deepEqual(await counts(), before, 'nothing changed');
+  assert.equal((await sql(tw.url, 'SELECT * FROM evil')).status, 400, 'no table evil exists');
+});
+
+test('resource exhaustion is cut by the limits with an error naming the limit', async () => {
+  const before = await counts();
+  const tooManyRows = await sql(tw.url, 'SELECT arrayJoin(range(100000)) AS n');
+  assert.equal(tooManyRows.status, 422);
+  assert.equal(tooManyRows.body.error.code, 'TAPWATCH_SQL_LIMIT');
+  assert.match(tooManyRows.body.error.message, /max_result_rows|max rows/i);
+  const sorted = await sql(tw.url, 'SELECT n FROM (SELECT arrayJoin(range(100000)) AS n) ORDER BY n');
+  assert.equal(sorted.status, 422);
+  assert.match(sorted.body.error.message, /Limit for result exceeded, max rows/);
+
+  const tooManyBytes = await sql(tw.url, `SELECT repeat('x', 1000000) AS big FROM (SELECT arrayJoin(range(100)) AS n)`);
+  assert.equal(tooManyBytes.status, 422, JSON.stringify(tooManyBytes.body));
+  assert.equal(tooManyBytes.body.error.code, 'TAPWATCH_SQL_LIMIT');
+  assert.match(tooManyBytes.body.error.message, /max_result_bytes/);
+
+  // A cross join of 10^14 pairs: stopped by max_execution_time (2 s here) or the memory limit, whichever comes first.
+  const started = Date.now();
+  const huge = await sql(tw.url, 'SELECT count() FROM (SELECT arrayJoin(range(10000000)) AS a) AS x CROSS JOIN (SELECT arrayJoin(range(10000000)) AS b) AS y');
+  assert.equal(huge.status, 422, JSON.stringify(huge.body));
+  assert.equal(huge.body.error.code, 'TAPWATCH_SQL_LIMIT');
+  assert.match(huge.body.error.message, /timeout|time limit|elapsed|memory/i);
+  assert.ok(Date.now() - started < 60_000);
+
+  const alive = await rows(tw.url, 'SELECT count() AS n FROM tool_calls');
+  assert.ok(alive[0].n >= 8, 'the server still answers');
+  assert.deepEqual(await counts(), before);
+});
+
+test('errors say what was wrong: syntax with position, unknown table with the list, missing parameter', async () => {
+  const syntax = await sql(tw.url, 'SELECT count( FROM tool_calls');
+  assert.equal(syntax.status, 400);
+  assert.equal(syntax.body.error.code, 'TAPWATCH_SQL_BAD_QUERY');
+  assert.match(syntax.body.error.message, /Syntax error.*position \d+/);
+  const misspelt = await sql(tw.url, 'SELEC 1');
+  assert.match(misspelt.body.error.message, /position 1\b/, 'the position counts from the start of the user\'s query');
+  const unknown = await sql(tw.url, 'SELECT * FROM tool_cals');
+  assert.equal(unknown.status, 400);
+  assert.match(unknown.body.error.message, /unknown table tool_cals.*tool_calls.*calls_per_hour/);
+  const missing = await sql(tw.url, 'SELECT {n:UInt32} AS n');
+  assert.equal(missing.status, 400);
+  assert.match(missing.body.error.message, /n/);
+  const badFormat = await fetch(`${tw.url}/v1/sql`, { method: 'POST', body: JSON.stringify({ sql: 'SELECT 1', format: 'xml' }) });
+  assert.equal(badFormat.status, 400);
+  assert.match(((await badFormat.json()) as any).error.message, /format/);
+});
+
+test('named parameters, CTEs, qualified names and a trailing semicolon work', async () => {
+  const p = await rows(tw.url, 'SELECT count() AS n, {label:String} AS label FROM tool_calls WHERE session = {s:String} AND response_bytes >= {min:UInt64}', undefined, {
+    s: session,
+    min: 1000,
+    label: "it's",
+  });
+  assert.deepEqual(p, [{ n: 7, label: "it's" }]);
+  const cte = await rows(tw.url, 'WITH mine AS (SELECT * FROM tapwatch.tool_calls WHERE session = {s:String}) SELECT tool, count() AS n FROM mine GROUP BY tool ORDER BY tool;', undefined, { s: session });
+  assert.deepEqual(cte, [
+    { tool: 'read', n: 7 },
+    { tool: 'write', n: 1 },
+  ]);
+});
+
+test('format csv answers text/csv with a header row and RFC 4180 quoting', async () => {
+  const r = await fetch(`${tw.url}/v1/sql`, {
+    method: 'POST',
+    body: JSON.stringify({ sql: `SELECT tool, count() AS n, 'a,"b"' AS q FROM tool_calls WHERE session = {s:String} GROUP BY tool ORDER BY tool`, params: { s: session }, format: 'csv' }),
+  });
+  assert.equal(r.status, 200);
+  assert.match(r.headers.get('content-type') ?? '', /^text\/csv/);
+  assert.equal(await r.text(), 'tool,n,q\r\nread,7,"a,""b"""\r\nwrite,1,"a,""b"""\r\n');
+  const viaQuery = await fetch(`${tw.url}/v1/sql?format=csv`, { method: 'POST', body: JSON.stringify({ sql: 'SELECT 1 AS one' }) });
+  assert.equal(await viaQuery.text(), 'one\r\n1\r\n');
+});
+
+test('the ready-made views answer with real data', async () => {
+  const hourly = await rows(tw.url, `SELECT tool, calls, errors, request_bytes FROM calls_per_hour WHERE server = 'guard-server' ORDER BY tool`);
+  assert.deepEqual(hourly, [
+    { tool: 'read', calls: 7, errors: 1, request_bytes: 700 },
+    { tool: 'write', calls: 1, errors: 1, request_bytes: 5000 },
+  ]);
+  const talkers = await rows(tw.url, `SELECT agent, server, calls, request_bytes, response_bytes, total_bytes FROM top_talkers WHERE agent = 'agent-guard'`);
+  assert.deepEqual(talkers, [{ agent: 'agent-guard', server: 'guard-server', calls: 8, request_bytes: 5700, response_bytes: 7050, total_bytes: 12750 }]);
+  const timeline = await rows(tw.url, 'SELECT calls, errors, timeline FROM session_timelines WHERE session = {s:String}', undefined, { s: session });
+  assert.equal(timeline[0].calls, 8);
+  assert.equal(timeline[0].errors, 2);
+  assert.equal(timeline[0].timeline.length, 8);
+  assert.deepEqual(
+    timeline[0].timeline.map((c: unknown[]) => c[1]).sort(),
+    ['read', 'read', 'read', 'read', 'read', 'read', 'read', 'write'],
+  );
+  const errors = await rows(tw.url, `SELECT tool, calls, errors, error_rate, rpc_errors, tool_errors, last_error FROM error_rates WHERE server = 'guard-server' ORDER BY tool`);
+  assert.deepEqual(errors, [
+    { tool: 'read', calls: 7, errors: 1, error_rate: 0.1429, rpc_errors: 1, tool_errors: 0, last_error: 'boom' },
+    { tool: 'write', calls: 1, errors: 1, error_rate: 1, rpc_errors: 0, tool_errors: 1, last_error: 'denied' },
+  ]);
+  const defs = await rows(tw.url, `SELECT tool, description, changed FROM tool_definition_history WHERE server = 'guard-server' ORDER BY tool`);
+  assert.deepEqual(defs, [
+    { tool: 'read', description: 'Reads a file', changed: false },
+    { tool: 'write', description: 'Writes a file', changed: false },
+  ]);
+});

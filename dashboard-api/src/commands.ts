@@ -28,6 +28,7 @@ import { createApp } from './app.js';
 import { metricsRenderer } from './metrics.js';
 import { assertSafeBinding } from './auth.js';
 import { attachAlertStream, type AlertStream } from './ws-hub.js';
+import { alertHistory } from './sql-history.js';
 import { backtestCommand } from './backtest-command.js';
 import { HELP_OPTION, parseFlags } from './flags.js';
 
@@ -252,7 +253,7 @@ async function startUp(config: Config): Promise<Service> {
     metrics: () => metrics(),
   });
   const server = createServer(app);
-  const stream = attachAlertStream(server, hub, { token: config.TAPWATCH_TOKEN });
+  const stream = attachAlertStream(server, hub, { token: config.TAPWATCH_TOKEN, history: alertHistory(store), maxClients: config.TAPWATCH_WS_MAX_CLIENTS });
   const metrics = metricsRenderer({ service: 'up', ingest: ingestStats, analyzer: analyzer.stats, alerts: delivery.publisher.stats, stream, webhooks: delivery.webhooks?.stats, queued: busDepth });
   const url = await listen(server, config);
 
@@ -337,7 +338,7 @@ async function startApi(config: Config): Promise<Service> {
     metrics: () => metrics(),
   });
   const server = createServer(app);
-  const stream: AlertStream | undefined = feed ? attachAlertStream(server, feed, { token: config.TAPWATCH_TOKEN }) : undefined;
+  const stream: AlertStream | undefined = feed ? attachAlertStream(server, feed, { token: config.TAPWATCH_TOKEN, history: alertHistory(store), maxClients: config.TAPWATCH_WS_MAX_CLIENTS }) : undefined;
   const metrics = metricsRenderer({ service: 'api', ingest: publisher ? ingestStats : undefined, stream });
   const url = await listen(server, config);
   return {

@@ -256,6 +256,17 @@ export function openApiDocument(version: string): Json {
           responses: { '204': { description: 'deleted' }, '404': errorResponse('no such silence'), ...standardErrors },
         },
       },
+      '/v1/webhooks/deadletters': {
+        get: {
+          tags: ['alerts'],
+          summary: 'Webhook deliveries that failed after every attempt (TAPWATCH_WEBHOOK_MAX_ATTEMPTS), newest first',
+          parameters: [
+            { name: 'alert', in: 'query', required: false, description: 'only this alert id', schema: str },
+            { name: 'limit', in: 'query', required: false, schema: { type: 'integer', minimum: 1, maximum: 1000 } },
+          ],
+          responses: { ...ok('dead letters', obj({ items: { type: 'array', items: ref('DeadLetter') } })), ...standardErrors },
+        },
+      },
       '/v1/tools': {
         get: {
           tags: ['tools'],
@@ -311,6 +322,7 @@ export function openApiDocument(version: string): Json {
         AlertAction: jsonSchema(AlertActionBodySchema, 'input'),
         Call: callSchema,
         Silence: silenceSchema,
+        DeadLetter: obj({ id: str, time, url: str, alertId: str, attempts: int, lastStatus: { type: 'integer' }, lastError: str, payload: str }),
         ToolSummary: obj({ server: str, tool: str, currentHash: str, firstSeen: time, lastSeen: time, versions: int, changes: int }),
         ToolHistory: obj({
           server: str,

@@ -227,6 +227,14 @@ export function restRouter(options: RestOptions): express.Router {
   );
 
   r.get(
+    '/webhooks/deadletters',
+    route(async (req, res) => {
+      const q = parseQuery(z.strictObject({ alert: z.string().min(1).max(128).optional(), limit }), req);
+      res.json({ items: await model.deadLetters(q.limit, q.alert) });
+    }),
+  );
+
+  r.get(
     '/tools',
     route(async (req, res) => {
       const q = parseQuery(z.strictObject({ server: name.optional() }), req);

@@ -235,6 +235,7 @@ test('live responses match the documented schemas, errors included', async () =>
   assert.ok(doc.paths['/v1/silences/{id}'].delete.responses['204']);
   await call('delete', '/v1/silences/{id}', `/v1/silences/${silence.id}`, undefined, 404);
   await call('get', '/v1/tools', '/v1/tools', undefined, 200);
+  await call('get', '/v1/webhooks/deadletters', '/v1/webhooks/deadletters?limit=10', undefined, 200);
   await call('get', '/v1/tools/{server}/{tool}/history', '/v1/tools/oa-docs/echo/history', undefined, 200);
   await call('get', '/v1/tools/{server}/{tool}/history', '/v1/tools/oa-docs/none/history', undefined, 404);
   await call('get', '/v1/sessions/{id}', `/v1/sessions/${session}`, undefined, 200);

@@ -527,6 +527,22 @@ export class ReadModel {
     };
   }
 
+  /** Webhook deliveries that failed for good, newest first. */
+  async deadLetters(limit: number, alertId?: string): Promise<DeadLetter[]> {
+    const w = new Where().eq('alert_id', 'alertId', alertId);
+    const rows = await this.store.selectRows(`SELECT * FROM {db}.webhook_deadletters ${w} ORDER BY time DESC, id LIMIT {limit:UInt32}`, { ...w.params, limit });
+    return rows.map((r) => ({
+      id: str(r['id']),
+      time: iso(r['time']),
+      url: str(r['url']),
+      alertId: str(r['alert_id']),
+      attempts: num(r['attempts']),
+      lastStatus: num(r['last_status']),
+      lastError: str(r['last_error']),
+      payload: str(r['payload']),
+    }));
+  }
+
   async insertDeadLetter(d: DeadLetter): Promise<void> {
     await this.store.insertRows('webhook_deadletters', [
       { id: d.id, time: toChTime(d.time), url: d.url, alert_id: d.alertId, attempts: d.attempts, last_status: d.lastStatus, last_error: d.lastError, payload: d.payload },

@@ -9,8 +9,10 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { randomUUID } from 'node:crypto';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { EVERYTHING, EVERYTHING_2025, ROOT, connectThroughTap, rows, startUp, waitFor, type RunningTapwatch } from '../support/helpers.js';
+import { startKafka } from '../support/kafka.mjs';
+import { EVERYTHING, EVERYTHING_2025, ROOT, connectThroughTap, rows, startTapwatch, startUp, waitFor, type RunningTapwatch } from '../support/helpers.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const SHOTS = join(ROOT, 'test', 'artifacts', 'screenshots');
@@ -163,4 +165,50 @@ test('SQL console: results as a table; errors say what is wrong', async () => {
   await page.click('#sql-form button[type=submit]');
   await waitFor('error shown', async () => (await page.textContent('#sql-error'))?.match(/TAPWATCH_SQL/));
   assert.equal((await rows(tw.url, 'SELECT count() AS n FROM tool_calls WHERE session = {s:String}', TOKEN, { s: outlierSession }))[0].n, 23, 'nothing dropped');
+});
+
+test('the compose shape: `tapwatch api` serves the dashboard and streams the analyzer\'s alerts from Kafka', async () => {
+  const broker = await startKafka();
+  const id = randomUUID().slice(0, 8);
+  const token = `svc-${id}`;
+  const env = {
+    KAFKA_BROKERS: broker.brokers,
+    TAPWATCH_EVENTS_TOPIC: `events-${id}`,
+    TAPWATCH_ALERTS_TOPIC: `alerts-${id}`,
+    TAPWATCH_CONSUMER_GROUP: `analyzer-${id}`,
+    TAPWATCH_TOKEN: token,
+  };
+  const services: RunningTapwatch[] = [];
+  const own = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+  try {
+    services.push(await startTapwatch('analyzer', { env }));
+    const api = await startTapwatch('api', { env });
+    services.push(api);
+    await own.goto(api.url);
+    await own.waitForSelector('#login[open]');
+    await own.fill('#token', token);
+    await own.click('#login-form button[type=submit]');
+    await own.waitForSelector('#live.on');
+    for (const server of [EVERYTHING_2025, EVERYTHING]) {
+      const t = await connectThroughTap({ sink: `kafka://${broker.brokers}`, name: 'compose-srv', server: [process.execPath, server, 'stdio'], env: { TAPWATCH_EVENTS_TOPIC: `events-${id}` } });
+      await t.client.listTools();
+      await t.close();
+    }
+    const item = own.locator('#alert-list li[data-detector="tool_definition_changed"]').first();
+    await item.waitFor({ timeout: 60_000 });
+    assert.match((await item.textContent())!, /compose-srv/);
+    await own.evaluate('window.scrollTo(0, 0)');
+    await own.screenshot({ path: join(SHOTS, '6-compose-alerts.png'), fullPage: true });
+    // The SQL console answers from the api's own storage (here an empty engine of its own; in compose, the shared server).
+    await own.click('#tabs button[data-view=sql]');
+    await own.fill('#sql-text', 'SELECT count() AS n FROM tool_calls');
+    await own.click('#sql-form button[type=submit]');
+    await own.waitForSelector('#sql-result tbody tr');
+    assert.deepEqual(await own.locator('#sql-result thead th').allTextContents(), ['n']);
+  } finally {
+    await own.close();
+    const codes = await Promise.all(services.map((x) => x.stop()));
+    await broker.stop();
+    assert.ok(codes.every((c) => c === 0), `services exit cleanly: ${codes.join(',')}`);
+  }
 });

@@ -7,7 +7,7 @@
 //   npm run build && node benchmarks/tap-rtt.mjs [--calls 3000] [--warmup 200]
 //        [--block 100] [--big-bytes 10240] [--startups 10] [--json FILE]
 
-import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
@@ -52,11 +52,11 @@ const HELP = `Usage: node benchmarks/tap-rtt.mjs [options]
 `;
 
 /** One MCP client on its own stdio transport; `pid` is the process it spawned. */
-async function connect(label, command, args, nodeArgs = []) {
+async function connect(label, command, args, nodeArgs = [], env = {}) {
   const transport = new StdioClientTransport({
     command,
     args: [...nodeArgs, ...args],
-    env: { ...process.env, TAPWATCH_LOG_LEVEL: 'warn' },
+    env: { ...process.env, TAPWATCH_LOG_LEVEL: 'warn', ...env },
     stderr: 'pipe',
   });
   let stderr = '';
@@ -74,6 +74,17 @@ async function connect(label, command, args, nodeArgs = []) {
     return closed;
   };
   return { label, client, transport, pid: transport.pid, connectMs, stderr: () => stderr, close };
+}
+
+/** Peak and current resident memory of a process (MiB), from /proc. */
+function memoryOf(pid) {
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const kb = (key) => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN);
+    return { rssMiB: kb('VmRSS') / 1024, peakRssMiB: kb('VmHWM') / 1024 };
+  } catch {
+    return { rssMiB: NaN, peakRssMiB: NaN };
+  }
 }
 
 const directArgs = () => [EVERYTHING, 'stdio'];
@@ -95,6 +106,7 @@ async function series(paths, message, { calls, warmup, block }) {
     for (const p of paths) for (let i = 0; i < Math.min(block, warmup - done); i++) await callEcho(p.client, message);
   }
   const cpu0 = new Map(paths.map((p) => [p.label, cpuSeconds(p.pid)]));
+  const t0 = performance.now();
   for (let done = 0, round = 0; done < calls; done += block, round++) {
     const order = round % 2 === 0 ? paths : [...paths].reverse();
     const n = Math.min(block, calls - done);
@@ -104,10 +116,14 @@ async function series(paths, message, { calls, warmup, block }) {
     }
   }
   const result = {};
+  const seconds = (performance.now() - t0) / 1000;
   for (const p of paths) {
     const cpu1 = cpuSeconds(p.pid);
     result[p.label] = {
       ...summarize(samples.get(p.label)),
+      ...memoryOf(p.pid),
+      callsPerSecond: samples.get(p.label).length / samples.get(p.label).reduce((a, b) => a + b, 0) * 1000,
+      seriesSeconds: seconds,
       // CPU of the spawned process (the tap, or the server itself when direct) per measured call.
       spawnedCpuUsPerCall: cpu0.get(p.label) !== undefined && cpu1 !== undefined ? ((cpu1 - cpu0.get(p.label)) * 1e6) / calls : undefined,
     };
@@ -177,7 +193,9 @@ async function main() {
     const prof = opts.cpuProf ? ['--cpu-prof', '--cpu-prof-dir', opts.cpuProf, '--cpu-prof-name', `tap-${i}.cpuprofile`] : [];
     const tapped = await connect('tapped', process.execPath, tappedArgs(up.url, session, `everything-${i}`), prof);
     onCleanup(() => tapped.close());
-    const paths = [direct, tapped];
+    const inline = await connect('tapped, inline observer', process.execPath, tappedArgs(up.url, `${session}-inline`, `everything-inline-${i}`), [], { TAPWATCH_TAP_OBSERVER: 'inline' });
+    onCleanup(() => inline.close());
+    const paths = [direct, tapped, inline];
     if (nullSink) {
       const nulled = await connect('tapped, null sink', process.execPath, tappedArgs(nullSink.url, `${session}-null`, `everything-null-${i}`));
       onCleanup(() => nulled.close());
@@ -208,12 +226,29 @@ async function main() {
 
   // Report.
   const rows = [];
+  const added = [];
   const ratios = [];
   const nullRows = [];
   for (const [name, r] of Object.entries(results)) {
     for (const label of Object.keys(r)) {
       const s = r[label];
-      rows.push([name, label, s.n, fmt(s.p50), fmt(s.p90), fmt(s.p99), fmt(s.mean), fmt(s.max), s.spawnedCpuUsPerCall === undefined ? 'n/a' : fmt(s.spawnedCpuUsPerCall)]);
+      rows.push([
+        name,
+        label,
+        s.n,
+        fmt(s.p50),
+        fmt(s.p90),
+        fmt(s.p99),
+        fmt(s.mean),
+        fmt(s.max),
+        s.spawnedCpuUsPerCall === undefined ? 'n/a' : fmt(s.spawnedCpuUsPerCall),
+        fmt(s.callsPerSecond),
+        fmt(s.peakRssMiB),
+      ]);
+    }
+    for (const label of Object.keys(r).filter((l) => l !== 'direct')) {
+      const t = r[label];
+      added.push([name, label, fmt((t.p50 - r.direct.p50) * 1000), fmt((t.p99 - r.direct.p99) * 1000), fmt(t.peakRssMiB)]);
     }
     ratios.push([
       name,
@@ -226,7 +261,9 @@ async function main() {
     if (z) nullRows.push([name, fmt(z.p50 / r.direct.p50), fmt(z.p90 / r.direct.p90), fmt(z.p99 / r.direct.p99), fmt(z.mean / r.direct.mean), fmt((z.p50 - r.direct.p50) * 1000)]);
   }
   console.log('\nRound-trip time of tools/call echo (ms; CPU = µs of CPU per measured call in the spawned process: the server when direct, the tap when tapped)\n');
-  console.log(table(['series', 'path', 'n', 'p50', 'p90', 'p99', 'mean', 'max', 'CPU µs/call'], rows));
+  console.log(table(['series', 'path', 'n', 'p50', 'p90', 'p99', 'mean', 'max', 'CPU µs/call', 'calls/s', 'peak RSS MiB'], rows));
+  console.log('\nAdded to a call by each tapped path vs direct, same run (µs), and the tap process\'s peak RSS (direct: the server\'s)\n');
+  console.log(table(['series', 'path', 'added p50 µs', 'added p99 µs', 'peak RSS MiB'], added));
   console.log('\nTapped / direct\n');
   console.log(table(['series', 'p50 ratio', 'p99 ratio', 'mean ratio', 'added p50 (µs)'], ratios));
   if (nullRows.length) {

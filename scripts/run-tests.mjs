@@ -6,7 +6,8 @@
  * Files run one at a time: the e2e suites start brokers and engines of their own.
  */
 import { spawnSync } from 'node:child_process';
-import { readdirSync, statSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -38,8 +39,13 @@ if (files.length === 0) {
   process.exit(1);
 }
 console.log(`running ${files.length} test files: ${files.map((f) => relative(root, f)).join(', ')}`);
+// Taps spool what their sink cannot take and a later tap delivers it: tests get a spool of
+// their own, so events of one test (or of the user's own taps) never reach another's sink.
+const spoolDir = mkdtempSync(join(tmpdir(), 'tapwatch-test-spool-'));
 const r = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=1', '--test-reporter=spec', ...files], {
   cwd: root,
   stdio: 'inherit',
+  env: { ...process.env, TAPWATCH_SPOOL_DIR: spoolDir },
 });
+rmSync(spoolDir, { recursive: true, force: true });
 process.exit(r.status ?? 1);

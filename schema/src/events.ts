@@ -7,7 +7,9 @@
  */
 import { z } from 'zod';
 
-export const EVENT_SCHEMA_VERSION = 1 as const;
+import { EVENT_SCHEMA_VERSION } from './version.js';
+
+export { EVENT_SCHEMA_VERSION };
 
 /** Caps that keep one event bounded whatever a server sends. */
 export const LIMITS = Object.freeze({

@@ -112,3 +112,20 @@ test('progress, server→client requests and cancellation through the stdio tap 
   assert.equal(byMethod('roots/list', '')?.status, 'ok', 'the roots request made outside any call is tied to none');
   assert.equal(requests.length, 3);
 });
+
+test('an 8 MB call both ways is relayed intact and observed on the observer thread', async () => {
+  const tapped = await connectThroughTap({ sink: tw.url, name: 'everything-big', server: [process.execPath, EVERYTHING, 'stdio'] });
+  // 8 MB: about the largest message server-everything and the SDK client exchange directly (the tap's own 20 MB case is in tap-relay).
+  const message = 'y'.repeat(8 * 1024 * 1024);
+  const r = await tapped.client.callTool({ name: 'echo', arguments: { message } });
+  assert.equal((r.content as { text: string }[])[0]!.text, `Echo: ${message}`);
+  await tapped.close();
+  const [row] = await waitFor('the big call stored', async () => {
+    const found = await rows(tw.url, 'SELECT request_bytes, response_bytes, status FROM tool_calls WHERE session = {s:String}', undefined, { s: tapped.session });
+    return found.length === 1 ? found : undefined;
+  });
+  assert.equal(row.status, 'ok');
+  assert.ok(Number(row.request_bytes) > message.length, `request bytes ${row.request_bytes}`);
+  assert.ok(Number(row.response_bytes) > message.length, `response bytes ${row.response_bytes}`);
+  assert.doesNotMatch(tapped.stderr(), /left traffic out of observation/);
+});

@@ -11,7 +11,7 @@ import { spawn } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import fc from 'fast-check';
-import { TAPWATCH_BIN } from '../support/helpers.js';
+import { TAPWATCH_BIN, waitFor } from '../support/helpers.js';
 
 // The server: echoes stdin to stdout and, reversed in chunks, to stderr — so both directions and both streams are checked.
 const ECHO_SERVER = `process.stdin.on('data', (d) => { process.stdout.write(d); process.stderr.write(Buffer.from(d).reverse()); });`;
@@ -94,6 +94,32 @@ test('a large message (20 MB) in many chunks passes through unchanged', async ()
   const { out, code } = await runThroughTap(chunks);
   assert.equal(code, 0);
   assert.ok(out.equals(line));
+});
+
+test('a 20 MB response is observed whole: the call is reported with its size', async () => {
+  const size = 20 * 1024 * 1024;
+  // A server that answers any line with one 20 MB tools/call result for id 7, written in pieces.
+  const server = `process.stdin.once('data', () => { const body = '{"jsonrpc":"2.0","id":7,"result":{"content":[{"type":"text","text":"' + 'y'.repeat(${size}) + '"}]}}\\n'; for (let i = 0; i < body.length; i += 65521) process.stdout.write(body.slice(i, i + 65521)); process.stdin.resume(); });`;
+  const before = bodies.length;
+  const tap = spawn(process.execPath, [TAPWATCH_BIN, 'tap', '--sink', sinkUrl, '--name', 'big', '--session', 'big-20mb', '--', process.execPath, '-e', server], {
+    stdio: ['pipe', 'pipe', 'pipe'],
+    env: { ...process.env, TAPWATCH_LOG_LEVEL: 'silent' },
+  });
+  let outBytes = 0;
+  tap.stdout.on('data', (d: Buffer) => (outBytes += d.length));
+  tap.stdin.write('{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"big","arguments":{}}}\n');
+  await waitFor('the 20 MB response relayed', () => outBytes > size, 30_000);
+  tap.stdin.end();
+  const code = await new Promise((r) => tap.on('close', r));
+  assert.equal(code, 0);
+  const call = await waitFor('the call event', () =>
+    bodies
+      .slice(before)
+      .flatMap((b) => JSON.parse(b) as { type: string; session: string; responseBytes?: number; status?: string }[])
+      .find((e) => e.type === 'tool_call' && e.session === 'big-20mb'),
+  );
+  assert.equal(call.status, 'ok');
+  assert.ok((call.responseBytes ?? 0) > size, `responseBytes ${call.responseBytes}`);
 });
 
 function tapExit(serverScript: string, signal?: NodeJS.Signals): Promise<number | null> {

@@ -12,7 +12,8 @@
  * baseline the benchmarks compare with).
  */
 import { Worker } from 'node:worker_threads';
-import { log, type TapEvent } from '@tapwatch/schema';
+import type { TapEvent } from '@tapwatch/schema';
+import { log } from '@tapwatch/schema/light';
 import { LineSplitter } from './framing.js';
 import { SessionTracker, type Direction, type InspectionStats, type TrackerIdentity } from './tracker.js';
 
@@ -91,8 +92,10 @@ export class InlineObserver implements SessionObserver {
 }
 
 export interface WorkerObserverOptions {
-  /** Bytes handed to the worker and not yet observed, past which chunks are left out (default 64 MiB). */
+  /** Bytes handed to the worker and not yet observed, past which chunks are left out (default 16 MiB). */
   maxInFlightBytes?: number;
+  /** Young generation of the observer thread's heap (MB). */
+  youngGenerationMb?: number;
 }
 
 export class WorkerObserver implements SessionObserver {
@@ -106,8 +109,13 @@ export class WorkerObserver implements SessionObserver {
   private done: ((inspection: InspectionStats) => void) | undefined;
 
   constructor(identity: TrackerIdentity, emit: (e: TapEvent) => void, options: WorkerObserverOptions = {}) {
-    this.maxInFlight = options.maxInFlightBytes ?? 64 * 1024 * 1024;
-    this.worker = new Worker(new URL('./observer-worker.js', import.meta.url), { workerData: { identity } });
+    this.maxInFlight = options.maxInFlightBytes ?? 16 * 1024 * 1024;
+    this.worker = new Worker(new URL('./observer-worker.js', import.meta.url), {
+      workerData: { identity },
+      // A small young generation: the checks make short-lived garbage, and V8's default
+      // semi-spaces would let it grow the tap's resident memory by tens of MB for nothing.
+      resourceLimits: { maxYoungGenerationSizeMb: options.youngGenerationMb ?? 4 },
+    });
     this.worker.on('message', (m: FromWorker) => {
       if (m.t === 'events') {
         this.inFlight -= m.bytes;

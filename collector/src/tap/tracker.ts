@@ -12,16 +12,8 @@
  * and the call is reported without them.
  */
 import { createHash, randomUUID } from 'node:crypto';
-import {
-  EVENT_SCHEMA_VERSION,
-  type CaptureLevel,
-  type PeerInfo,
-  type ServerRequestEvent,
-  type TapEvent,
-  type ToolCallEvent,
-  type ToolDefinition,
-  type Transport,
-} from '@tapwatch/schema';
+import type { CaptureLevel, PeerInfo, ServerRequestEvent, TapEvent, ToolCallEvent, ToolDefinition, Transport } from '@tapwatch/schema';
+import { EVENT_SCHEMA_VERSION } from '@tapwatch/schema/light';
 import { inspectArguments, inspectError, inspectResult, mergeFindings, type ArgumentInspection, type ResultInspection } from './inspect.js';
 import { redactText } from './redact.js';
 

@@ -1,0 +1,9 @@
+/**
+ * The part of @tapwatch/schema that needs no zod: the logger and the event
+ * schema version. The stdio tap's observer thread imports only this, so it
+ * does not load zod's schemas a second time (about 15 MB of resident memory).
+ * Types are free to import from the main entry (`import type`).
+ */
+export { log, setLogLevel } from './log.js';
+export type { LogLevel } from './log.js';
+export { EVENT_SCHEMA_VERSION } from './version.js';

@@ -12,7 +12,7 @@ import type { AddressInfo } from 'node:net';
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { AlertSchema } from '@tapwatch/schema';
-import { parseWebhooks } from '@tapwatch/analyzer';
+import { WebhookPublisher, parseWebhooks, type DeadLetter } from '@tapwatch/analyzer';
 import { EVERYTHING, EVERYTHING_2025, connectThroughTap, startUp, subscribeAlerts, tempDir, waitFor, type RunningTapwatch } from '../support/helpers.js';
 
 const TOKEN = `tok-${Math.random().toString(36).slice(2)}`;
@@ -190,4 +190,26 @@ test('a silenced alert goes to no webhook', async () => {
   const stored = await (await fetch(`${tw.url}/v1/alerts?session=${muted}&silenced=true`, { headers: { authorization: `Bearer ${TOKEN}` } })).json();
   assert.ok((stored as { items: unknown[] }).items.length >= 1, 'the silenced alert is stored and flagged');
   assert.ok(loud);
+});
+
+test('a delivery still waiting for its retry at shutdown is written as a dead letter, not lost', async () => {
+  const down = await receiver(() => 500);
+  const letters: DeadLetter[] = [];
+  const hooks = new WebhookPublisher({ webhooks: [{ url: `${down.url}/x`, format: 'json' }], secret: SECRET, maxAttempts: 5, backoffMs: 600_000, deadLetter: async (d) => void letters.push(d) });
+  try {
+    const alert = { id: 'shutdown-1', time: new Date().toISOString(), severity: 'low' as const, detector: 'd', title: 't', server: 's', tool: 'x', agent: 'a', session: 'z', evidence: {}, eventIds: [] };
+    await hooks.publish([alert]);
+    await waitFor('first attempt failed', () => hooks.stats.failedAttempts === 1);
+    assert.equal(hooks.stats.pending, 1);
+    await hooks.close();
+    assert.equal(letters.length, 1);
+    assert.equal(letters[0]!.alertId, 'shutdown-1');
+    assert.equal(letters[0]!.attempts, 1);
+    assert.equal(letters[0]!.lastStatus, 500);
+    assert.match(letters[0]!.lastError, /HTTP 500; shut down before the next attempt/);
+    assert.deepEqual([hooks.stats.pending, hooks.stats.deadLettered, down.got.length], [0, 1, 1]);
+    assert.ok(verify(down.got[0]!));
+  } finally {
+    down.server.close();
+  }
 });

@@ -112,7 +112,8 @@ export function slackPayload(a: Alert): { text: string; blocks: unknown[] } {
 /** Posts every published alert to every webhook, in the background. */
 export class WebhookPublisher implements AlertPublisher {
   readonly stats: WebhookStats = { delivered: 0, failedAttempts: 0, deadLettered: 0, pending: 0 };
-  private readonly timers = new Set<NodeJS.Timeout>();
+  /** Retries waiting for their turn, so a shutdown can record them instead of losing them. */
+  private readonly waiting = new Map<NodeJS.Timeout, { hook: Webhook; alert: Alert; body: string; attempt: number; status: number; error: string }>();
   private closed = false;
 
   constructor(private readonly options: WebhookOptions) {
@@ -175,10 +176,10 @@ export class WebhookPublisher implements AlertPublisher {
     const base = Math.min(this.options.backoffMs * 2 ** (attempt - 1), this.options.maxBackoffMs ?? 300_000);
     const delay = Math.round(base * (0.8 + Math.random() * 0.4));
     const timer = setTimeout(() => {
-      this.timers.delete(timer);
+      this.waiting.delete(timer);
       void this.attempt(hook, alert, body, delivery, attempt + 1);
     }, delay);
-    this.timers.add(timer);
+    this.waiting.set(timer, { hook, alert, body, attempt, status, error });
   }
 
   private async deadLetter(hook: Webhook, alert: Alert, body: string, attempts: number, status: number, error: string): Promise<void> {
@@ -192,10 +193,14 @@ export class WebhookPublisher implements AlertPublisher {
     }
   }
 
+  /** Stops retrying; deliveries still waiting for a retry are written as dead letters (storage is still open). */
   async close(): Promise<void> {
     this.closed = true;
-    for (const t of this.timers) clearTimeout(t);
-    this.timers.clear();
+    const left = [...this.waiting];
+    this.waiting.clear();
+    for (const [timer] of left) clearTimeout(timer);
+    this.stats.pending -= left.length;
+    await Promise.all(left.map(([, w]) => this.deadLetter(w.hook, w.alert, w.body, w.attempt, w.status, `${w.error}; shut down before the next attempt`)));
   }
 }
 

@@ -19,11 +19,14 @@ Commands:
   api       HTTP API: /healthz, /v1/ingest, /v1/sql, WebSocket /v1/alerts/stream
   ingest    HTTP ingest only, forwarding taps' events to Kafka
   backtest  replay stored history through the current detectors
+  sql       run read-only SQL over the call history; prints a table
+  alerts    print recent alerts, or follow them live (--follow)
+  status    the pipeline's health: ingest, analyzer, lag, rate, storage, alerts
 
 Run \`tapwatch <command> --help\` for a command's options.
 `;
 
-const SERVER_COMMANDS = new Set(['up', 'analyzer', 'api', 'ingest', 'backtest']);
+const SERVER_COMMANDS = new Set(['up', 'analyzer', 'api', 'ingest', 'backtest', 'sql', 'alerts', 'status']);
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;

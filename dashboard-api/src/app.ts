@@ -10,6 +10,7 @@ import { TapEventSchema, TapwatchError, log, type TapEvent } from '@tapwatch/sch
 import { ReadModel, type EventPublisher, type Store } from '@tapwatch/analyzer';
 import { ApiError } from './errors.js';
 import { toCsv } from './sql-format.js';
+import { storageSummary } from './sql-status.js';
 import { isAuthorized } from './auth.js';
 import { restRouter } from './rest-api.js';
 import { openApiDocument } from './openapi.js';
@@ -58,10 +59,13 @@ export function createApp(options: AppOptions): AppHandle {
   app.get('/healthz', async (_req, res) => {
     const probed = options.store ?? options.probeStore;
     const storeOk = probed ? await probed.ping() : true;
+    // Rows and bytes per table, for `tapwatch status`; only where this process serves the data.
+    const storage = storeOk && options.store ? await storageSummary(options.store).catch(() => undefined) : undefined;
     res.status(storeOk ? 200 : 503).json({
       status: storeOk ? 'ok' : 'degraded',
       store: probed ? (storeOk ? 'ok' : 'unreachable') : 'none',
       ingest: { accepted: ingestStats.accepted, rejected: ingestStats.rejected },
+      ...(storage ? { storage } : {}),
       ...options.health?.(),
     });
   });

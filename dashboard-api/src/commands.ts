@@ -30,6 +30,9 @@ import { assertSafeBinding } from './auth.js';
 import { attachAlertStream, type AlertStream } from './ws-hub.js';
 import { alertHistory } from './sql-history.js';
 import { backtestCommand } from './backtest-command.js';
+import { sqlCommand } from './cli-sql.js';
+import { alertsCommand } from './cli-alerts.js';
+import { statusCommand } from './cli-status.js';
 import { HELP_OPTION, parseFlags } from './flags.js';
 
 const COMMON_FLAGS = `  --port N       port to listen on (default $TAPWATCH_PORT, else 8787)
@@ -77,6 +80,9 @@ ${COMMON_FLAGS}
 /** Runs one server-side command; resolves with the exit code once it has shut down. */
 export async function runCommand(name: string, argv: string[]): Promise<number> {
   if (name === 'backtest') return backtestCommand(argv);
+  if (name === 'sql') return sqlCommand(argv);
+  if (name === 'alerts') return alertsCommand(argv);
+  if (name === 'status') return statusCommand(argv);
   const help = HELP[name];
   if (!help) {
     process.stderr.write(`tapwatch: unknown command '${name}'\n`);

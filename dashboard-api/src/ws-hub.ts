@@ -237,3 +237,54 @@ function reject(socket: Duplex, status: number, code: string, message: string): 
   const body = JSON.stringify({ error: { code, message } });
   socket.end(`HTTP/1.1 ${status} ${text}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
 }
+
+export interface StreamFollower {
+  /** Resolves when the connection ends, with the close code and reason. */
+  closed: Promise<{ code: number; reason: string }>;
+  close(): void;
+}
+
+/** The upgrade was refused: HTTP status and the API's error message. */
+export class StreamRefused extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * The client side of the stream, for `tapwatch alerts --follow`: opens
+ * `wsUrl` and hands over each message parsed. Rejects with StreamRefused
+ * when the upgrade is refused, or the connection error.
+ */
+export function followAlertStream(wsUrl: string, headers: Record<string, string>, onMessage: (message: Record<string, unknown>) => void): Promise<StreamFollower> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(wsUrl, { headers });
+    const closed = new Promise<{ code: number; reason: string }>((r) => ws.on('close', (code, reason) => r({ code, reason: reason.toString() })));
+    ws.on('message', (data: RawData) => {
+      try {
+        onMessage(JSON.parse(data.toString()) as Record<string, unknown>);
+      } catch {
+        // Not JSON: not from tapwatch; skip it.
+      }
+    });
+    ws.once('open', () => resolve({ closed, close: () => ws.close() }));
+    ws.once('unexpected-response', (_req, res) => {
+      let body = '';
+      res.on('data', (d: Buffer) => (body += d.toString()));
+      res.on('end', () => {
+        let message = body || `HTTP ${res.statusCode}`;
+        try {
+          const e = (JSON.parse(body) as { error?: { message?: string } }).error;
+          if (e?.message) message = e.message;
+        } catch {
+          // Keep the raw body.
+        }
+        reject(new StreamRefused(res.statusCode ?? 0, message));
+      });
+    });
+    ws.once('error', reject);
+  });
+}

@@ -21,6 +21,8 @@ export interface AnalyzerStats {
   alerts: number;
   storeRetries: number;
   publishFailures: number;
+  /** Events seen again (a tap re-sent them, Kafka redelivered them) and skipped. */
+  duplicates: number;
 }
 
 export interface AnalyzerOptions {
@@ -44,6 +46,7 @@ export class Analyzer {
     alerts: 0,
     storeRetries: 0,
     publishFailures: 0,
+    duplicates: 0,
   };
   private readonly engine: DetectionEngine;
   private readonly corroboration: CorroborationState = createCorroborationState();
@@ -95,14 +98,16 @@ export class Analyzer {
   /** The batch handler a source calls. */
   readonly handleBatch = async (records: EventRecord[], heartbeat: () => Promise<void>): Promise<void> => {
     this.stats.batches++;
-    const events: TapEvent[] = [];
+    let events: TapEvent[] = [];
     for (const r of records) {
       const event = parseRecord(r);
       if (event) events.push(event);
       else this.stats.invalidRecords++;
     }
     this.stats.eventsIn += events.length;
-    if (events.length === 0) return;
+    const fresh = events.length === 0 ? events : await this.unseen(events, heartbeat);
+    if (fresh.length === 0) return;
+    events = fresh;
 
     await this.retry('store events', heartbeat, () => this.options.store.insertEvents(events));
     this.stats.eventsStored += events.length;
@@ -123,8 +128,36 @@ export class Analyzer {
     await this.emitAlerts(mergeAlerts(this.merge, alerts, Date.now()), heartbeat);
   };
 
-  /** Stores, logs and publishes alerts. */
-  private async emitAlerts(alerts: Alert[], heartbeat: () => Promise<void>): Promise<void> {
+  /**
+   * The events of a batch not stored yet, each once. Upstream delivery is at
+   * least once (a tap re-sends a batch it got no answer for; Kafka redelivers
+   * what was stored but not committed before a crash): skipping what is stored
+   * keeps storage, detector state and alerts from seeing an event twice. The
+   * one loss this accepts: after a crash between storing a batch's events and
+   * its alerts, a replay does not raise those alerts again.
+   */
+  private async unseen(events: TapEvent[], heartbeat: () => Promise<void>): Promise<TapEvent[]> {
+    const byId = new Map<string, TapEvent>();
+    for (const e of events) if (!byId.has(e.id)) byId.set(e.id, e);
+    const unique = [...byId.values()];
+    let stored = new Set<string>();
+    await this.retry('check stored events', heartbeat, async () => {
+      stored = await this.options.store.storedEventIds(unique);
+    });
+    const fresh = unique.filter((e) => !stored.has(e.id));
+    this.stats.duplicates += events.length - fresh.length;
+    if (fresh.length < events.length) log.debug('skipping events already stored', { duplicates: events.length - fresh.length });
+    return fresh;
+  }
+
+  /** Stores, logs and publishes alerts (each id once: one already stored is neither stored nor published again). */
+  private async emitAlerts(raised: Alert[], heartbeat: () => Promise<void>): Promise<void> {
+    if (raised.length === 0) return;
+    let stored = new Set<string>();
+    await this.retry('check stored alerts', heartbeat, async () => {
+      stored = await this.options.store.storedAlertIds(raised.map((a) => a.id));
+    });
+    const alerts = [...new Map(raised.filter((a) => !stored.has(a.id)).map((a) => [a.id, a])).values()];
     if (alerts.length === 0) return;
     await this.retry('store alerts', heartbeat, () => this.options.store.insertAlerts(alerts));
     this.stats.alerts += alerts.length;

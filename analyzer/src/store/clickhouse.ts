@@ -16,7 +16,7 @@ import { join, resolve } from 'node:path';
 import { createClient, type ClickHouseClient, type ClickHouseSettings } from '@clickhouse/client';
 import { log, TapwatchError, type Alert, type TapEvent } from '@tapwatch/schema';
 import { StoreErrorCode, wrapQueryError } from '../errors.js';
-import { MIGRATIONS, MIGRATIONS_TABLE, USER_TABLES, withDatabase } from './schema.js';
+import { MIGRATIONS, MIGRATIONS_TABLE, USER_TABLES, withDatabase, type TableRebuild } from './schema.js';
 import { checkAst, explainLines, parseAst } from './sql-guard.js';
 import { applyViews } from './views.js';
 import { applyStateTables } from './state-tables.js';
@@ -45,6 +45,8 @@ export async function openClickHouseStore(options: ClickHouseStoreOptions): Prom
     max_result_bytes: String(MAX_RESULT_BYTES),
     max_memory_usage: String(2 * 1024 * 1024 * 1024),
     output_format_json_quote_64bit_integers: 0,
+    // Tables deduplicate on the event id (schema.ts, version 4): users see each event once.
+    final: 1,
   };
   let writer: ClickHouseClient;
   let reader: ClickHouseClient;
@@ -62,7 +64,8 @@ export async function openClickHouseStore(options: ClickHouseStoreOptions): Prom
       });
     } else {
       reader = createClient({ url: options.url, username: options.user, password: options.password, database: options.database });
-      readerSettings = { readonly: '1' };
+      // final before readonly: both are checked against the session as it was, so readonly does not refuse final.
+      readerSettings = { final: 1, readonly: '1' };
     }
   } else {
     const { createChdbConnection } = await loadChdb();
@@ -112,6 +115,17 @@ const EXPLAIN_PREFIX = 'EXPLAIN AST optimize = 0 ';
 /** Largest answer of user SQL, as ClickHouse's max_result_bytes below. */
 const MAX_RESULT_BYTES = 64 * 1024 * 1024;
 
+/** Where each event type is stored, and its id column. */
+const EVENT_TABLE: Record<TapEvent['type'], { table: string; column: string }> = {
+  tool_call: { table: 'tool_calls', column: 'id' },
+  session_start: { table: 'sessions', column: 'event_id' },
+  session_end: { table: 'sessions', column: 'event_id' },
+  server_request: { table: 'server_requests', column: 'id' },
+  delivery_gap: { table: 'delivery_gaps', column: 'id' },
+  // Only a tools_list that changed a definition leaves rows; one that did not is harmless to see again.
+  tools_list: { table: 'tool_definitions', column: 'event_id' },
+};
+
 const INT64_TYPE = /^(Nullable\()?(LowCardinality\()?U?Int(64|128|256)\b/;
 
 class ClickHouseStore implements Store {
@@ -139,8 +153,13 @@ class ClickHouseStore implements Store {
     const applied = await this.select<{ version: number }>(`SELECT version FROM ${this.db}.schema_migrations`);
     const done = new Set(applied.map((r) => Number(r.version)));
     for (const m of MIGRATIONS) {
-      if (done.has(m.version)) continue;
+      // Rebuilds are checked at every start: one interrupted (or raced by another analyzer) is finished here.
+      if (done.has(m.version)) {
+        for (const r of m.rebuilds ?? []) await this.rebuild(r);
+        continue;
+      }
       for (const statement of m.statements) await this.run(withDatabase(statement, this.db));
+      for (const r of m.rebuilds ?? []) await this.rebuild(r);
       await this.wrap(() =>
         this.writer.insert({
           table: `${this.db}.schema_migrations`,
@@ -169,6 +188,43 @@ class ClickHouseStore implements Store {
     if (sessions.length > 0) await this.insert('sessions', sessions);
     if (serverRequests.length > 0) await this.insert('server_requests', serverRequests);
     if (gaps.length > 0) await this.insert('delivery_gaps', gaps);
+  }
+
+  async storedEventIds(events: TapEvent[]): Promise<Set<string>> {
+    const byTable = new Map<string, { column: string; ids: string[]; from: string; to: string }>();
+    for (const e of events) {
+      const where = EVENT_TABLE[e.type];
+      const t = byTable.get(where.table) ?? { column: where.column, ids: [], from: e.time, to: e.time };
+      t.ids.push(e.id);
+      if (Date.parse(e.time) < Date.parse(t.from)) t.from = e.time;
+      if (Date.parse(e.time) > Date.parse(t.to)) t.to = e.time;
+      byTable.set(where.table, t);
+    }
+    const parts: string[] = [];
+    const params: Record<string, unknown> = {};
+    let i = 0;
+    for (const [table, t] of byTable) {
+      // A duplicate has the event's own time: the time range prunes partitions and granules, the bloom index the rest.
+      parts.push(
+        `SELECT toString(${t.column}) AS stored_id FROM ${this.db}.${table}
+         WHERE time >= toDateTime64({from${i}:String}, 3, 'UTC') AND time <= toDateTime64({to${i}:String}, 3, 'UTC')
+           AND ${t.column} IN {ids${i}:Array(UUID)}`,
+      );
+      params[`from${i}`] = toChTime(t.from);
+      params[`to${i}`] = toChTime(t.to);
+      params[`ids${i}`] = t.ids;
+      i++;
+    }
+    if (parts.length === 0) return new Set();
+    // (Not `AS id`: an alias would shadow the id column in WHERE.)
+    const rows = await this.select<{ stored_id: string }>(parts.join(' UNION ALL '), params);
+    return new Set(rows.map((r) => r.stored_id));
+  }
+
+  async storedAlertIds(ids: string[]): Promise<Set<string>> {
+    if (ids.length === 0) return new Set();
+    const rows = await this.select<{ id: string }>(`SELECT id FROM ${this.db}.alerts WHERE id IN {ids:Array(String)}`, { ids });
+    return new Set(rows.map((r) => r.id));
   }
 
   async insertToolDefinitions(rows: ToolDefinitionRow[]): Promise<void> {
@@ -392,13 +448,47 @@ class ClickHouseStore implements Store {
     await this.wrap(() => this.writer.insert({ table: `${this.db}.${table}`, values, format: 'JSONEachRow' }));
   }
 
+  /** Carries out one `TableRebuild` (see schema.ts): copy, swap, copy late rows, drop; each step only if still needed. */
+  private async rebuild(r: TableRebuild): Promise<void> {
+    const table = `${this.db}.${r.table}`;
+    const tmpName = `${r.table}__rebuild`;
+    const tmp = `${this.db}.${tmpName}`;
+    const engineOf = async (name: string): Promise<string | undefined> =>
+      (
+        await this.select<{ engine: string }>(`SELECT engine FROM system.tables WHERE database = {db:String} AND name = {name:String}`, {
+          db: this.db,
+          name,
+        })
+      )[0]?.engine;
+    const copyMissing = (into: string, from: string) =>
+      this.run(`INSERT INTO ${into} SELECT * FROM ${from} WHERE ${r.idColumn} NOT IN (SELECT ${r.idColumn} FROM ${into})`);
+    if ((await engineOf(r.table)) !== r.engineName) {
+      await this.run(`CREATE TABLE IF NOT EXISTS ${tmp} AS ${table} ${r.engine}`);
+      for (const statement of r.prepare ?? []) await this.run(statement.replaceAll('{table}', tmp));
+      await copyMissing(tmp, table);
+      // Another analyzer may have swapped meanwhile: swap only an old table, or the swap would undo its work.
+      if ((await engineOf(r.table)) !== r.engineName) {
+        await this.run(`EXCHANGE TABLES ${table} AND ${tmp}`);
+        log.info('table rebuilt', { table: r.table, engine: r.engineName });
+      }
+    }
+    // Left over from the swap (ours, an interrupted one, or another analyzer's): the old table.
+    const left = await engineOf(tmpName);
+    if (left !== undefined && left !== r.engineName) {
+      // Rows a writer put into the old table between the copy and the swap.
+      await copyMissing(table, tmp);
+      await this.run(`DROP TABLE IF EXISTS ${tmp}`);
+    }
+  }
+
   private async run(query: string): Promise<void> {
     await this.wrap(() => this.writer.command({ query }));
   }
 
   private async select<T>(query: string, params: Record<string, unknown> = {}): Promise<T[]> {
     return this.wrap(async () => {
-      const rs = await this.writer.query({ query, format: 'JSON', query_params: params });
+      // final: reads see each event once even before ReplacingMergeTree merged a duplicate away (schema.ts, version 4).
+      const rs = await this.writer.query({ query, format: 'JSON', query_params: params, clickhouse_settings: { final: 1 } });
       const body = (await rs.json()) as { meta?: { name: string; type: string }[]; data?: Record<string, unknown>[] };
       return normalizeRows(body.data ?? [], body.meta ?? []) as T[];
     });

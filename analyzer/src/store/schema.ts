@@ -11,7 +11,48 @@ export interface Migration {
   version: number;
   description: string;
   statements: string[];
+  /** Tables recreated with another engine or sorting key, after `statements` (see `TableRebuild`). */
+  rebuilds?: TableRebuild[];
 }
+
+/**
+ * A table recreated with another engine or sorting key. ClickHouse cannot alter
+ * either in place, so the adapter copies the rows into `<table>__rebuild`, swaps
+ * the two with `EXCHANGE TABLES` (atomic), copies any row that reached the old
+ * table meanwhile, and drops it. Every step is conditional on what the database
+ * holds (the engine in `system.tables`, ids already copied), and the check runs
+ * at every start: an interrupted rebuild, or two analyzers migrating together,
+ * converge on the rebuilt table without losing a row.
+ */
+export interface TableRebuild {
+  table: string;
+  /** `ENGINE = … [PARTITION BY …] ORDER BY …` of the new table (its columns are the old table's). */
+  engine: string;
+  /** Engine name in system.tables once rebuilt. */
+  engineName: string;
+  /** The column holding the event (or alert) id; rows are copied once by it. */
+  idColumn: string;
+  /** Statements for the new table before it is swapped in (`{table}` is its name). */
+  prepare?: string[];
+}
+
+/**
+ * Exactly once in storage (version 4). Taps, Kafka and the analyzer deliver at
+ * least once: a tap re-sends a batch whose answer it did not get, Kafka
+ * redelivers what was stored but not committed before a crash. Two layers make
+ * queries show each event once:
+ *  - the analyzer drops events whose id is already stored before inserting
+ *    (`Store.storedEventIds`; a bloom-filter index on the id keeps that cheap),
+ *    so detectors see each event once too and a replay raises no alert again;
+ *  - the tables deduplicate on the id themselves (ReplacingMergeTree with the id
+ *    last in the sorting key; a duplicate has the same time, server and tool, so
+ *    the same key), and every read runs with `final = 1`, for what the first
+ *    check cannot see: two analyzers inserting the same batch at once during a
+ *    rebalance, or a crash between the inserts of two tables of one batch.
+ * Alerts are keyed by their deterministic id alone (their `time` is when the
+ * analyzer raised them, so it differs between a run and its replay).
+ */
+const ID_INDEX = 'ALTER TABLE {table} ADD INDEX IF NOT EXISTS id_bloom {id} TYPE bloom_filter(0.001) GRANULARITY 4';
 
 export const MIGRATIONS: readonly Migration[] = Object.freeze([
   {
@@ -153,6 +194,55 @@ export const MIGRATIONS: readonly Migration[] = Object.freeze([
         reason String
       ) ENGINE = MergeTree
       ORDER BY (time, id)`,
+    ],
+  },
+  {
+    version: 4,
+    description: 'deduplicate on the id: event tables and alerts become ReplacingMergeTree with the id in the sorting key',
+    statements: [],
+    rebuilds: [
+      {
+        table: 'tool_calls',
+        engine: 'ENGINE = ReplacingMergeTree PARTITION BY toYYYYMM(time) ORDER BY (server, tool, time, id)',
+        engineName: 'ReplacingMergeTree',
+        idColumn: 'id',
+        prepare: [ID_INDEX.replace('{id}', 'id')],
+      },
+      {
+        table: 'sessions',
+        engine: 'ENGINE = ReplacingMergeTree ORDER BY (session, time, event_id)',
+        engineName: 'ReplacingMergeTree',
+        idColumn: 'event_id',
+        prepare: [ID_INDEX.replace('{id}', 'event_id')],
+      },
+      {
+        table: 'server_requests',
+        engine: 'ENGINE = ReplacingMergeTree ORDER BY (server, method, time, id)',
+        engineName: 'ReplacingMergeTree',
+        idColumn: 'id',
+        prepare: [ID_INDEX.replace('{id}', 'id')],
+      },
+      {
+        table: 'delivery_gaps',
+        engine: 'ENGINE = ReplacingMergeTree ORDER BY (time, id)',
+        engineName: 'ReplacingMergeTree',
+        idColumn: 'id',
+        prepare: [ID_INDEX.replace('{id}', 'id')],
+      },
+      {
+        // One tools_list event stores a row per changed tool: (event, tool) is the unit.
+        table: 'tool_definitions',
+        engine: 'ENGINE = ReplacingMergeTree ORDER BY (server, tool, time, event_id)',
+        engineName: 'ReplacingMergeTree',
+        idColumn: 'event_id',
+        prepare: [ID_INDEX.replace('{id}', 'event_id')],
+      },
+      {
+        table: 'alerts',
+        engine: 'ENGINE = ReplacingMergeTree ORDER BY id',
+        engineName: 'ReplacingMergeTree',
+        idColumn: 'id',
+      },
     ],
   },
 ]);

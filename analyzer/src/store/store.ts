@@ -46,6 +46,10 @@ export interface Store {
   migrate(): Promise<void>;
   /** Stores tool calls and session events (tools_list events go through `insertToolDefinitions`). */
   insertEvents(events: TapEvent[]): Promise<void>;
+  /** Ids of these events already stored (a Kafka redelivery, a tap re-sending a batch). */
+  storedEventIds(events: TapEvent[]): Promise<Set<string>>;
+  /** Which of these alert ids are already stored. */
+  storedAlertIds(ids: string[]): Promise<Set<string>>;
   insertToolDefinitions(rows: ToolDefinitionRow[]): Promise<void>;
   insertAlerts(alerts: Alert[]): Promise<void>;
   /** Runs tapwatch's own fixed, parameterized SELECT (`{db}` is the database); never user SQL. */

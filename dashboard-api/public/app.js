@@ -184,10 +184,38 @@ async function silence(a) {
   const reason = prompt(`Silence ${a.detector} on ${a.server || 'every server'} for one hour. Reason:`, 'investigating');
   if (!reason) return;
   await api('/v1/silences', { method: 'POST', body: { detector: a.detector, ...(a.server ? { server: a.server } : {}), durationMinutes: 60, reason } });
+  $('#silences').open = true;
+  await loadSilences();
+}
+
+async function loadSilences() {
+  const { items } = await api('/v1/silences');
+  const active = items.filter((x) => x.active);
+  $('#silence-count').textContent = `${active.length} active`;
+  $('#silences tbody').replaceChildren(
+    ...active.map((x) =>
+      h(
+        'tr',
+        { dataset: { id: x.id } },
+        h('td', {}, x.detector || 'any'),
+        h('td', {}, x.server || 'any'),
+        h('td', {}, x.tool || 'any'),
+        h('td', {}, x.agent || 'any'),
+        h('td', {}, fmtTime(x.until)),
+        h('td', {}, x.reason),
+        h('td', {}, h('button', { class: 'end-silence', onclick: () => endSilence(x.id).catch(report) }, 'end now')),
+      ),
+    ),
+  );
+}
+
+async function endSilence(id) {
+  await api(`/v1/silences/${encodeURIComponent(id)}`, { method: 'DELETE' });
+  await loadSilences();
 }
 
 for (const id of ['#alert-severity', '#alert-status', '#alert-show-silenced']) $(id).addEventListener('change', () => renderAlerts());
-$('#alert-refresh').addEventListener('click', () => loadAlerts().catch(report));
+$('#alert-refresh').addEventListener('click', () => Promise.all([loadAlerts(), loadSilences()]).catch(report));
 
 function connectStream() {
   if (state.ws) return;
@@ -474,6 +502,7 @@ async function start() {
   }
   started = true;
   $('#logout').hidden = !state.token;
+  loadSilences().catch(report);
   connectStream();
   const [view, a, b] = location.hash.slice(1).split('/');
   if (view === 'session' && a) openSession(decodeURIComponent(a), b ? { id: decodeURIComponent(b) } : undefined).catch(report);

@@ -95,6 +95,18 @@ test('live alert feed: a real outlier appears without reload, coloured by severi
   assert.match(evidence!, /observedBytes/, 'the evidence is shown');
   await shot('1-alerts');
 
+  // Silence the detector on that server from the alert, see it listed, end it.
+  page.once('dialog', (d) => void d.accept('looking into it'));
+  await item.locator('button.silence').click();
+  const row = page.locator('#silences tbody tr');
+  await row.first().waitFor();
+  assert.match((await row.first().textContent())!, /result_size_outlier\s*everything.*looking into it/);
+  const listed: any = await (await fetch(`${tw.url}/v1/silences`, { headers: { authorization: `Bearer ${TOKEN}` } })).json();
+  assert.ok(listed.items.some((x: any) => x.active && x.detector === 'result_size_outlier' && x.server === 'everything' && x.reason === 'looking into it'));
+  await row.first().locator('button.end-silence').click();
+  await waitFor('silence ended', async () => (await row.count()) === 0);
+  assert.match((await page.textContent('#silence-count'))!, /0 active/);
+
   await item.locator('button.ack').click();
   await page.locator(`#alert-list li[data-session="${outlierSession}"].st-acknowledged`).waitFor();
   const stored: any = await (await fetch(`${tw.url}/v1/alerts?session=${outlierSession}&detector=result_size_outlier`, { headers: { authorization: `Bearer ${TOKEN}` } })).json();

@@ -22,11 +22,12 @@ Commands:
   sql       run read-only SQL over the call history; prints a table
   alerts    print recent alerts, or follow them live (--follow)
   status    the pipeline's health: ingest, analyzer, lag, rate, storage, alerts
+  token     create, list and revoke API tokens with roles (alerts, sql, ingest, admin)
 
 Run \`tapwatch <command> --help\` for a command's options.
 `;
 
-const SERVER_COMMANDS = new Set(['up', 'analyzer', 'api', 'ingest', 'backtest', 'sql', 'alerts', 'status']);
+const SERVER_COMMANDS = new Set(['up', 'analyzer', 'api', 'ingest', 'backtest', 'sql', 'alerts', 'status', 'token']);
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;

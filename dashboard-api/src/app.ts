@@ -11,7 +11,7 @@ import { ReadModel, type EventPublisher, type Store } from '@tapwatch/analyzer';
 import { ApiError } from './errors.js';
 import { toCsv } from './sql-format.js';
 import { storageSummary } from './sql-status.js';
-import { isAuthorized } from './auth.js';
+import { createAuthorizer, roleFor, type Authorizer } from './auth.js';
 import { restRouter } from './rest-api.js';
 import { openApiDocument } from './openapi.js';
 
@@ -27,6 +27,8 @@ export interface IngestStats {
 
 export interface AppOptions {
   token?: string | undefined;
+  /** Token and role checks; default: TAPWATCH_TOKEN (`token`) alone, as admin. */
+  authorizer?: Authorizer | undefined;
   maxBodyBytes: number;
   /** Where accepted events go; without it there is no ingest route. */
   publisher?: EventPublisher | undefined;
@@ -50,6 +52,7 @@ export interface AppHandle {
 export function createApp(options: AppOptions): AppHandle {
   const app = express();
   app.disable('x-powered-by');
+  const auth = options.authorizer ?? createAuthorizer({ adminToken: options.token });
   const ingestStats: IngestStats = {
     accepted: 0,
     requests: 0,
@@ -73,7 +76,8 @@ export function createApp(options: AppOptions): AppHandle {
   if (options.metrics) {
     const render = options.metrics;
     app.get('/metrics', (req, res, next) => {
-      if (!isAuthorized(options.token, req, false)) return next(new ApiError('UNAUTHORIZED'));
+      const verdict = auth.check(req, 'admin', false);
+      if (verdict !== 'ok') return next(new ApiError(verdict === 401 ? 'UNAUTHORIZED' : 'FORBIDDEN', 'GET /metrics needs the admin role'));
       res.type('text/plain; version=0.0.4; charset=utf-8').send(render());
     });
   }
@@ -83,9 +87,11 @@ export function createApp(options: AppOptions): AppHandle {
 
   // Every /v1 route needs the token when one is configured.
   app.use('/v1', (req, _res, next) => {
-    if (isAuthorized(options.token, req, false)) return next();
+    const need = roleFor(req.method, `/v1${req.path}`);
+    const verdict = auth.check(req, need, false);
+    if (verdict === 'ok') return next();
     if (req.path === '/ingest') ingestStats.rejected.unauthorized++;
-    next(new ApiError('UNAUTHORIZED'));
+    next(verdict === 401 ? new ApiError('UNAUTHORIZED') : new ApiError('FORBIDDEN', `${req.method} /v1${req.path} needs the ${need} role`));
   });
 
   const raw = express.raw({ type: () => true, limit: options.maxBodyBytes });

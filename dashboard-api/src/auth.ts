@@ -1,11 +1,13 @@
 /**
  * Bearer-token checks for HTTP routes and the WebSocket upgrade. With no
- * token configured, access is open — which `assertSafeBinding` allows only on
- * a loopback address.
+ * token configured (neither TAPWATCH_TOKEN nor a tokens file with tokens),
+ * access is open — which `assertSafeBinding` allows only on a loopback
+ * address. With tokens, every route needs one whose role allows it.
  */
 import { timingSafeEqual, createHash } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { TapwatchError } from '@tapwatch/schema';
+import type { Role, TokenFile } from './tokens.js';
 
 function digest(s: string): Buffer {
   return createHash('sha256').update(s).digest();
@@ -38,12 +40,61 @@ export function isAuthorized(token: string | undefined, req: IncomingMessage, al
 
 const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|localhost|::ffff:127\.\d+\.\d+\.\d+)$/i;
 
-/** Refuses to serve without a token on anything but loopback. */
-export function assertSafeBinding(host: string, token: string | undefined): void {
-  if (!token && !LOOPBACK.test(host)) {
+/** Refuses to serve without a token on anything but loopback (`hasRoleTokens`: the tokens file holds some). */
+export function assertSafeBinding(host: string, token: string | undefined, hasRoleTokens = false): void {
+  if (!token && !hasRoleTokens && !LOOPBACK.test(host)) {
     throw new TapwatchError(
       'TAPWATCH_TOKEN_REQUIRED',
-      `refusing to listen on ${host} without a token: set TAPWATCH_TOKEN (or listen on 127.0.0.1)`,
+      `refusing to listen on ${host} without a token: set TAPWATCH_TOKEN or create one with \`tapwatch token create\` (or listen on 127.0.0.1)`,
     );
   }
+}
+
+/** What a route needs: a role, or `any` valid token. */
+export type Need = Role | 'any';
+
+/** The role a route needs (paths as requested, e.g. `/v1/alerts/abc/ack`). Unknown routes need admin. */
+export function roleFor(method: string, path: string): Need {
+  const m = method.toUpperCase();
+  const read = m === 'GET' || m === 'HEAD';
+  if (path === '/v1/ingest') return 'ingest';
+  if (path === '/v1/openapi.json') return 'any';
+  if (path === '/v1/alerts/stream' || path === '/v1/alerts' || path.startsWith('/v1/alerts/')) return 'alerts';
+  if (path === '/v1/silences' && read) return 'alerts';
+  if (path === '/v1/sql') return 'sql';
+  if (read && ['/v1/calls', '/v1/tools', '/v1/sessions', '/v1/stats'].some((p) => path === p || path.startsWith(`${p}/`))) return 'sql';
+  return 'admin';
+}
+
+/** Whether a token of role `have` may use a route that needs `need`: admin may all, sql may read alerts too. */
+export function roleAllows(have: Role, need: Need): boolean {
+  if (need === 'any' || have === 'admin') return true;
+  if (have === need) return true;
+  return have === 'sql' && need === 'alerts';
+}
+
+export interface Authorizer {
+  /** True when any token is configured: then every route needs one. */
+  readonly enabled: boolean;
+  /** 'ok', 401 (no or unknown token) or 403 (a valid token whose role does not allow this). */
+  check(req: IncomingMessage, need: Need, allowQuery: boolean): 'ok' | 401 | 403;
+}
+
+/** TAPWATCH_TOKEN (admin) and the tokens file. */
+export function createAuthorizer(options: { adminToken?: string | undefined; tokens?: TokenFile | undefined }): Authorizer {
+  const { adminToken, tokens } = options;
+  return {
+    get enabled() {
+      return Boolean(adminToken) || (tokens?.list().length ?? 0) > 0;
+    },
+    check(req, need, allowQuery) {
+      if (!this.enabled) return 'ok';
+      const given = requestToken(req, allowQuery);
+      if (given === undefined) return 401;
+      if (adminToken && tokenMatches(adminToken, given)) return 'ok';
+      const record = tokens?.find(given);
+      if (!record) return 401;
+      return roleAllows(record.role, need) ? 'ok' : 403;
+    },
+  };
 }

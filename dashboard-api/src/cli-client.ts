@@ -5,6 +5,7 @@
  * do, and whether to colour the output.
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { TapwatchError } from '@tapwatch/schema';
 
 export const DEFAULT_URL = 'http://127.0.0.1:8787';
 
@@ -98,9 +99,9 @@ export async function runCli(command: string, body: () => Promise<number>): Prom
   try {
     return await body();
   } catch (err) {
-    if (err instanceof CliError) {
+    if (err instanceof CliError || err instanceof TapwatchError) {
       process.stderr.write(`tapwatch ${command}: ${err.message}\n`);
-      return err.exitCode;
+      return err instanceof CliError ? err.exitCode : 1;
     }
     throw err;
   }

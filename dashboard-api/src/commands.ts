@@ -27,12 +27,14 @@ import {
 import { createApp } from './app.js';
 import { metricsRenderer } from './metrics.js';
 import { assertSafeBinding } from './auth.js';
+import { authorizerFor } from './tokens.js';
 import { attachAlertStream, type AlertStream } from './ws-hub.js';
 import { alertHistory } from './sql-history.js';
 import { backtestCommand } from './backtest-command.js';
 import { sqlCommand } from './cli-sql.js';
 import { alertsCommand } from './cli-alerts.js';
 import { statusCommand } from './cli-status.js';
+import { tokenCommand } from './cli-token.js';
 import { HELP_OPTION, parseFlags } from './flags.js';
 
 const COMMON_FLAGS = `  --port N       port to listen on (default $TAPWATCH_PORT, else 8787)
@@ -83,6 +85,7 @@ export async function runCommand(name: string, argv: string[]): Promise<number> 
   if (name === 'sql') return sqlCommand(argv);
   if (name === 'alerts') return alertsCommand(argv);
   if (name === 'status') return statusCommand(argv);
+  if (name === 'token') return tokenCommand(argv);
   const help = HELP[name];
   if (!help) {
     process.stderr.write(`tapwatch: unknown command '${name}'\n`);
@@ -104,7 +107,7 @@ export async function runCommand(name: string, argv: string[]): Promise<number> 
 
   let service: Service;
   try {
-    assertSafeBinding(config.TAPWATCH_HOST, config.TAPWATCH_TOKEN);
+    assertSafeBinding(config.TAPWATCH_HOST, config.TAPWATCH_TOKEN, authorizerFor(config).enabled);
     service = await startService(name, config);
   } catch (err) {
     const msg = err instanceof Error ? err.message : String(err);
@@ -251,6 +254,7 @@ async function startUp(config: Config): Promise<Service> {
 
   const { app, ingestStats } = createApp({
     token: config.TAPWATCH_TOKEN,
+    authorizer: authorizerFor(config),
     maxBodyBytes: config.TAPWATCH_MAX_BODY_BYTES,
     publisher: ingest,
     store,
@@ -259,7 +263,7 @@ async function startUp(config: Config): Promise<Service> {
     metrics: () => metrics(),
   });
   const server = createServer(app);
-  const stream = attachAlertStream(server, hub, { token: config.TAPWATCH_TOKEN, history: alertHistory(store), maxClients: config.TAPWATCH_WS_MAX_CLIENTS });
+  const stream = attachAlertStream(server, hub, { token: config.TAPWATCH_TOKEN, authorize: (req) => authorizerFor(config).check(req, 'alerts', true), history: alertHistory(store), maxClients: config.TAPWATCH_WS_MAX_CLIENTS });
   const metrics = metricsRenderer({ service: 'up', ingest: ingestStats, analyzer: analyzer.stats, alerts: delivery.publisher.stats, stream, webhooks: delivery.webhooks?.stats, queued: busDepth });
   const url = await listen(server, config);
 
@@ -292,6 +296,7 @@ async function startAnalyzer(config: Config): Promise<Service> {
   await source.start(analyzer.handleBatch);
   const { app } = createApp({
     token: config.TAPWATCH_TOKEN,
+    authorizer: authorizerFor(config),
     maxBodyBytes: config.TAPWATCH_MAX_BODY_BYTES,
     probeStore: store,
     health: () => ({ mode: 'analyzer', analyzer: analyzer.stats }),
@@ -337,6 +342,7 @@ async function startApi(config: Config): Promise<Service> {
   }
   const { app, ingestStats } = createApp({
     token: config.TAPWATCH_TOKEN,
+    authorizer: authorizerFor(config),
     maxBodyBytes: config.TAPWATCH_MAX_BODY_BYTES,
     publisher,
     store,
@@ -344,7 +350,7 @@ async function startApi(config: Config): Promise<Service> {
     metrics: () => metrics(),
   });
   const server = createServer(app);
-  const stream: AlertStream | undefined = feed ? attachAlertStream(server, feed, { token: config.TAPWATCH_TOKEN, history: alertHistory(store), maxClients: config.TAPWATCH_WS_MAX_CLIENTS }) : undefined;
+  const stream: AlertStream | undefined = feed ? attachAlertStream(server, feed, { token: config.TAPWATCH_TOKEN, authorize: (req) => authorizerFor(config).check(req, 'alerts', true), history: alertHistory(store), maxClients: config.TAPWATCH_WS_MAX_CLIENTS }) : undefined;
   const metrics = metricsRenderer({ service: 'api', ingest: publisher ? ingestStats : undefined, stream });
   const url = await listen(server, config);
   return {
@@ -365,6 +371,7 @@ async function startIngest(config: Config): Promise<Service> {
   const publisher = new KafkaEventPublisher(kafka, config.TAPWATCH_EVENTS_TOPIC);
   const { app, ingestStats } = createApp({
     token: config.TAPWATCH_TOKEN,
+    authorizer: authorizerFor(config),
     maxBodyBytes: config.TAPWATCH_MAX_BODY_BYTES,
     publisher,
     health: () => ({ mode: 'ingest' }),

@@ -6,6 +6,7 @@ import { TapwatchError } from '@tapwatch/schema';
 
 export const ApiErrors = Object.freeze({
   UNAUTHORIZED: { code: 'TAPWATCH_UNAUTHORIZED', status: 401, message: 'missing or wrong token: send Authorization: Bearer <TAPWATCH_TOKEN>' },
+  FORBIDDEN: { code: 'TAPWATCH_FORBIDDEN', status: 403, message: "this token's role does not allow this route" },
   NOT_JSON: { code: 'TAPWATCH_INGEST_NOT_JSON', status: 400, message: 'body is not valid JSON' },
   BAD_EVENT: { code: 'TAPWATCH_INGEST_BAD_EVENT', status: 422, message: 'body is not a tapwatch event or array of events' },
   TOO_LARGE: { code: 'TAPWATCH_BODY_TOO_LARGE', status: 413, message: 'body is larger than TAPWATCH_MAX_BODY_BYTES' },

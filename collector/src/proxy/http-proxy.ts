@@ -142,6 +142,8 @@ export async function startHttpProxy(options: HttpProxyOptions): Promise<Running
   const byClient = new Map<string, Managed>();
   const all = new Set<Managed>();
   let sessionCount = 0;
+  /** The client of the last `initialize` a stateless server answered. */
+  let lastInitializeKey: string | undefined;
 
   const emit = (event: TapEvent) => {
     try {
@@ -267,6 +269,7 @@ export async function startHttpProxy(options: HttpProxyOptions): Promise<Running
           if (previous && previous !== m) endSession(previous);
           m.clientKey = key;
           byClient.set(key, m);
+          lastInitializeKey = key;
         } else {
           endSession(m, !m.answered);
         }
@@ -296,7 +299,8 @@ export async function startHttpProxy(options: HttpProxyOptions): Promise<Running
         initializeKey = info ?? 'anonymous';
         return newSession('pending', false, undefined);
       }
-      return statelessFor(info ?? 'anonymous');
+      // A 2025 stateless client names itself only in `initialize`.
+      return statelessFor(info ?? lastInitializeKey ?? 'anonymous');
     };
 
     // ---- client → upstream ----

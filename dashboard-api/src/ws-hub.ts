@@ -55,6 +55,8 @@ export interface AlertStreamOptions {
 export interface AlertStream {
   readonly clients: number;
   readonly sent: number;
+  /** Subscribers let go: too slow, or missed a pong. */
+  readonly dropped: number;
   close(): Promise<void>;
 }
 
@@ -78,6 +80,7 @@ export function attachAlertStream(server: Server, feed: AlertFeed, options: Aler
   const wss = new WebSocketServer({ noServer: true, maxPayload: 64 * 1024 });
   const subscribers = new Map<WebSocket, Subscriber>();
   let sent = 0;
+  let dropped = 0;
 
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     const url = new URL(req.url ?? '/', 'http://localhost');
@@ -108,6 +111,13 @@ export function attachAlertStream(server: Server, feed: AlertFeed, options: Aler
     });
   });
 
+  /** Closes a subscriber that cannot keep up; it gets nothing more, and its buffer is freed once the close completes. */
+  function dropSlow(sub: Subscriber): void {
+    if (sub.ws.readyState !== WebSocket.OPEN) return;
+    dropped++;
+    sub.ws.close(STREAM_CLOSE.SLOW.code, STREAM_CLOSE.SLOW.reason);
+  }
+
   function control(sub: Subscriber, message: Record<string, unknown> & { type: string }): void {
     if (sub.ws.readyState === WebSocket.OPEN) sub.ws.send(JSON.stringify(message));
   }
@@ -122,7 +132,7 @@ export function attachAlertStream(server: Server, feed: AlertFeed, options: Aler
     if (sub.ws.readyState !== WebSocket.OPEN || !matchesFilters(sub.filters, alert)) return;
     if (sub.ws.bufferedAmount > maxBuffered) {
       log.warn('closing a slow alert-stream subscriber', { buffered: sub.ws.bufferedAmount });
-      sub.ws.close(STREAM_CLOSE.SLOW.code, STREAM_CLOSE.SLOW.reason);
+      dropSlow(sub);
       return;
     }
     sub.ws.send(data ?? JSON.stringify(alert));
@@ -192,7 +202,7 @@ export function attachAlertStream(server: Server, feed: AlertFeed, options: Aler
     for (const sub of subscribers.values()) {
       if (sub.pending) {
         if (sub.pending.length >= maxPending) {
-          sub.ws.close(STREAM_CLOSE.SLOW.code, STREAM_CLOSE.SLOW.reason);
+          dropSlow(sub);
           continue;
         }
         sub.pending.push(alert);
@@ -206,6 +216,7 @@ export function attachAlertStream(server: Server, feed: AlertFeed, options: Aler
     for (const sub of subscribers.values()) {
       if (!sub.alive) {
         log.info('dropping an alert-stream subscriber that missed a pong');
+        dropped++;
         sub.ws.terminate();
         subscribers.delete(sub.ws);
         continue;
@@ -222,6 +233,9 @@ export function attachAlertStream(server: Server, feed: AlertFeed, options: Aler
     },
     get sent() {
       return sent;
+    },
+    get dropped() {
+      return dropped;
     },
     async close() {
       clearInterval(heartbeat);

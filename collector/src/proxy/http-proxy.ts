@@ -63,6 +63,13 @@ export interface HttpProxyOptions {
   emit: (event: TapEvent) => void;
   /** Largest message (JSON body, or one SSE event) observed; larger ones are relayed, not observed. Default 32 MiB. */
   maxObservedBytes?: number | undefined;
+  /**
+   * A session with no request in flight and no traffic for this long is ended
+   * (clients that never send DELETE would otherwise keep it for the life of
+   * the proxy); a later request in it starts a new tapwatch session.
+   * Default 30 minutes.
+   */
+  sessionIdleMs?: number | undefined;
 }
 
 export interface HttpProxyStats {
@@ -110,6 +117,9 @@ interface Managed {
   lazy: boolean;
   /** The upstream answered something in this session. */
   answered: boolean;
+  /** Exchanges (requests, open streams) currently attached to it. */
+  open: number;
+  lastActive: number;
   ended: boolean;
   clientKey: string | undefined;
 }
@@ -170,7 +180,7 @@ export async function startHttpProxy(options: HttpProxyOptions): Promise<Running
       },
       emit,
     );
-    const m: Managed = { tracker, kind, lazy, answered: false, ended: false, clientKey };
+    const m: Managed = { tracker, kind, lazy, answered: false, ended: false, clientKey, open: 0, lastActive: Date.now() };
     all.add(m);
     stats.sessionsStarted++;
     return m;
@@ -196,6 +206,7 @@ export async function startHttpProxy(options: HttpProxyOptions): Promise<Running
   const observe = (m: Managed, direction: Direction, message: unknown) => {
     if (m.ended) return;
     if (direction === 'server') m.answered = true;
+    m.lastActive = Date.now();
     try {
       m.tracker.observe(direction, message);
     } catch (err) {
@@ -244,9 +255,15 @@ export async function startHttpProxy(options: HttpProxyOptions): Promise<Running
     let responseSessionId: string | null | undefined;
     let responseStatus: number | undefined;
     let initializeKey: string | undefined;
+    let exchangeClosed = false;
+    let counted = false;
 
     const attach = (m: Managed) => {
       managed = m;
+      if (!exchangeClosed) {
+        counted = true;
+        m.open++;
+      }
       for (const msg of queued.splice(0)) observe(m, 'server', msg);
       settle();
     };
@@ -341,6 +358,11 @@ export async function startHttpProxy(options: HttpProxyOptions): Promise<Running
 
     // The client went away before the response ended: stop the upstream work too.
     res.on('close', () => {
+      exchangeClosed = true;
+      if (managed && counted) {
+        managed.open--;
+        managed.lastActive = Date.now();
+      }
       if (!res.writableFinished) {
         stats.clientAborts++;
         abort.abort();
@@ -494,12 +516,23 @@ export async function startHttpProxy(options: HttpProxyOptions): Promise<Running
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   const url = `http://${host}:${address.port}`;
 
+  const idleMs = options.sessionIdleMs ?? 30 * 60_000;
+  const sweep = setInterval(
+    () => {
+      const now = Date.now();
+      for (const m of [...all]) if (m.kind !== 'pending' && m.open <= 0 && now - m.lastActive > idleMs) endSession(m);
+    },
+    Math.max(10, Math.min(idleMs / 2, 60_000)),
+  );
+  sweep.unref();
+
   let closing: Promise<void> | undefined;
   return {
     url,
     upstream: display,
     stats,
     close: () => {
+      clearInterval(sweep);
       closing ??= new Promise<void>((resolveClose) => {
         server.close(() => resolveClose());
         server.closeAllConnections();

@@ -13,6 +13,7 @@ import type { AddressInfo } from 'node:net';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import WebSocket from 'ws';
+import { chromium } from 'playwright-core';
 import { AlertHub } from '@tapwatch/analyzer';
 import { attachAlertStream, type AlertStream } from '@tapwatch/dashboard-api';
 import type { Alert } from '@tapwatch/schema';
@@ -193,6 +194,69 @@ describe('with a real tapwatch up', () => {
     await waitFor('live alerts after a failed resume', () => bad.alerts.length === 1);
     c.ws.close();
     bad.ws.close();
+  });
+
+  test('a browser subscribes with ?token-free query filters, changes them with a subscribe message, and resumes', async () => {
+    const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', headless: true, args: ['--no-sandbox', '--disable-background-networking'] });
+    try {
+      const page = await browser.newPage();
+      await page.goto(`${tw.url}/healthz`);
+      const wsUrl = `${tw.url.replace(/^http/, 'ws')}/v1/alerts/stream?server=${run}-w&severity=critical`;
+      await page.evaluate(async (url) => {
+        const w = globalThis as unknown as { msgs: unknown[]; ws: WebSocket };
+        w.msgs = [];
+        w.ws = new WebSocket(url);
+        w.ws.onmessage = (e) => w.msgs.push(JSON.parse(String(e.data)));
+        await new Promise((r, j) => {
+          w.ws.onopen = r;
+          w.ws.onerror = j;
+        });
+      }, wsUrl);
+      const msgs = () => page.evaluate(() => (globalThis as unknown as { msgs: any[] }).msgs);
+      const first = [call('low', `${run}-w`), call('critical', `${run}-w`)];
+      await ingest(first);
+      await waitFor('the critical alert in the browser', async () => (await msgs()).some((m) => m.agent === first[1]!.agent));
+      assert.deepEqual((await msgs()).map((m) => m.tool), ['t-critical'], 'the low one was filtered out by the server');
+
+      await page.evaluate(() => (globalThis as unknown as { ws: WebSocket }).ws.send(JSON.stringify({ type: 'subscribe', filters: { tool: 't-low' } })));
+      await waitFor('the ack', async () => (await msgs()).some((m) => m.type === 'subscribed'));
+      const second = [call('critical', `${run}-w`), call('low', `${run}-w`)];
+      await ingest(second);
+      await waitFor('the low alert in the browser', async () => (await msgs()).some((m) => m.agent === second[1]!.agent));
+      assert.deepEqual(
+        (await msgs()).filter((m) => m.type === undefined).map((m) => m.tool),
+        ['t-critical', 't-low'],
+      );
+
+      // Reconnect from the first alert seen: the browser gets what it missed under its filters, then replay_end.
+      const firstId = (await msgs())[0].id as string;
+      const replayed = await page.evaluate(async (url) => {
+        const got: any[] = [];
+        const ws = new WebSocket(url);
+        ws.onmessage = (e) => got.push(JSON.parse(String(e.data)));
+        await new Promise<void>((r) => {
+          const t = setInterval(() => {
+            if (got.some((m) => m.type === 'replay_end')) {
+              clearInterval(t);
+              r();
+            }
+          }, 20);
+        });
+        ws.close();
+        return got;
+      }, `${tw.url.replace(/^http/, 'ws')}/v1/alerts/stream?server=${run}-w&since=${encodeURIComponent(firstId)}`);
+      const expected = await rows(
+        tw.url,
+        `SELECT id FROM alerts WHERE server = {s:String} AND (time, id) > (SELECT time, id FROM alerts WHERE id = {id:String} LIMIT 1) ORDER BY time, id`,
+        undefined,
+        { s: `${run}-w`, id: firstId },
+      );
+      const ids = replayed.filter((m) => m.type === undefined).map((m) => m.id);
+      assert.deepEqual(ids, expected.map((r) => r.id), 'exactly what was stored after it, in order');
+      assert.ok(ids.length >= 2, 'at least the two alerts raised after it');
+    } finally {
+      await browser.close();
+    }
   });
 
   test('a bad filter in the query string refuses the upgrade with 400', async () => {

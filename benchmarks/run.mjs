@@ -24,6 +24,7 @@ if (out) mkdirSync(out, { recursive: true });
 
 const benches = [
   ['tap-rtt', quick ? ['--calls', '300', '--warmup', '50', '--startups', '3'] : []],
+  ['proxy-rtt', quick ? ['--calls', '300', '--warmup', '50', '--load-s', '3', '--concurrency', '8'] : []],
   ['analyzer-throughput', quick ? ['--events', '20k'] : []],
 ];
 

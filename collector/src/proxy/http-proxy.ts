@@ -375,12 +375,12 @@ export async function startHttpProxy(options: HttpProxyOptions): Promise<Running
       responseStatus = status;
       responseSessionId = headerValue(up.headers['mcp-session-id']) ?? null;
       settle();
-      res.writeHead(status, up.statusMessage, forwardResponseHeaders(up.rawHeaders));
-      res.flushHeaders();
-
       const contentType = headerValue(up.headers['content-type']) ?? '';
       const encoded = isEncoded(up.headers['content-encoding']);
       const sse = /^\s*text\/event-stream/i.test(contentType);
+      res.writeHead(status, up.statusMessage, forwardResponseHeaders(up.rawHeaders));
+      // A stream's head goes out at once (the first event may be minutes away); other heads ride with the body.
+      if (sse) res.flushHeaders();
       const json = !sse && isJson(contentType);
       if ((sse || json) && encoded) stats.encodedSkipped++;
 

@@ -24,6 +24,7 @@ interface Health {
   ingest?: { accepted?: number; rejected?: Record<string, number> };
   analyzer?: Record<string, number>;
   storage?: { rows: number; bytes: number; tables: Record<string, { rows: number; bytes: number }> };
+  alertStream?: { clients: number; sent: number; dropped: number };
   [key: string]: unknown;
 }
 
@@ -100,6 +101,10 @@ export async function statusCommand(argv: string[]): Promise<number> {
         .filter(([name]) => !name.startsWith('.'))
         .map(([name, v]) => `${name} ${v.rows}`);
       lines.push(`storage    ${health.storage.rows} rows, ${formatBytes(health.storage.bytes)} on disk (${parts.join(', ')})`);
+    }
+    if (health.alertStream) {
+      const st = health.alertStream;
+      lines.push(`stream     ${st.clients} subscriber${st.clients === 1 ? '' : 's'}, ${st.sent} alerts sent, ${st.dropped} dropped (too slow or dead)`);
     }
     if (alerts) {
       const by = Object.fromEntries(alerts.map((r) => [String(r.severity), Number(r.n)]));

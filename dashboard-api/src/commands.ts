@@ -146,6 +146,11 @@ export async function runCommand(name: string, argv: string[]): Promise<number> 
   });
 }
 
+/** The alert stream's counters for /healthz (`tapwatch status`). */
+function streamHealth(stream: AlertStream | undefined): { clients: number; sent: number; dropped: number } | undefined {
+  return stream ? { clients: stream.clients, sent: stream.sent, dropped: stream.dropped } : undefined;
+}
+
 export interface Service {
   url: string;
   stop(): Promise<void>;
@@ -258,7 +263,7 @@ async function startUp(config: Config): Promise<Service> {
     maxBodyBytes: config.TAPWATCH_MAX_BODY_BYTES,
     publisher: ingest,
     store,
-    health: () => ({ mode: 'up', analyzer: analyzer.stats, queued: busDepth() }),
+    health: () => ({ mode: 'up', analyzer: analyzer.stats, queued: busDepth(), alertStream: streamHealth(stream) }),
     onSilencesChanged: () => delivery.publisher.refresh(),
     metrics: () => metrics(),
   });
@@ -346,7 +351,7 @@ async function startApi(config: Config): Promise<Service> {
     maxBodyBytes: config.TAPWATCH_MAX_BODY_BYTES,
     publisher,
     store,
-    health: () => ({ mode: 'api', alertSubscribers: stream?.clients ?? 0 }),
+    health: () => ({ mode: 'api', alertSubscribers: stream?.clients ?? 0, alertStream: streamHealth(stream) }),
     metrics: () => metrics(),
   });
   const server = createServer(app);

@@ -192,6 +192,10 @@ describe('with a real tapwatch up', () => {
     assert.equal(err.error.code, 'TAPWATCH_STREAM_UNKNOWN_SINCE');
     await ingest([call('low', `${run}-u`)]);
     await waitFor('live alerts after a failed resume', () => bad.alerts.length === 1);
+    // A subscribe message can resume too: new filters, then the replay under them.
+    bad.send({ type: 'subscribe', filters: { server: `${run}-t` }, since: t0 });
+    await waitFor('the second replay end', () => bad.control.filter((m) => m.type === 'replay_end').length === 2);
+    assert.deepEqual(bad.alerts.slice(1).map((a) => a.tool).sort(), ['t-high', 't-low']);
     c.ws.close();
     bad.ws.close();
   });

@@ -531,15 +531,23 @@ async function conformance(url: string): Promise<{ passed: string[]; failed: str
   return { passed: passed.sort(), failed: failed.sort(), output };
 }
 
-test('MCP conformance suite: the scenarios server-everything passes directly, it passes through the proxy', async () => {
+test('MCP conformance suite: every scenario server-everything passes directly passes through the proxy (plus DNS-rebinding protection)', async (t) => {
   const upstream = await startEverythingHttp('streamableHttp');
   const proxy = await proxyTo(`${upstream.url}/mcp`, ['--name', 'conformance']);
   try {
     const direct = await conformance(`${upstream.url}/mcp`);
     assert.ok(direct.passed.length >= 10, `the suite ran directly:\n${direct.output.slice(-3000)}`);
     const proxied = await conformance(`${proxy.url}/mcp`);
-    assert.deepEqual(proxied.passed, direct.passed, `through the proxy:\n${proxied.output.slice(-3000)}`);
-    assert.deepEqual(proxied.failed, direct.failed);
+    for (const name of direct.passed) assert.ok(proxied.passed.includes(name), `${name} passes directly but not through the proxy:\n${proxied.output.slice(-3000)}`);
+    // The one difference allowed: the proxy on loopback refuses foreign Host names itself
+    // (it rewrites Host, so the server's own check could not), which server-everything does not.
+    assert.deepEqual(
+      proxied.passed.filter((name) => !direct.passed.includes(name)),
+      direct.failed.includes('dns-rebinding-protection') ? ['dns-rebinding-protection'] : [],
+    );
+    t.diagnostic(
+      `conformance: ${direct.passed.length} of ${direct.passed.length + direct.failed.length} scenarios pass directly, ${proxied.passed.length} through the proxy; failing both ways: ${proxied.failed.join(', ')}`,
+    );
     const r = await waitFor('conformance calls recorded', async () => {
       const x = await rows(tw.url, "SELECT count() AS n FROM tool_calls WHERE server = 'conformance'", TOKEN);
       return x[0].n > 0 ? x : undefined;

@@ -37,7 +37,10 @@ Sessions: one tapwatch session per Mcp-Session-Id (or legacy SSE stream);
 requests without a session (stateless servers, 2026-07-28) share one session
 per client name and version for the life of the proxy.
 Accept-Encoding is dropped on requests that accept text/event-stream, so
-events are observed and flushed one by one; other headers pass unchanged.
+events are observed and flushed one by one; Host names the upstream; other
+headers pass unchanged. On a loopback address the proxy answers 403 to a
+Host that is not a loopback name (DNS rebinding: the upstream cannot check
+a Host the proxy rewrote).
 The proxy sends $TAPWATCH_TOKEN to an http sink when it is set. Ctrl-C ends
 every open session and flushes the sink.
 `;

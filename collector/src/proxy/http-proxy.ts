@@ -9,7 +9,7 @@
  * feeds the JSON-RPC messages to one `SessionTracker` per MCP session. A
  * failure there is counted in `stats`, never thrown into the relay.
  *
- * Two deliberate changes to what passes through:
+ * Deliberate changes to what passes through:
  * - `Host` names the upstream, and `Accept-Encoding` is dropped on requests
  *   that accept `text/event-stream` (every MCP request): the proxy observes
  *   plain bodies and streams events as they come, and never decodes and
@@ -19,6 +19,9 @@
  *   absolute URL on the upstream's origin, is rewritten to the proxy's
  *   origin, so the client posts its messages through the proxy. Relative
  *   endpoints (what the SDK sends) pass unchanged.
+ * - Listening on loopback, a request whose Host is not a loopback name gets a
+ *   403 from the proxy: it rewrites Host, so the upstream's own DNS-rebinding
+ *   check could not see a page that rebinds a name to the proxy's port.
  *
  * Which tracker sees a message (one tracker = one tapwatch session):
  * - a request with `Mcp-Session-Id`: the tracker of that session (the upstream
@@ -85,6 +88,8 @@ export interface HttpProxyStats {
   oversized: number;
   /** Encoded (compressed) bodies, relayed but not observed. */
   encodedSkipped: number;
+  /** Requests refused because their Host was not a loopback name while the proxy listens on loopback. */
+  hostRejected: number;
   /** Failures inside observation (the message was relayed anyway). */
   observeErrors: number;
   /** Trackers created and ended. */
@@ -142,6 +147,7 @@ export async function startHttpProxy(options: HttpProxyOptions): Promise<Running
     parseErrors: 0,
     oversized: 0,
     encodedSkipped: 0,
+    hostRejected: 0,
     observeErrors: 0,
     sessionsStarted: 0,
     sessionsEnded: 0,
@@ -242,7 +248,23 @@ export async function startHttpProxy(options: HttpProxyOptions): Promise<Running
   server.headersTimeout = 60_000;
   server.keepAliveTimeout = 65_000;
 
+  // The proxy rewrites Host, so the upstream's own DNS-rebinding check cannot see a
+  // page that rebinds a name to our loopback port: on loopback, the proxy checks.
+  const loopbackOnly = isLoopbackName(options.host ?? '127.0.0.1');
+
   function handle(req: IncomingMessage, res: ServerResponse): void {
+    if (loopbackOnly && !isLoopbackName(hostName(req.headers.host ?? ''))) {
+      stats.hostRejected++;
+      req.resume();
+      const body = JSON.stringify({
+        jsonrpc: '2.0',
+        id: null,
+        error: { code: -32000, message: 'tapwatch proxy: Host refused; a proxy listening on loopback accepts only loopback host names (DNS rebinding protection)' },
+      });
+      res.writeHead(403, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+      res.end(body);
+      return;
+    }
     const method = req.method ?? 'GET';
     const path = requestPath(req.url ?? '/');
     const target = new URL(path, upstream.origin);
@@ -690,6 +712,20 @@ function isJson(contentType: string | string[] | undefined): boolean {
 function isEncoded(contentEncoding: string | string[] | undefined): boolean {
   const v = headerValue(contentEncoding)?.trim().toLowerCase();
   return v !== undefined && v !== '' && v !== 'identity';
+}
+
+/** `localhost`, `*.localhost`, 127.0.0.0/8 or ::1. */
+function isLoopbackName(host: string): boolean {
+  const h = host.toLowerCase().replace(/^\[|\]$/g, '');
+  return h === 'localhost' || h.endsWith('.localhost') || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h) || h === '::1' || h === '0:0:0:0:0:0:0:1';
+}
+
+/** The host name of a Host header value (`name[:port]`, `[v6][:port]`). */
+function hostName(hostHeader: string): string {
+  const v = hostHeader.trim();
+  if (v.startsWith('[')) return v.slice(1, v.indexOf(']') > 0 ? v.indexOf(']') : undefined);
+  const colon = v.lastIndexOf(':');
+  return colon >= 0 ? v.slice(0, colon) : v;
 }
 
 function isAbsoluteUrl(s: string): boolean {

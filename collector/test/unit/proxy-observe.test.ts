@@ -31,6 +31,8 @@ async function setup(handler: Handler, options: Partial<HttpProxyOptions> = {}) 
     emit: (e) => events.push(TapEventSchema.parse(e)),
     ...options,
   });
+  let upstreamRequests = 0;
+  upstream.on('request', () => upstreamRequests++);
   const post = (body: unknown, headers: Record<string, string> = {}) =>
     new Promise<{ status: number; headers: IncomingHttpHeaders; body: Buffer }>((resolve, reject) => {
       const req = request(`${proxy.url}/mcp`, { method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', ...headers } }, (res) => {
@@ -46,7 +48,7 @@ async function setup(handler: Handler, options: Partial<HttpProxyOptions> = {}) 
     upstream.closeAllConnections();
     await new Promise((r) => upstream.close(r));
   };
-  return { proxy, events, post, close };
+  return { proxy, events, post, close, upstreamRequests: () => upstreamRequests };
 }
 
 const call = (id: number, name = 'echo') => ({ jsonrpc: '2.0', id, method: 'tools/call', params: { name, arguments: { message: 'x' } } });
@@ -185,4 +187,22 @@ test('sessions: Mcp-Session-Id from initialize keys one session; a stateless 202
   assert.match(byCall['3']!.agent, /:modern$/);
   assert.ok(calls(t.events).every((c) => c.transport === 'http' && c.status === 'ok'));
   assert.equal(t.proxy.stats.sessionsEnded, 3);
+});
+
+test('on loopback, a request whose Host is not a loopback name is refused before it reaches the upstream (DNS rebinding)', async () => {
+  const t = await setup((msg, _req, res) => {
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end(JSON.stringify({ jsonrpc: '2.0', id: msg.id, result: { content: [] } }));
+  });
+  try {
+    const refused = await t.post(call(1), { host: 'rebound.example:8788' });
+    assert.equal(refused.status, 403);
+    assert.match(JSON.parse(refused.body.toString()).error.message, /DNS rebinding/);
+    assert.equal(t.upstreamRequests(), 0);
+    assert.equal(t.proxy.stats.hostRejected, 1);
+    for (const host of ['localhost:1', '127.0.0.2', '[::1]:80', 'a.localhost']) assert.equal((await t.post(call(2), { host })).status, 200, host);
+    assert.equal(t.upstreamRequests(), 4);
+  } finally {
+    await t.close();
+  }
 });

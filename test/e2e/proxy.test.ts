@@ -171,6 +171,17 @@ test('mcp-remote (stdio ↔ HTTP bridge) through the proxy: calls work and are r
       ],
     );
     assert.match(calls[0].agent, /stdio-client \(via mcp-remote/, 'the agent names the client mcp-remote bridges');
+    // mcp-remote never sends DELETE: stopping the proxy ends its open sessions and flushes them to the sink.
+    await proxy.stop();
+    const ended = await waitFor('the sessions ended by the proxy shutdown', async () => {
+      const x = await rows(tw.url, "SELECT session, calls FROM sessions WHERE server = {s:String} AND event = 'end' ORDER BY calls", TOKEN, { s: server });
+      return x.length >= 2 ? x : undefined;
+    });
+    assert.deepEqual(
+      ended.map((e) => e.calls),
+      [0, 2],
+      'the probe session of mcp-remote and the real one',
+    );
   } finally {
     await proxy.stop();
     await upstream.stop();

@@ -88,6 +88,8 @@ export interface HttpProxyStats {
   oversized: number;
   /** Encoded (compressed) bodies, relayed but not observed. */
   encodedSkipped: number;
+  /** Server messages on a stream no session could be found for (kept up to 1,000 a stream, then dropped). */
+  unattributed: number;
   /** Requests refused because their Host was not a loopback name while the proxy listens on loopback. */
   hostRejected: number;
   /** Failures inside observation (the message was relayed anyway). */
@@ -112,6 +114,8 @@ const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'te
 /** How much of a legacy SSE stream is held back while looking for its `endpoint` event. */
 const ENDPOINT_HOLD_BYTES = 64 * 1024;
 const CLIENT_INFO_META = 'io.modelcontextprotocol/clientInfo';
+/** Server messages held per exchange while its session is not known yet. */
+const MAX_QUEUED = 1000;
 
 type SessionKind = 'session' | 'legacy' | 'stateless' | 'pending';
 
@@ -148,6 +152,7 @@ export async function startHttpProxy(options: HttpProxyOptions): Promise<Running
     oversized: 0,
     encodedSkipped: 0,
     hostRejected: 0,
+    unattributed: 0,
     observeErrors: 0,
     sessionsStarted: 0,
     sessionsEnded: 0,
@@ -291,7 +296,9 @@ export async function startHttpProxy(options: HttpProxyOptions): Promise<Running
     };
     const fromServer = (msg: unknown) => {
       if (managed) observe(managed, 'server', msg);
-      else queued.push(msg);
+      else if (queued.length < MAX_QUEUED) queued.push(msg);
+      // A stream no session claims (not legacy SSE, no session id): bounded, then counted.
+      else stats.unattributed++;
     };
     /** Applies what the response head says about the session, once both the tracker and the head are known. */
     const settle = () => {

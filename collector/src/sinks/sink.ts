@@ -157,6 +157,7 @@ export abstract class QueueingSink implements EventSink {
         // In the background: the relay never waits for it, and the loop picks the events up.
         this.recovering = this.spool.recover().then(
           (n) => {
+            this.stats.spooled = this.spool?.pending ?? 0;
             if (n > 0 && !this.closing) this.kick();
           },
           (err: unknown) => log.debug('tap spool: recovery failed', { error: errorText(err) }),

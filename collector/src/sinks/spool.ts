@@ -162,8 +162,9 @@ export class Spool {
     while (this.bytes + bytes > this.options.maxBytes && this.segments.length > 0) await this.dropOldest();
     try {
       if (!this.ownDirReady) {
-        await fs.mkdir(this.ownDir, { recursive: true });
-        await fs.writeFile(join(this.ownDir, 'lock'), `${process.pid}\n`);
+        // Events may carry arguments and result previews: owner-only, like the tap's own memory.
+        await fs.mkdir(this.ownDir, { recursive: true, mode: 0o700 });
+        await fs.writeFile(join(this.ownDir, 'lock'), `${process.pid}\n`, { mode: 0o600 });
         this.ownDirReady = true;
       }
       if (!this.tail || this.tail.bytes + bytes > this.segmentBytes) {
@@ -178,7 +179,7 @@ export class Spool {
         };
         this.segments.push(this.tail);
       }
-      await fs.appendFile(this.tail.path, data);
+      await fs.appendFile(this.tail.path, data, { mode: 0o600 });
     } catch (err) {
       this.markBroken(err);
       this.options.onDrop(events.length, infoOf(events), `spool unavailable (${codeOf(err)})`);
@@ -332,7 +333,7 @@ export class Spool {
       const rest = head.events.slice(head.cursor).map((e) => JSON.stringify(e) + '\n').join('');
       const tmp = `${head.segment.path}.tmp`;
       try {
-        await fs.writeFile(tmp, rest);
+        await fs.writeFile(tmp, rest, { mode: 0o600 });
         await fs.rename(tmp, head.segment.path);
         const bytes = Buffer.byteLength(rest);
         this.bytes += bytes - head.segment.bytes;

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DeliveryError, QueueingSink, type QueueingSinkOptions } from '@tapwatch/collector';
@@ -68,6 +68,7 @@ test('while the sink is down events go to the spool; when it is back they are de
     await waitFor('events spooled', () => sink.stats.spooled === 40, 10_000, 5);
     assert.equal(sink.stats.queued, 0, 'nothing piles up in memory while the spool takes it');
     assert.equal(spooledLines(root).length, 40, 'the spool is real files of NDJSON events');
+    for (const f of spoolFiles(root)) assert.equal(statSync(f).mode & 0o777, 0o600, 'owner-only: events may carry arguments');
     const second = calls(25);
     for (const e of second) sink.send(e);
     sink.up = true;

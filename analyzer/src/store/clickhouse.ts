@@ -64,7 +64,8 @@ export async function openClickHouseStore(options: ClickHouseStoreOptions): Prom
       });
     } else {
       reader = createClient({ url: options.url, username: options.user, password: options.password, database: options.database });
-      // final before readonly: both are checked against the session as it was, so readonly does not refuse final.
+      // final before readonly: the request's settings are checked against the user's own (writable)
+      // profile, and in this order even a server applying them one by one accepts final first.
       readerSettings = { final: 1, readonly: '1' };
     }
   } else {

@@ -58,6 +58,9 @@ async function main(argv: string[]): Promise<number> {
 main(process.argv.slice(2)).then(
   (code) => {
     process.exitCode = code;
+    // A server command returns once it has shut down. A client library may still hold a
+    // timer or socket (kafkajs reconnecting to a broker that came back): do not linger on it.
+    if (SERVER_COMMANDS.has(process.argv[2] ?? '')) setTimeout(() => process.exit(code), 500).unref();
   },
   (err: unknown) => {
     process.stderr.write(`tapwatch: ${err instanceof Error ? err.message : String(err)}\n`);

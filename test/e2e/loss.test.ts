@@ -68,10 +68,7 @@ async function upOn(port: number, dataDir: string, env: NodeJS.ProcessEnv = {}):
   };
 }
 
-/**
- * SIGTERM, and SIGKILL if it has not exited after 15 s. (Known issue: `tapwatch up` with Kafka
- * can hang at shutdown after its broker restarted; a kill is also the crash this suite is about.)
- */
+/** SIGTERM, and SIGKILL if it has not exited after 15 s (a stuck shutdown must not stall the suite). */
 async function stopOrKill(proc: ChildProcess): Promise<void> {
   if (proc.exitCode !== null || proc.signalCode !== null) return;
   const exited = new Promise<void>((r) => proc.once('exit', () => r()));

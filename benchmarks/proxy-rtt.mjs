@@ -7,7 +7,11 @@
 //
 //   npm run build && node benchmarks/proxy-rtt.mjs [--calls 2000] [--warmup 200]
 //        [--block 100] [--big-bytes 10240] [--rate 1000] [--load-s 15]
-//        [--concurrency 32] [--json FILE]
+//        [--concurrency 32] [--observers worker] [--json FILE]
+//
+// `--observers inline,worker` runs one proxy per observer mode side by side:
+// their blocks alternate with the direct ones in the same run, so the
+// before/after comparison shares its baseline and its machine load.
 
 import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
@@ -37,7 +41,7 @@ import {
   waitFor,
 } from './lib.mjs';
 
-const DEFAULTS = { calls: 2000, warmup: 200, block: 100, bigBytes: 10240, rate: 1000, loadS: 15, concurrency: 32, json: '' };
+const DEFAULTS = { calls: 2000, warmup: 200, block: 100, bigBytes: 10240, rate: 1000, loadS: 15, concurrency: 32, observers: 'worker', json: '' };
 
 const HELP = `Usage: node benchmarks/proxy-rtt.mjs [options]
 
@@ -48,6 +52,8 @@ const HELP = `Usage: node benchmarks/proxy-rtt.mjs [options]
   --rate N         target calls/s of the load phase, per path (default ${DEFAULTS.rate})
   --load-s N       seconds of load per path (default ${DEFAULTS.loadS})
   --concurrency N  clients (MCP sessions) sharing the load (default ${DEFAULTS.concurrency})
+  --observers LIST proxies to run, one per observer mode (worker, inline), side by
+                   side in the same run (default ${DEFAULTS.observers})
   --json FILE      also write the raw summary as JSON
 `;
 
@@ -209,49 +215,56 @@ async function main() {
   const port = await freePort();
   const server = await startProcess('server-everything', [EVERYTHING, 'streamableHttp'], { PORT: String(port) }, /listening on port/i);
   const direct = `http://127.0.0.1:${port}/mcp`;
-  const proxy = await startProcess(
-    'tapwatch proxy',
-    [TAPWATCH_BIN, 'proxy', '--upstream', direct, '--listen', '127.0.0.1:0', '--sink', up.url, '--name', 'everything-http'],
-    { TAPWATCH_LOG_LEVEL: 'warn' },
-    /tapwatch proxy listening on (http:\/\/\S+) → /,
-  );
-  const proxied = `${proxy.match[1]}/mcp`;
-  console.log(`tapwatch up at ${up.url}; server-everything at ${direct}; proxy at ${proxied} (pid ${proxy.pid})`);
+  const modes = String(opts.observers)
+    .split(',')
+    .map((x) => x.trim())
+    .filter(Boolean);
+  if (modes.length === 0 || modes.some((x) => x !== 'worker' && x !== 'inline')) throw new Error(`--observers must list worker and/or inline (got '${opts.observers}')`);
+  /** One proxy per observer mode; a single one keeps the label `proxied`. */
+  const proxies = [];
+  for (const mode of modes) {
+    const proc = await startProcess(
+      `tapwatch proxy (${mode})`,
+      [TAPWATCH_BIN, 'proxy', '--upstream', direct, '--listen', '127.0.0.1:0', '--sink', up.url, '--name', 'everything-http', '--observer', mode],
+      { TAPWATCH_LOG_LEVEL: 'warn' },
+      /tapwatch proxy listening on (http:\/\/\S+) → /,
+    );
+    proxies.push({ label: modes.length === 1 ? 'proxied' : `proxied ${mode}`, mode, proc, url: `${proc.match[1]}/mcp` });
+  }
+  console.log(`tapwatch up at ${up.url}; server-everything at ${direct}; ${proxies.map((p) => `${p.label} at ${p.url} (pid ${p.proc.pid})`).join('; ')}`);
 
   // 1. RTT, one session per path, alternating blocks.
   const small = 'hello, tapwatch';
   const big = Array.from({ length: opts.bigBytes }, (_, i) => 'abcdefghijklmnopqrstuvwxyz0123456789 '[(i * 7919) % 37]).join('');
   const results = {};
-  const proxyCpu0 = cpuSeconds(proxy.pid);
+  const proxyCpu0 = proxies.map((p) => cpuSeconds(p.proc.pid));
   for (const [name, message] of [
     [`echo ${small.length} B`, small],
     [`echo ${big.length} B`, big],
   ]) {
-    const paths = [await connect('direct', direct), await connect('proxied', proxied)];
+    const paths = [await connect('direct', direct)];
+    for (const p of proxies) paths.push(await connect(p.label, p.url));
     phase(`measuring ${name}`);
     results[name] = await series(paths, message, opts);
     for (const p of paths) await p.close();
   }
   const rttCalls = 2 * (opts.calls + opts.warmup);
-  const proxyCpuPerCallUs = ((cpuSeconds(proxy.pid) - proxyCpu0) * 1e6) / rttCalls;
+  const proxyCpuPerCallUs = Object.fromEntries(proxies.map((p, i) => [p.label, ((cpuSeconds(p.proc.pid) - proxyCpu0[i]) * 1e6) / rttCalls]));
 
   // 2. Load: the same schedule direct (baseline) and through the proxy.
   const loads = {};
-  for (const [label, url] of [
-    ['direct', direct],
-    ['proxied', proxied],
-  ]) {
+  for (const [label, url] of [['direct', direct], ...proxies.map((p) => [p.label, p.url])]) {
     phase(`load ${label}: connecting ${opts.concurrency} sessions`);
     const clients = [];
     for (let i = 0; i < opts.concurrency; i++) clients.push(await connect(`load-${label}-${i}`, url));
     phase(`load ${label}: ${opts.rate} calls/s for ${opts.loadS} s`);
-    loads[label] = await load(clients, { rate: opts.rate, seconds: opts.loadS, watchPid: label === 'proxied' ? proxy.pid : server.pid });
+    loads[label] = await load(clients, { rate: opts.rate, seconds: opts.loadS, watchPid: proxies.find((p) => p.label === label)?.proc.pid ?? server.pid });
     for (const c of clients) await c.close();
   }
 
   // The sink did real work: every proxied call is a row in tool_calls.
   phase('checking the sink');
-  const expected = rttCalls + loads.proxied.latency.n;
+  const expected = proxies.reduce((n, p) => n + rttCalls + loads[p.label].latency.n, 0);
   let stored = 0;
   await waitFor(
     `${expected} tool_calls rows`,
@@ -272,13 +285,16 @@ async function main() {
       const s = r[label];
       rows.push([name, label, s.n, fmt(s.p50), fmt(s.p90), fmt(s.p99), fmt(s.mean), fmt(s.max)]);
     }
-    added.push([name, fmt((r.proxied.p50 - r.direct.p50) * 1000), fmt((r.proxied.p99 - r.direct.p99) * 1000), fmt(r.proxied.p50 / r.direct.p50), fmt(r.proxied.p99 / r.direct.p99)]);
+    for (const p of proxies) {
+      const x = r[p.label];
+      added.push([name, p.label, fmt((x.p50 - r.direct.p50) * 1000), fmt((x.p99 - r.direct.p99) * 1000), fmt(x.p50 / r.direct.p50), fmt(x.p99 / r.direct.p99)]);
+    }
   }
   console.log('\nRound-trip time of tools/call echo over Streamable HTTP (ms)\n');
   console.log(table(['series', 'path', 'n', 'p50', 'p90', 'p99', 'mean', 'max'], rows));
   console.log('\nAdded by the proxy (proxied − direct)\n');
-  console.log(table(['series', 'added p50 (µs)', 'added p99 (µs)', 'p50 ratio', 'p99 ratio'], added));
-  console.log(`\nproxy CPU during the RTT series: ${fmt(proxyCpuPerCallUs)} µs per call`);
+  console.log(table(['series', 'path', 'added p50 (µs)', 'added p99 (µs)', 'p50 ratio', 'p99 ratio'], added));
+  for (const [label, us] of Object.entries(proxyCpuPerCallUs)) console.log(`\n${label}: proxy CPU during the RTT series ${fmt(us)} µs per call`);
 
   console.log(`\nLoad: ${opts.rate} calls/s scheduled for ${opts.loadS} s over ${opts.concurrency} sessions (watched process: the server when direct, the proxy when proxied)\n`);
   console.log(

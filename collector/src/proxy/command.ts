@@ -1,5 +1,5 @@
 /**
- * `tapwatch proxy --upstream URL [--listen HOST:PORT] [--name SERVER] [--agent ID] [--session ID] [--sink URL] [--capture LEVEL]`
+ * `tapwatch proxy --upstream URL [--listen HOST:PORT] [--name SERVER] [--agent ID] [--session ID] [--sink URL] [--capture LEVEL] [--observer MODE]`
  */
 import { parseArgs } from 'node:util';
 import { CaptureLevelSchema, loadConfig, log } from '@tapwatch/schema';
@@ -31,6 +31,9 @@ Options:
                       (default: $TAPWATCH_SINK, else http://127.0.0.1:8787)
   --capture LEVEL     metadata, redacted or full, as for \`tapwatch tap\`
                       (default: $TAPWATCH_CAPTURE, else redacted)
+  --observer MODE     where messages are parsed and inspected: worker (a
+                      thread of its own, never delaying the relay; default)
+                      or inline (the relay's thread; for comparison)
   -h, --help          show this help
 
 Sessions: one tapwatch session per Mcp-Session-Id (or legacy SSE stream);
@@ -70,6 +73,7 @@ export async function proxyCommand(argv: string[]): Promise<number> {
         session: { type: 'string' },
         sink: { type: 'string' },
         capture: { type: 'string' },
+        observer: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -100,6 +104,9 @@ export async function proxyCommand(argv: string[]): Promise<number> {
   const capture = CaptureLevelSchema.safeParse(values.capture ?? config.TAPWATCH_CAPTURE);
   if (!capture.success) return usage(`--capture must be one of ${CaptureLevelSchema.options.join(', ')} (got '${values.capture ?? ''}')`);
 
+  const observer = values.observer ?? 'worker';
+  if (observer !== 'worker' && observer !== 'inline') return usage(`--observer must be worker or inline (got '${observer}')`);
+
   const sinkUrl = values.sink ?? config.TAPWATCH_SINK ?? 'http://127.0.0.1:8787';
   const sink = await createSink(sinkUrl, { token: config.TAPWATCH_TOKEN, eventsTopic: config.TAPWATCH_EVENTS_TOPIC });
   let proxy;
@@ -112,6 +119,7 @@ export async function proxyCommand(argv: string[]): Promise<number> {
       agent: values.agent ?? config.TAPWATCH_AGENT,
       session: values.session,
       capture: capture.data,
+      observer,
       emit: (e) => sink.send(e),
     });
   } catch (err) {

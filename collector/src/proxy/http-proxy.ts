@@ -4,10 +4,14 @@
  *
  * Traffic first: status lines, headers (minus hop-by-hop ones) and bodies are
  * relayed as bytes, chunk by chunk as they arrive, with backpressure; nothing
- * is re-serialized and nothing waits for observation. Observation parses a
- * bounded copy (a JSON body, or each event of a `text/event-stream` body) and
- * feeds the JSON-RPC messages to one `SessionTracker` per MCP session. A
- * failure there is counted in `stats`, never thrown into the relay.
+ * is re-serialized and nothing waits for observation. The relay thread only
+ * copies each message (a JSON body, or the data of each event of a
+ * `text/event-stream` body, bounded in size) and hands it to the observer
+ * thread (observe-thread.ts), which parses it and feeds one `SessionTracker`
+ * per MCP session; events come back in order and go to `emit` here. The
+ * relay thread parses a request body only when the session must be chosen
+ * from it (a POST without a session id). A failure in observation is counted
+ * in `stats`, never thrown into the relay.
  *
  * Deliberate changes to what passes through:
  * - `Host` names the upstream, and `Accept-Encoding` is dropped on requests
@@ -47,7 +51,8 @@ import { request as httpsRequest, Agent as HttpsAgent } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { hostname } from 'node:os';
 import { log, type CaptureLevel, type TapEvent } from '@tapwatch/schema';
-import { SessionTracker, type Direction } from '../tap/tracker.js';
+import type { Direction, TrackerIdentity } from '../tap/tracker.js';
+import { createProxyObserver, type ObserverCounters, type ProxyObserverMode } from './observe-thread.js';
 import { SseParser, type SseEvent } from './sse.js';
 
 export interface HttpProxyOptions {
@@ -73,16 +78,20 @@ export interface HttpProxyOptions {
    * Default 30 minutes.
    */
   sessionIdleMs?: number | undefined;
+  /** Where messages are parsed and inspected: `worker` (default, a thread of its own) or `inline` (the relay's thread; for comparison). */
+  observer?: ProxyObserverMode | undefined;
+  /** Bytes handed to the observer thread and not yet observed, past which messages are left out (counted in `observeSkipped`). Default 16 MiB. */
+  maxObserveInFlightBytes?: number | undefined;
 }
 
-export interface HttpProxyStats {
+export interface HttpProxyStats extends ObserverCounters {
   /** HTTP requests relayed (or answered 502). */
   requests: number;
   /** Requests the upstream could not be reached for, or that failed mid-response. */
   upstreamErrors: number;
   /** Client connections that went away before the response ended (the upstream request was aborted). */
   clientAborts: number;
-  /** Bodies or events that were not valid JSON. */
+  /** Bodies or events that were not valid JSON (counted by the observer thread, so shortly after the response). */
   parseErrors: number;
   /** Messages over `maxObservedBytes`, relayed but not observed. */
   oversized: number;
@@ -94,6 +103,9 @@ export interface HttpProxyStats {
   hostRejected: number;
   /** Failures inside observation (the message was relayed anyway). */
   observeErrors: number;
+  /** Messages left out of observation because the observer thread was behind (`maxObserveInFlightBytes`). */
+  observeSkipped: number;
+  observeSkippedBytes: number;
   /** Trackers created and ended. */
   sessionsStarted: number;
   sessionsEnded: number;
@@ -105,7 +117,7 @@ export interface RunningHttpProxy {
   /** The upstream URL. */
   upstream: string;
   readonly stats: HttpProxyStats;
-  /** Stops listening, drops open connections and ends every open session. */
+  /** Stops listening, drops open connections, ends every open session and waits for their last events. */
   close(): Promise<void>;
 }
 
@@ -116,15 +128,18 @@ const ENDPOINT_HOLD_BYTES = 64 * 1024;
 const CLIENT_INFO_META = 'io.modelcontextprotocol/clientInfo';
 /** Server messages held per exchange while its session is not known yet. */
 const MAX_QUEUED = 1000;
+/** How long `close` waits for the observer thread's last events. */
+const OBSERVER_CLOSE_MS = 10_000;
 
 type SessionKind = 'session' | 'legacy' | 'stateless' | 'pending';
 
 interface Managed {
-  tracker: SessionTracker;
+  /** The observer's number for this session's tracker. */
+  key: number;
   kind: SessionKind;
   /** Created for a session id the proxy had not seen: dropped silently if the upstream says it does not exist. */
   lazy: boolean;
-  /** The upstream answered something in this session. */
+  /** The upstream sent a message in this session. */
   answered: boolean;
   /** Exchanges (requests, open streams) currently attached to it. */
   open: number;
@@ -154,6 +169,8 @@ export async function startHttpProxy(options: HttpProxyOptions): Promise<Running
     hostRejected: 0,
     unattributed: 0,
     observeErrors: 0,
+    observeSkipped: 0,
+    observeSkippedBytes: 0,
     sessionsStarted: 0,
     sessionsEnded: 0,
   };
@@ -174,24 +191,24 @@ export async function startHttpProxy(options: HttpProxyOptions): Promise<Running
     }
   };
 
+  const observer = createProxyObserver(options.observer ?? 'worker', emit, stats, { maxInFlightBytes: options.maxObserveInFlightBytes });
+
   const newSession = (kind: SessionKind, lazy: boolean, clientKey?: string): Managed => {
     sessionCount++;
     const session = options.session === undefined ? randomUUID() : sessionCount === 1 ? options.session : `${options.session}.${sessionCount}`;
-    const tracker = new SessionTracker(
-      {
-        session,
-        transport: 'http',
-        serverName: options.serverName,
-        fallbackServerName,
-        agent: options.agent,
-        hostname: hostname(),
-        parentPid: process.ppid,
-        target: display,
-        capture: options.capture,
-      },
-      emit,
-    );
-    const m: Managed = { tracker, kind, lazy, answered: false, ended: false, clientKey, open: 0, lastActive: Date.now() };
+    const identity: TrackerIdentity = {
+      session,
+      transport: 'http',
+      serverName: options.serverName,
+      fallbackServerName,
+      agent: options.agent,
+      hostname: hostname(),
+      parentPid: process.ppid,
+      target: display,
+      capture: options.capture,
+    };
+    observer.open(sessionCount, identity);
+    const m: Managed = { key: sessionCount, kind, lazy, answered: false, ended: false, clientKey, open: 0, lastActive: Date.now() };
     all.add(m);
     stats.sessionsStarted++;
     return m;
@@ -204,26 +221,16 @@ export async function startHttpProxy(options: HttpProxyOptions): Promise<Running
     for (const [k, v] of bySessionId) if (v === m) bySessionId.delete(k);
     for (const [k, v] of byLegacyEndpoint) if (v === m) byLegacyEndpoint.delete(k);
     if (m.clientKey !== undefined && byClient.get(m.clientKey) === m) byClient.delete(m.clientKey);
-    if (silently) return;
-    stats.sessionsEnded++;
-    try {
-      m.tracker.end(null, null);
-    } catch (err) {
-      stats.observeErrors++;
-      log.warn('proxy could not end a session', { error: (err as Error).message });
-    }
+    if (!silently) stats.sessionsEnded++;
+    observer.end(m.key, silently);
   };
 
-  const observe = (m: Managed, direction: Direction, message: unknown) => {
+  /** Hands a message (a JSON body's bytes, or an SSE event's data) to the session's tracker. */
+  const observe = (m: Managed, direction: Direction, message: Buffer | string) => {
     if (m.ended) return;
     if (direction === 'server') m.answered = true;
     m.lastActive = Date.now();
-    try {
-      m.tracker.observe(direction, message);
-    } catch (err) {
-      stats.observeErrors++;
-      log.warn('proxy observation failed on a message', { direction, error: (err as Error).message });
-    }
+    observer.message(m.key, direction, message);
   };
 
   /** The stateless tracker of a client; an `initialize` answered without a session id replaces the previous one. */
@@ -278,7 +285,7 @@ export async function startHttpProxy(options: HttpProxyOptions): Promise<Running
 
     // Observation state of this exchange.
     let managed: Managed | undefined;
-    const queued: unknown[] = [];
+    const queued: (Buffer | string)[] = [];
     let responseSessionId: string | null | undefined;
     let responseStatus: number | undefined;
     let initializeKey: string | undefined;
@@ -294,7 +301,7 @@ export async function startHttpProxy(options: HttpProxyOptions): Promise<Running
       for (const msg of queued.splice(0)) observe(m, 'server', msg);
       settle();
     };
-    const fromServer = (msg: unknown) => {
+    const fromServer = (msg: Buffer | string) => {
       if (managed) observe(managed, 'server', msg);
       else if (queued.length < MAX_QUEUED) queued.push(msg);
       // A stream no session claims (not legacy SSE, no session id): bounded, then counted.
@@ -369,18 +376,21 @@ export async function startHttpProxy(options: HttpProxyOptions): Promise<Running
     });
     req.pipe(upReq);
     req.on('end', () => {
+      const body = observeBody && !bodyTooLarge && bodyBytes > 0 ? Buffer.concat(bodyParts, bodyBytes) : undefined;
+      bodyParts.length = 0;
+      // Only a POST without a session (stateless, 2026-07-28, initialize) is keyed by what it says;
+      // a body that is not JSON is counted by the observer, not here.
       let parsed: unknown;
-      if (observeBody && !bodyTooLarge && bodyBytes > 0) {
+      if (body && !sessionId && !byLegacyEndpoint.has(target.pathname + target.search)) {
         try {
-          parsed = JSON.parse(Buffer.concat(bodyParts, bodyBytes).toString('utf8'));
+          parsed = JSON.parse(body.toString('utf8'));
         } catch {
-          stats.parseErrors++;
+          parsed = undefined;
         }
       }
-      bodyParts.length = 0;
       const m = resolve(parsed);
       if (!m) return;
-      if (parsed !== undefined) observe(m, 'client', parsed);
+      if (body) observe(m, 'client', body);
       attach(m);
     });
     req.on('error', () => abort.abort());
@@ -426,14 +436,7 @@ export async function startHttpProxy(options: HttpProxyOptions): Promise<Running
         const onEvents = (events: SseEvent[]) => {
           for (const ev of events) {
             if (ev.type !== 'message' || ev.data === '') continue; // priming events carry no message
-            let msg: unknown;
-            try {
-              msg = JSON.parse(ev.data);
-            } catch {
-              stats.parseErrors++;
-              continue;
-            }
-            fromServer(msg);
+            fromServer(ev.data);
           }
           if (parser.oversized !== reportedOversized) {
             stats.oversized += parser.oversized - reportedOversized;
@@ -493,14 +496,7 @@ export async function startHttpProxy(options: HttpProxyOptions): Promise<Running
         });
         up.on('end', () => {
           if (tooLarge || bytes === 0) return;
-          let msg: unknown;
-          try {
-            msg = JSON.parse(Buffer.concat(parts, bytes).toString('utf8'));
-          } catch {
-            stats.parseErrors++;
-            return;
-          }
-          fromServer(msg);
+          fromServer(Buffer.concat(parts, bytes));
         });
       } else {
         up.on('data', (chunk: Buffer) => write(chunk));
@@ -562,12 +558,14 @@ export async function startHttpProxy(options: HttpProxyOptions): Promise<Running
     stats,
     close: () => {
       clearInterval(sweep);
-      closing ??= new Promise<void>((resolveClose) => {
-        server.close(() => resolveClose());
+      closing ??= (async () => {
+        const stopped = new Promise<void>((resolveClose) => server.close(() => resolveClose()));
         server.closeAllConnections();
         for (const m of [...all]) endSession(m, m.kind === 'pending' && !m.answered);
         agent.destroy();
-      });
+        // Events of every ended session reach `emit` before close resolves (the sink closes after).
+        await Promise.all([stopped, observer.close(OBSERVER_CLOSE_MS)]);
+      })();
       return closing;
     },
   };

@@ -72,7 +72,8 @@ test('a response that is not JSON is relayed as it came and counted; the call st
   try {
     const r = await t.post(call(1));
     assert.equal(r.body.toString(), '{"jsonrpc": "2.0", "id": 1, "result": oops');
-    assert.equal(t.proxy.stats.parseErrors, 1);
+    // Counted by the observer thread, so shortly after the response.
+    await until('the parse error to be counted', () => (t.proxy.stats.parseErrors === 1 ? true : undefined));
   } finally {
     await t.close();
   }

@@ -12,17 +12,26 @@ import type { FromObserver, ToObserver } from './observe-thread.js';
 const port = parentPort;
 if (!port) throw new Error('observe-worker runs only as a worker thread');
 
-/** Acknowledge observed bytes at least this often even when no event came of them. */
-const ACK_EVERY_BYTES = 256 * 1024;
 let pending: TapEvent[] = [];
 let unacked = 0;
+let scheduled = false;
 const core = new ProxyObservationCore((e) => pending.push(e));
 
-const flush = (force: boolean) => {
-  if (!force && pending.length === 0 && unacked < ACK_EVERY_BYTES && !core.hasCounts) return;
+/** Posts the events, counts and observed bytes since the last post, if any. */
+const flush = () => {
+  scheduled = false;
+  if (pending.length === 0 && unacked === 0 && !core.hasCounts) return;
   port.postMessage({ t: 'events', events: pending, bytes: unacked, counts: core.takeCounts() } satisfies FromObserver);
   pending = [];
   unacked = 0;
+};
+// One post per turn of this thread's loop, not per message: the messages that queued up
+// while the checks ran are answered together, and the relay thread has fewer to receive.
+// Every turn acknowledges what it observed, so the relay's bound counts only real backlog.
+const schedule = () => {
+  if (scheduled) return;
+  scheduled = true;
+  setImmediate(flush);
 };
 
 port.on('message', (m: ToObserver) => {
@@ -33,14 +42,14 @@ port.on('message', (m: ToObserver) => {
     case 'msg':
       core.message(m.key, m.dir, m.payload);
       unacked += typeof m.payload === 'string' ? m.payload.length : m.payload.byteLength;
-      flush(false);
+      schedule();
       return;
     case 'end':
       core.end(m.key, m.silently);
-      flush(false);
+      schedule();
       return;
     case 'close':
-      flush(true);
+      flush();
       port.postMessage({ t: 'closed' } satisfies FromObserver);
       return;
   }

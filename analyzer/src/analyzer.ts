@@ -6,7 +6,7 @@
  * move on.
  */
 import { AlertSchema, TapEventSchema, log, type Alert, type TapEvent } from '@tapwatch/schema';
-import type { AlertPublisher, EventRecord } from './bus/types.js';
+import type { AlertPublisher, BatchOutcome, EventRecord, RejectedRecord } from './bus/types.js';
 import { DetectionEngine, type DetectionConfig } from './detectors/index.js';
 import { alertId } from './detectors/types.js';
 import { corroborate, createCorroborationState, type CorroborationState } from './detectors/corroborate.js';
@@ -35,6 +35,8 @@ export interface AnalyzerOptions {
   mergeWindowMs?: number;
   /** How often shared baselines are reloaded from storage (0: only at start). */
   baselineRefreshMs?: number;
+  /** Largest record taken as an event; a bigger one is rejected as `too_big` (default 8 MiB, as TAPWATCH_MAX_BODY_BYTES). */
+  maxRecordBytes?: number;
 }
 
 export class Analyzer {
@@ -96,17 +98,23 @@ export class Analyzer {
   }
 
   /** The batch handler a source calls. */
-  readonly handleBatch = async (records: EventRecord[], heartbeat: () => Promise<void>): Promise<void> => {
+  readonly handleBatch = async (records: EventRecord[], heartbeat: () => Promise<void>): Promise<BatchOutcome> => {
     this.stats.batches++;
     let events: TapEvent[] = [];
-    for (const r of records) {
-      const event = parseRecord(r);
-      if (event) events.push(event);
-      else this.stats.invalidRecords++;
-    }
+    const rejected: RejectedRecord[] = [];
+    const maxBytes = this.options.maxRecordBytes ?? 8 * 1024 * 1024;
+    records.forEach((r, index) => {
+      const parsed = parseRecord(r, maxBytes);
+      if ('event' in parsed) events.push(parsed.event);
+      else {
+        this.stats.invalidRecords++;
+        rejected.push({ index, ...parsed });
+      }
+    });
     this.stats.eventsIn += events.length;
+    const outcome: BatchOutcome = { rejected };
     const fresh = events.length === 0 ? events : await this.unseen(events, heartbeat);
-    if (fresh.length === 0) return;
+    if (fresh.length === 0) return outcome;
     events = fresh;
 
     await this.retry('store events', heartbeat, () => this.options.store.insertEvents(events));
@@ -126,6 +134,7 @@ export class Analyzer {
       await this.retry('store tool definitions', heartbeat, () => this.options.store.insertToolDefinitions(definitions));
     }
     await this.emitAlerts(mergeAlerts(this.merge, alerts, Date.now()), heartbeat);
+    return outcome;
   };
 
   /**
@@ -189,28 +198,36 @@ export class Analyzer {
         }
         await new Promise((resolve) => setTimeout(resolve, delay));
         delay = Math.min(delay * 2, this.options.maxRetryDelayMs ?? 5_000);
-        await heartbeat().catch(() => undefined);
+        // A source that lost the batch (rebalance, shutdown) says so by an error marked `abandon`:
+        // stop retrying, the new owner of the partition stores it. Other heartbeat failures
+        // (broker briefly away) do not end the retries.
+        await heartbeat().catch((hbErr: unknown) => {
+          if ((hbErr as { abandon?: boolean }).abandon) throw hbErr;
+        });
       }
     }
   }
 }
 
-/** Parses one bus record; undefined (and a warning) for anything that is not a valid event. */
-function parseRecord(r: EventRecord): TapEvent | undefined {
+/** Parses one bus record: the event, or why the record is not one (logged as a warning). */
+function parseRecord(r: EventRecord, maxBytes: number): { event: TapEvent } | { reason: string; detail: string } {
+  if (Buffer.byteLength(r.value, 'utf8') > maxBytes) {
+    const detail = `record of ${Buffer.byteLength(r.value, 'utf8')} bytes is larger than ${maxBytes} (TAPWATCH_MAX_BODY_BYTES)`;
+    log.warn('skipping a record that is too big', { key: r.key, detail });
+    return { reason: 'too_big', detail };
+  }
   let json: unknown;
   try {
     json = JSON.parse(r.value);
-  } catch {
+  } catch (err) {
     log.warn('skipping a record that is not JSON', { key: r.key, bytes: r.value.length });
-    return undefined;
+    return { reason: 'not_json', detail: (err as Error).message };
   }
   const parsed = TapEventSchema.safeParse(json);
   if (!parsed.success) {
-    log.warn('skipping a record that is not a valid event', {
-      key: r.key,
-      issues: parsed.error.issues.slice(0, 3).map((i) => `${i.path.join('.')}: ${i.message}`),
-    });
-    return undefined;
+    const issues = parsed.error.issues.slice(0, 3).map((i) => `${i.path.join('.')}: ${i.message}`);
+    log.warn('skipping a record that is not a valid event', { key: r.key, issues });
+    return { reason: 'invalid_event', detail: issues.join('; ') };
   }
-  return parsed.data;
+  return { event: parsed.data };
 }

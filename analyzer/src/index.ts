@@ -8,9 +8,11 @@ export {
   KafkaEventPublisher,
   KafkaAlertPublisher,
   KafkaAlertFeed,
+  consumerGroupLag,
+  DEAD_LETTER_HEADERS,
 } from './bus/kafka.js';
-export type { KafkaSettings } from './bus/kafka.js';
-export type { EventRecord, EventBatchHandler, EventSource, EventPublisher, AlertPublisher, AlertFeed, AlertListener } from './bus/types.js';
+export type { KafkaSettings, KafkaEventSourceOptions, ConsumerLag } from './bus/kafka.js';
+export type { EventRecord, EventBatchHandler, EventSource, EventPublisher, AlertPublisher, AlertFeed, AlertListener, BatchOutcome, RejectedRecord } from './bus/types.js';
 export { openClickHouseStore } from './store/clickhouse.js';
 export type { ClickHouseStoreOptions } from './store/clickhouse.js';
 export type { Store, QueryResult, ToolDefinitionRow, KnownDefinition } from './store/store.js';

@@ -291,20 +291,28 @@ async function startUp(config: Config): Promise<Service> {
 async function startAnalyzer(config: Config): Promise<Service> {
   const brokers = requireKafka(config, 'tapwatch analyzer');
   const kafka = kafkaClient({ brokers, clientId: config.KAFKA_CLIENT_ID });
-  await ensureTopics(kafka, [config.TAPWATCH_EVENTS_TOPIC, config.TAPWATCH_ALERTS_TOPIC], config.TAPWATCH_TOPIC_PARTITIONS);
+  await ensureTopics(kafka, [config.TAPWATCH_EVENTS_TOPIC, config.TAPWATCH_ALERTS_TOPIC, config.TAPWATCH_DLQ_TOPIC], config.TAPWATCH_TOPIC_PARTITIONS);
   const store = await openStore(config);
   const alertsOut = new KafkaAlertPublisher(kafka, config.TAPWATCH_ALERTS_TOPIC);
   const delivery = alertDelivery(config, store, [alertsOut]);
-  const analyzer = new Analyzer({ store, publishers: [delivery.publisher], detection: detectionConfig(config), baselineRefreshMs: config.TAPWATCH_BASELINE_REFRESH_S * 1000 });
+  const analyzer = new Analyzer({
+    store,
+    publishers: [delivery.publisher],
+    detection: detectionConfig(config),
+    baselineRefreshMs: config.TAPWATCH_BASELINE_REFRESH_S * 1000,
+    maxRecordBytes: config.TAPWATCH_MAX_BODY_BYTES,
+  });
   await analyzer.init();
-  const source = new KafkaEventSource(kafka, config.TAPWATCH_EVENTS_TOPIC, config.TAPWATCH_CONSUMER_GROUP);
+  const source = new KafkaEventSource(kafka, config.TAPWATCH_EVENTS_TOPIC, config.TAPWATCH_CONSUMER_GROUP, { deadLetterTopic: config.TAPWATCH_DLQ_TOPIC });
   await source.start(analyzer.handleBatch);
+  // Dead letters and lag of this instance, live (the same numbers /metrics can read through source.lag()).
+  const analyzerHealth = () => ({ ...analyzer.stats, deadLettered: source.deadLettered, lag: source.lag() });
   const { app } = createApp({
     token: config.TAPWATCH_TOKEN,
     authorizer: authorizerFor(config),
     maxBodyBytes: config.TAPWATCH_MAX_BODY_BYTES,
     probeStore: store,
-    health: () => ({ mode: 'analyzer', analyzer: analyzer.stats }),
+    health: () => ({ mode: 'analyzer', analyzer: analyzerHealth() }),
     metrics: metricsRenderer({ service: 'analyzer', analyzer: analyzer.stats, alerts: delivery.publisher.stats, webhooks: delivery.webhooks?.stats }),
   });
   const server = createServer(app);

@@ -16,7 +16,22 @@ export interface EventRecord {
  * then does the source commit (Kafka offsets). `heartbeat` keeps a long
  * handler (storage down, retrying) in its consumer group.
  */
-export type EventBatchHandler = (records: EventRecord[], heartbeat: () => Promise<void>) => Promise<void>;
+export type EventBatchHandler = (records: EventRecord[], heartbeat: () => Promise<void>) => Promise<BatchOutcome | void>;
+
+/** A record of the batch that is not a valid event (not JSON, wrong shape, too big), by its index in the batch. */
+export interface RejectedRecord {
+  index: number;
+  /** A short code: `not_json`, `invalid_event` or `too_big`. */
+  reason: string;
+  /** What was wrong, for a person reading the dead-letter topic. */
+  detail: string;
+}
+
+/** What the handler tells its source about a batch it handled. */
+export interface BatchOutcome {
+  /** Records the source should set aside (Kafka: the dead-letter topic) before committing past them. */
+  rejected: RejectedRecord[];
+}
 
 export interface EventSource {
   start(handler: EventBatchHandler): Promise<void>;

@@ -418,12 +418,19 @@ export async function startHttpProxy(options: HttpProxyOptions): Promise<Running
       const encoded = isEncoded(up.headers['content-encoding']);
       const sse = /^\s*text\/event-stream/i.test(contentType);
       res.writeHead(status, up.statusMessage, forwardResponseHeaders(up.rawHeaders));
-      // A stream's head goes out at once (the first event may be minutes away); other heads ride with the body.
-      if (sse) res.flushHeaders();
+      let wrote = false;
+      // A stream's head goes out at once (the first event may be minutes away), unless the
+      // first bytes of its body are already here: then head and body leave in one write.
+      // Other heads ride with the body.
+      if (sse)
+        setImmediate(() => {
+          if (!wrote && !res.writableEnded && !res.destroyed) res.flushHeaders();
+        });
       const json = !sse && isJson(contentType);
       if ((sse || json) && encoded) stats.encodedSkipped++;
 
       let write = (chunk: Buffer) => {
+        wrote = true;
         if (!res.write(chunk)) {
           up.pause();
           res.once('drain', () => up.resume());

@@ -8,7 +8,8 @@
  * that hosts every session's `SessionTracker` and posts the events back in
  * order. Work in flight is bounded in bytes: past the bound, messages are
  * left out of observation and counted, so a flood can cost events but never
- * memory or relay latency. `inline` mode does the same work on the relay's
+ * memory or relay latency. Each message carries the relay's time, so call
+ * durations do not include the observer's backlog. `inline` mode does the same work on the relay's
  * thread (tests, and the baseline the benchmark compares with).
  */
 import { Worker } from 'node:worker_threads';
@@ -48,8 +49,8 @@ export interface ProxyObserverOptions {
 /** Messages from the relay thread to the observer thread. */
 export type ToObserver =
   | { t: 'open'; key: number; identity: TrackerIdentity }
-  | { t: 'msg'; key: number; dir: Direction; payload: Payload }
-  | { t: 'end'; key: number; silently: boolean }
+  | { t: 'msg'; key: number; dir: Direction; payload: Payload; at: number }
+  | { t: 'end'; key: number; silently: boolean; at: number }
   | { t: 'close' };
 /** Messages from the observer thread to the relay thread. */
 export type FromObserver = { t: 'events'; events: TapEvent[]; bytes: number; counts: ObserveCounts } | { t: 'closed' };
@@ -82,12 +83,12 @@ export class InlineProxyObserver implements ProxyObserver {
   }
 
   message(key: number, direction: Direction, payload: Buffer | string): void {
-    this.core.message(key, direction, typeof payload === 'string' ? payload : toArrayBuffer(payload));
+    this.core.message(key, direction, typeof payload === 'string' ? payload : toArrayBuffer(payload), Date.now());
     addCounts(this.counters, this.core.takeCounts());
   }
 
   end(key: number, silently: boolean): void {
-    this.core.end(key, silently);
+    this.core.end(key, silently, Date.now());
     addCounts(this.counters, this.core.takeCounts());
   }
 
@@ -146,16 +147,16 @@ export class WorkerProxyObserver implements ProxyObserver {
     }
     this.inFlight += size;
     if (typeof payload === 'string') {
-      this.post({ t: 'msg', key, dir: direction, payload });
+      this.post({ t: 'msg', key, dir: direction, payload, at: Date.now() });
     } else {
       // One copy into an ArrayBuffer of its own, moved (not cloned) to the thread.
       const bytes = toArrayBuffer(payload);
-      this.post({ t: 'msg', key, dir: direction, payload: bytes }, [bytes]);
+      this.post({ t: 'msg', key, dir: direction, payload: bytes, at: Date.now() }, [bytes]);
     }
   }
 
   end(key: number, silently: boolean): void {
-    this.post({ t: 'end', key, silently });
+    this.post({ t: 'end', key, silently, at: Date.now() });
   }
 
   close(timeoutMs: number): Promise<void> {

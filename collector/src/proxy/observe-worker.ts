@@ -40,12 +40,12 @@ port.on('message', (m: ToObserver) => {
       core.open(m.key, m.identity);
       return;
     case 'msg':
-      core.message(m.key, m.dir, m.payload);
+      core.message(m.key, m.dir, m.payload, m.at);
       unacked += typeof m.payload === 'string' ? m.payload.length : m.payload.byteLength;
       schedule();
       return;
     case 'end':
-      core.end(m.key, m.silently);
+      core.end(m.key, m.silently, m.at);
       schedule();
       return;
     case 'close':

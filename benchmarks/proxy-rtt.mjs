@@ -7,11 +7,16 @@
 //
 //   npm run build && node benchmarks/proxy-rtt.mjs [--calls 2000] [--warmup 200]
 //        [--block 100] [--big-bytes 10240] [--rate 1000] [--load-s 15]
-//        [--concurrency 32] [--observers worker] [--json FILE]
+//        [--concurrency 32] [--observers worker] [--bare] [--null-sink] [--json FILE]
 //
 // `--observers inline,worker` runs one proxy per observer mode side by side:
 // their blocks alternate with the direct ones in the same run, so the
-// before/after comparison shares its baseline and its machine load.
+// before/after comparison shares its baseline and its machine load. `--bare`
+// adds a plain Node.js relay (http.request piped both ways, no observation,
+// no sink): the floor any Node.js proxy hop costs on the machine.
+// `--null-sink` sends the proxies' events to a sink that counts and discards
+// them instead of `tapwatch up`, whose ingest and analysis would otherwise
+// share the machine's cores with the proxied path only.
 
 import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
@@ -34,6 +39,7 @@ import {
   runMain,
   sleep,
   sqlRows,
+  startNullSink,
   startTapwatch,
   summarize,
   table,
@@ -41,7 +47,7 @@ import {
   waitFor,
 } from './lib.mjs';
 
-const DEFAULTS = { calls: 2000, warmup: 200, block: 100, bigBytes: 10240, rate: 1000, loadS: 15, concurrency: 32, observers: 'worker', json: '' };
+const DEFAULTS = { calls: 2000, warmup: 200, block: 100, bigBytes: 10240, rate: 1000, loadS: 15, concurrency: 32, observers: 'worker', bare: false, nullSink: false, json: '' };
 
 const HELP = `Usage: node benchmarks/proxy-rtt.mjs [options]
 
@@ -54,7 +60,31 @@ const HELP = `Usage: node benchmarks/proxy-rtt.mjs [options]
   --concurrency N  clients (MCP sessions) sharing the load (default ${DEFAULTS.concurrency})
   --observers LIST proxies to run, one per observer mode (worker, inline), side by
                    side in the same run (default ${DEFAULTS.observers})
+  --bare           also measure a plain Node.js relay (no observation, no sink)
+  --null-sink      events go to a null sink (counted, discarded), not tapwatch up
   --json FILE      also write the raw summary as JSON
+`;
+
+/** A plain relay to 127.0.0.1:argv[1]: what any Node.js proxy hop costs, without observation or sink. */
+const BARE_RELAY = `
+const http = require('node:http');
+const port = Number(process.argv[1]);
+const agent = new http.Agent({ keepAlive: true });
+const hop = new Set(['connection', 'keep-alive', 'transfer-encoding', 'host']);
+const server = http.createServer((req, res) => {
+  const headers = {};
+  for (const [k, v] of Object.entries(req.headers)) if (!hop.has(k)) headers[k] = v;
+  headers.host = '127.0.0.1:' + port;
+  const up = http.request({ host: '127.0.0.1', port, path: req.url, method: req.method, headers, agent }, (r) => {
+    const out = {};
+    for (const [k, v] of Object.entries(r.headers)) if (!hop.has(k)) out[k] = v;
+    res.writeHead(r.statusCode, out);
+    r.pipe(res);
+  });
+  up.on('error', () => res.destroy());
+  req.pipe(up);
+});
+server.listen(0, '127.0.0.1', () => console.log('bare relay on ' + server.address().port));
 `;
 
 /** Spawns a process that prints a line matching `pattern` once ready; registers its shutdown. */
@@ -209,8 +239,8 @@ async function main() {
       `load ${opts.rate} calls/s for ${opts.loadS} s over ${opts.concurrency} sessions per path\n`,
   );
 
-  phase('starting tapwatch up');
-  const up = await startTapwatch('up');
+  phase(opts.nullSink ? 'starting a null sink' : 'starting tapwatch up');
+  const up = opts.nullSink ? await startNullSink() : await startTapwatch('up');
   phase('starting server-everything (streamableHttp) and tapwatch proxy');
   const port = await freePort();
   const server = await startProcess('server-everything', [EVERYTHING, 'streamableHttp'], { PORT: String(port) }, /listening on port/i);
@@ -231,7 +261,11 @@ async function main() {
     );
     proxies.push({ label: modes.length === 1 ? 'proxied' : `proxied ${mode}`, mode, proc, url: `${proc.match[1]}/mcp` });
   }
-  console.log(`tapwatch up at ${up.url}; server-everything at ${direct}; ${proxies.map((p) => `${p.label} at ${p.url} (pid ${p.proc.pid})`).join('; ')}`);
+  if (opts.bare) {
+    const proc = await startProcess('bare relay', ['-e', BARE_RELAY, String(port)], {}, /bare relay on (\d+)/);
+    proxies.push({ label: 'bare relay', mode: 'none', proc, url: `http://127.0.0.1:${proc.match[1]}/mcp`, bare: true });
+  }
+  console.log(`${opts.nullSink ? 'null sink' : 'tapwatch up'} at ${up.url}; server-everything at ${direct}; ${proxies.map((p) => `${p.label} at ${p.url} (pid ${p.proc.pid})`).join('; ')}`);
 
   // 1. RTT, one session per path, alternating blocks.
   const small = 'hello, tapwatch';
@@ -264,13 +298,18 @@ async function main() {
 
   // The sink did real work: every proxied call is a row in tool_calls.
   phase('checking the sink');
-  const expected = proxies.reduce((n, p) => n + rttCalls + loads[p.label].latency.n, 0);
+  const expected = proxies.filter((p) => !p.bare).reduce((n, p) => n + rttCalls + loads[p.label].latency.n, 0);
   let stored = 0;
   await waitFor(
-    `${expected} tool_calls rows`,
+    `${expected} tool_calls ${opts.nullSink ? 'events at the null sink' : 'rows'}`,
     async () => {
-      const rows = await sqlRows(up.url, "SELECT count() AS n FROM tool_calls WHERE server = 'everything-http'");
-      stored = Number(rows[0]?.n ?? 0);
+      if (opts.nullSink) {
+        // Every event counts there (session_start/end too): at least one per call.
+        stored = await up.received();
+      } else {
+        const rows = await sqlRows(up.url, "SELECT count() AS n FROM tool_calls WHERE server = 'everything-http'");
+        stored = Number(rows[0]?.n ?? 0);
+      }
       return stored >= expected;
     },
     120_000,
@@ -314,7 +353,7 @@ async function main() {
       ]),
     ),
   );
-  console.log(`\nsink: ${stored}/${expected} proxied calls stored in tool_calls`);
+  console.log(opts.nullSink ? `\nnull sink: ${stored} events received for ${expected} proxied calls` : `\nsink: ${stored}/${expected} proxied calls stored in tool_calls`);
   code.unchangedDuringRun = checkCodeUnchanged(code);
   if (opts.json) {
     writeFileSync(opts.json, JSON.stringify({ machine: m, code, options: opts, results, proxyCpuPerCallUs, loads, sink: { stored, expected } }, null, 2));

@@ -44,6 +44,8 @@ export interface ProxyObserverOptions {
   maxInFlightBytes?: number | undefined;
   /** Young generation of the observer thread's heap (MB, default 4). */
   youngGenerationMb?: number | undefined;
+  /** Niceness of the observer thread on Linux (0–19, default 10): the relay gets the CPU first. */
+  nice?: number | undefined;
 }
 
 /** Messages from the relay thread to the observer thread. */
@@ -112,6 +114,7 @@ export class WorkerProxyObserver implements ProxyObserver {
   ) {
     this.maxInFlight = options.maxInFlightBytes ?? 16 * 1024 * 1024;
     this.worker = new Worker(new URL('./observe-worker.js', import.meta.url), {
+      workerData: { nice: options.nice ?? 10 },
       // The checks make short-lived garbage; V8's default semi-spaces would grow the
       // proxy's resident memory by tens of MB for nothing (as in the stdio tap's observer).
       resourceLimits: { maxYoungGenerationSizeMb: options.youngGenerationMb ?? 4 },

@@ -4,13 +4,30 @@
  * the events back in order with how many bytes they account for (the relay
  * thread's bound on work in flight).
  */
-import { parentPort } from 'node:worker_threads';
+import { readlinkSync } from 'node:fs';
+import { setPriority } from 'node:os';
+import { parentPort, workerData } from 'node:worker_threads';
+import { log } from '@tapwatch/schema/light';
 import type { TapEvent } from '@tapwatch/schema';
 import { ProxyObservationCore } from './observe-core.js';
 import type { FromObserver, ToObserver } from './observe-thread.js';
 
 const port = parentPort;
 if (!port) throw new Error('observe-worker runs only as a worker thread');
+
+// Lower this thread's CPU priority (Linux: a thread's id is a valid `setpriority` target),
+// so that on a busy machine the relay, and the client and server it serves, get the cores
+// first; observation catches up when they are idle, and its bound on bytes in flight
+// decides what it leaves out meanwhile.
+const nice = (workerData as { nice?: number } | undefined)?.nice ?? 0;
+if (nice > 0 && process.platform === 'linux') {
+  try {
+    const tid = Number(readlinkSync('/proc/thread-self').split('/').pop());
+    if (Number.isInteger(tid) && tid > 0) setPriority(tid, Math.min(19, nice));
+  } catch (err) {
+    log.debug('proxy observer thread keeps its priority', { error: (err as Error).message });
+  }
+}
 
 let pending: TapEvent[] = [];
 let unacked = 0;

@@ -2,11 +2,13 @@
  * The HTTP tap's observer thread: the same events as observation on the
  * relay's thread, a bound on bytes in flight that leaves messages out (and
  * counts them) rather than holding traffic, and every event of the sessions
- * `close` ends delivered before `close` resolves. In-process: the proxy and a
+ * `close` ends delivered before `close` resolves, and a lower CPU priority
+ * than the relay's thread. In-process: the proxy and a
  * scripted `node:http` upstream on 127.0.0.1.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
 import { createServer, request, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { TapEventSchema, type TapEvent, type ToolCallEvent } from '@tapwatch/schema';
@@ -169,4 +171,24 @@ test('close delivers every event of the sessions it ends before it resolves (the
   assert.ok(byStatus.every((s) => s === 'ok'));
   assert.equal(t.events.filter((e) => e.type === 'session_end').length, sessions);
   assert.equal(t.proxy.stats.sessionsEnded, sessions);
+});
+
+test('the observer thread runs at a lower CPU priority than the relay (nice 10, Linux)', async (t) => {
+  // Thread niceness is read from /proc: a Linux-only property, and the platform tapwatch's CI runs on.
+  assert.equal(process.platform, 'linux', 'this check reads /proc');
+  const niceOfThreads = () =>
+    readdirSync('/proc/self/task').map((tid) => {
+      const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+      return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]); // field 19: nice
+    });
+  const mainBefore = niceOfThreads()[0];
+  const before = niceOfThreads().filter((n) => n === 10).length;
+  const proxy = await startHttpProxy({ upstream: 'http://127.0.0.1:9/mcp', port: 0, emit: () => undefined });
+  t.after(() => proxy.close());
+  const deadline = Date.now() + 10_000;
+  while (niceOfThreads().filter((n) => n === 10).length === before) {
+    if (Date.now() > deadline) assert.fail('no thread of the proxy got nice 10');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  assert.equal(niceOfThreads()[0], mainBefore, 'the main (relay) thread keeps its priority');
 });

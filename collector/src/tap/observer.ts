@@ -5,9 +5,13 @@
  * take milliseconds, and on the relay's thread they would delay the next
  * message by as much. `WorkerObserver` hands copies of the relayed chunks to
  * a worker thread that frames, parses, tracks and inspects them and posts the
- * events back in order. Its queue is bounded in bytes: past the bound chunks
- * are left out of observation (counted) and framing resyncs at the next
- * newline, so a flood can cost events but never memory or relay latency.
+ * events back in order. Chunks are batched for up to `BATCH_MS` (each carries
+ * the time it was relayed, so durations stay those of the relay): one
+ * message and one wake-up of the thread per batch instead of per chunk, which
+ * is most of the relay thread's observation cost for small calls. Its queue is
+ * bounded in bytes: past the bound chunks are left out of observation
+ * (counted) and framing resyncs at the next newline, so a flood can cost
+ * events but never memory or relay latency.
  * `InlineObserver` does the same work on the calling thread (tests, and the
  * baseline the benchmarks compare with).
  */
@@ -33,11 +37,17 @@ export interface SessionObserver {
 
 export type ObserverMode = 'worker' | 'inline';
 
-/** Messages from the relay thread to the worker. */
+/** Kinds of the segments of a batch. */
+export const SEGMENT = { client: 0, server: 1, resyncClient: 2, resyncServer: 3 } as const;
+
+/**
+ * Messages from the relay thread to the worker. A batch is its chunks' bytes
+ * back to back, and per segment three numbers: kind (`SEGMENT`), byte length
+ * (0 for a resync) and the `Date.now()` at which it was relayed.
+ */
 export type ToWorker =
-  | { t: 'data'; dir: Direction; bytes: ArrayBuffer }
-  | { t: 'resync'; dir: Direction }
-  | { t: 'end'; code: number | null; signal: string | null };
+  | { t: 'batch'; bytes: ArrayBuffer; segments: number[] }
+  | { t: 'end'; code: number | null; signal: string | null; at: number };
 /** Messages from the worker to the relay thread. */
 export type FromWorker =
   | { t: 'events'; events: TapEvent[]; bytes: number }
@@ -48,8 +58,8 @@ export class ObservationCore {
   private readonly splitters: Record<Direction, LineSplitter> = { client: new LineSplitter(), server: new LineSplitter() };
   readonly tracker: SessionTracker;
 
-  constructor(identity: TrackerIdentity, emit: (e: TapEvent) => void) {
-    this.tracker = new SessionTracker(identity, emit);
+  constructor(identity: TrackerIdentity, emit: (e: TapEvent) => void, now?: () => number) {
+    this.tracker = new SessionTracker(identity, emit, now);
   }
 
   data(direction: Direction, chunk: Buffer): void {
@@ -96,7 +106,19 @@ export interface WorkerObserverOptions {
   maxInFlightBytes?: number;
   /** Young generation of the observer thread's heap (MB). */
   youngGenerationMb?: number;
+  /** Longest a relayed chunk waits to be handed to the worker with others (default `BATCH_MS`). */
+  batchMs?: number;
+  /** Called once the observer thread runs (see `leanHeap` in stdio.ts: its start resets V8's flags). */
+  onOnline?: () => void;
 }
+
+/**
+ * Default wait of a batch: long enough to gather the messages of several
+ * back-to-back calls, short against the sink's own linger (10 ms).
+ */
+export const BATCH_MS = 2;
+/** A batch is handed over at once when it holds this much. */
+const BATCH_BYTES = 64 * 1024;
 
 export class WorkerObserver implements SessionObserver {
   private readonly worker: Worker;
@@ -107,9 +129,16 @@ export class WorkerObserver implements SessionObserver {
   private skippedBytes = 0;
   private failed = false;
   private done: ((inspection: InspectionStats) => void) | undefined;
+  private readonly batchMs: number;
+  /** The batch being gathered: bytes copied into `batch` up to `batchLength`, and its segments. */
+  private batch: Buffer | undefined;
+  private batchLength = 0;
+  private segments: number[] = [];
+  private timer: NodeJS.Timeout | undefined;
 
   constructor(identity: TrackerIdentity, emit: (e: TapEvent) => void, options: WorkerObserverOptions = {}) {
     this.maxInFlight = options.maxInFlightBytes ?? 16 * 1024 * 1024;
+    this.batchMs = options.batchMs ?? BATCH_MS;
     this.worker = new Worker(new URL('./observer-worker.js', import.meta.url), {
       workerData: { identity },
       // A small young generation: the checks make short-lived garbage, and V8's default
@@ -135,6 +164,7 @@ export class WorkerObserver implements SessionObserver {
       log.error('tap observer thread failed; the relay goes on without observation', { error: err.message });
       this.done?.({ truncatedCalls: 0, uninspectedChars: 0, errors: 1 });
     });
+    if (options.onOnline) this.worker.once('online', options.onOnline);
     // The relay, not observation, decides when the process may exit.
     this.worker.unref();
   }
@@ -148,15 +178,47 @@ export class WorkerObserver implements SessionObserver {
       this.skipping[direction] = true;
       return;
     }
+    const at = Date.now();
     if (this.skipping[direction]) {
       this.skipping[direction] = false;
-      this.post({ t: 'resync', dir: direction });
+      this.segments.push(direction === 'client' ? SEGMENT.resyncClient : SEGMENT.resyncServer, 0, at);
     }
-    // One copy into an ArrayBuffer of its own, then moved (not cloned) to the worker:
-    // a stream chunk may be a view on a larger pooled buffer.
-    const bytes = chunk.buffer.slice(chunk.byteOffset, chunk.byteOffset + chunk.length) as ArrayBuffer;
     this.inFlight += chunk.length;
-    this.post({ t: 'data', dir: direction, bytes }, [bytes]);
+    // One copy, into the batch's own buffer, which is then moved (not cloned) to the worker:
+    // the caller may reuse the chunk's memory, and a chunk may be a view on a larger buffer.
+    if (this.batchLength > 0 && this.batchLength + chunk.length > BATCH_BYTES) this.flush();
+    const needed = this.batchLength + chunk.length;
+    if (!this.batch || this.batch.length < needed) {
+      // Grown by doubling (unpooled, so its ArrayBuffer is its own and can be transferred).
+      const grown = Buffer.allocUnsafeSlow(Math.max(needed, Math.min(BATCH_BYTES, 2 * (this.batch?.length ?? 2048))));
+      this.batch?.copy(grown, 0, 0, this.batchLength);
+      this.batch = grown;
+    }
+    chunk.copy(this.batch, this.batchLength);
+    this.batchLength += chunk.length;
+    this.segments.push(direction === 'client' ? SEGMENT.client : SEGMENT.server, chunk.length, at);
+    if (this.batchLength >= BATCH_BYTES) this.flush();
+    else this.timer ??= setTimeout(this.flushLater, this.batchMs).unref();
+  }
+
+  private readonly flushLater = (): void => {
+    this.timer = undefined;
+    this.flush();
+  };
+
+  /** Hands the gathered batch to the worker. */
+  private flush(): void {
+    if (this.timer) {
+      clearTimeout(this.timer);
+      this.timer = undefined;
+    }
+    if (this.segments.length === 0) return;
+    const bytes = (this.batch ?? Buffer.allocUnsafeSlow(0)).buffer as ArrayBuffer;
+    const segments = this.segments;
+    this.batch = undefined;
+    this.batchLength = 0;
+    this.segments = [];
+    this.post({ t: 'batch', bytes, segments }, [bytes]);
   }
 
   end(exitCode: number | null, signal: string | null, timeoutMs: number): Promise<ObserverSummary> {
@@ -174,7 +236,8 @@ export class WorkerObserver implements SessionObserver {
         resolve(summary(inspection));
       };
       this.done = finish;
-      this.post({ t: 'end', code: exitCode, signal });
+      this.flush();
+      this.post({ t: 'end', code: exitCode, signal, at: Date.now() });
     });
   }
 
@@ -189,6 +252,11 @@ export class WorkerObserver implements SessionObserver {
 }
 
 /** The observer for a mode: `worker` (default) keeps observation off the relay's thread. */
-export function createObserver(mode: ObserverMode, identity: TrackerIdentity, emit: (e: TapEvent) => void): SessionObserver {
-  return mode === 'inline' ? new InlineObserver(identity, emit) : new WorkerObserver(identity, emit);
+export function createObserver(
+  mode: ObserverMode,
+  identity: TrackerIdentity,
+  emit: (e: TapEvent) => void,
+  options: WorkerObserverOptions = {},
+): SessionObserver {
+  return mode === 'inline' ? new InlineObserver(identity, emit) : new WorkerObserver(identity, emit, options);
 }

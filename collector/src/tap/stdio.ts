@@ -10,6 +10,7 @@ import { hostname } from 'node:os';
 import { constants as osConstants } from 'node:os';
 import type { Readable, Writable } from 'node:stream';
 import { log, type CaptureLevel, type TapEvent } from '@tapwatch/schema';
+import { applyLeanHeap } from './lean-heap.js';
 import { createObserver, type ObserverMode } from './observer.js';
 import type { Direction } from './tracker.js';
 
@@ -31,6 +32,11 @@ export interface StdioTapOptions {
   stdout?: Writable;
   stderr?: Writable;
   env?: NodeJS.ProcessEnv;
+  /**
+   * Keep this process's V8 heap small (`LEAN_HEAP_FLAGS` of lean-heap.ts). Default: when the
+   * tap relays the process's own stdio, i.e. the process is the tap's.
+   */
+  leanHeap?: boolean;
 }
 
 export interface StdioTapResult {
@@ -46,6 +52,8 @@ export function runStdioTap(options: StdioTapOptions): Promise<StdioTapResult> {
   const stdin = options.stdin ?? process.stdin;
   const stdout = options.stdout ?? process.stdout;
   const stderr = options.stderr ?? process.stderr;
+  const leanHeap = options.leanHeap ?? options.stdin === undefined;
+  if (leanHeap) applyLeanHeap();
 
   const observer = createObserver(
     options.observer ?? 'worker',
@@ -67,6 +75,8 @@ export function runStdioTap(options: StdioTapOptions): Promise<StdioTapResult> {
         log.warn('tap could not hand an event to its sink', { error: (err as Error).message });
       }
     },
+    // The worker's start resets one of the flags (see lean-heap.ts).
+    leanHeap ? { onOnline: applyLeanHeap } : {},
   );
 
   return new Promise<StdioTapResult>((resolve) => {

@@ -58,3 +58,39 @@ test('past its bound in flight the worker observer leaves chunks out, counts the
   for (const c of calls) assert.ok(c.type === 'tool_call' && c.tool === 'echo' && /^\d+$/.test(c.requestId));
   assert.equal(events.at(-1)?.type, 'session_end');
 });
+
+test('batched chunks keep the time they were relayed: a call lasts as long as the relay saw it', async () => {
+  const events: TapEvent[] = [];
+  // One batch for the whole session: without the relay's timestamps the call would last 0 ms.
+  const observer = new WorkerObserver(identity, (e) => events.push(TapEventSchema.parse(e)), { batchMs: 10_000 });
+  const s = session(1);
+  for (const c of s.client.slice(0, 2)) observer.data('client', c);
+  for (const c of s.server.slice(0, 2)) observer.data('server', c);
+  observer.data('client', Buffer.concat(s.client.slice(2)));
+  const t0 = Date.now();
+  while (Date.now() - t0 < 60) {
+    // Busy-wait: the relay's clock moves while the batch is still gathering.
+  }
+  observer.data('server', Buffer.concat(s.server.slice(2)));
+  await observer.end(0, null, 10_000);
+  const call = events.find((e) => e.type === 'tool_call');
+  assert.ok(call?.type === 'tool_call');
+  assert.ok(call.durationMs >= 55, `durationMs ${call.durationMs}`);
+});
+
+test('the worker observer observes a 20 MB result relayed in 64 KB chunks and in one piece', async () => {
+  const text = 'lorem ipsum dolor sit amet '.repeat(Math.ceil((20 * 1024 * 1024) / 27));
+  const request = Buffer.from(JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'read', arguments: { path: '/x' } } }) + '\n');
+  const response = Buffer.from(JSON.stringify({ jsonrpc: '2.0', id: 1, result: { content: [{ type: 'text', text }] } }) + '\n');
+  for (const chunkBytes of [64 * 1024, response.length]) {
+    const events: TapEvent[] = [];
+    const observer = new WorkerObserver(identity, (e) => events.push(e), { maxInFlightBytes: 64 * 1024 * 1024 });
+    observer.data('client', request);
+    for (let i = 0; i < response.length; i += chunkBytes) observer.data('server', response.subarray(i, i + chunkBytes));
+    const summary = await observer.end(0, null, 60_000);
+    assert.equal(summary.skippedChunks, 0);
+    const call = events.find((e) => e.type === 'tool_call');
+    assert.ok(call?.type === 'tool_call' && call.status === 'ok', `a tool_call for chunks of ${chunkBytes} B`);
+    assert.equal(call.responseBytes, response.length - 1 - Buffer.byteLength('{"jsonrpc":"2.0","id":1,"result":}'));
+  }
+});

@@ -5,7 +5,8 @@
 // A measurement, not a test: see benchmarks/README.md.
 //
 //   npm run build && node benchmarks/tap-rtt.mjs [--calls 3000] [--warmup 200]
-//        [--block 100] [--big-bytes 10240] [--startups 10] [--json FILE]
+//        [--block 100] [--big-bytes 10240] [--startups 10] [--load-rate 1000]
+//        [--load-seconds 10] [--json FILE]
 
 import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -35,7 +36,7 @@ import {
 } from './lib.mjs';
 import { summarizeProfile } from './profile-summary.mjs';
 
-const DEFAULTS = { calls: 3000, warmup: 200, block: 100, bigBytes: 10240, startups: 10, nullSink: true, cpuProf: '', json: '' };
+const DEFAULTS = { calls: 3000, warmup: 200, block: 100, bigBytes: 10240, startups: 10, nullSink: true, loadRate: 1000, loadSeconds: 10, cpuProf: '', json: '' };
 
 const HELP = `Usage: node benchmarks/tap-rtt.mjs [options]
 
@@ -46,6 +47,9 @@ const HELP = `Usage: node benchmarks/tap-rtt.mjs [options]
   --startups N    spawn→initialize measurements per path (default ${DEFAULTS.startups})
   --null-sink     also measure a third path: tapped into a sink that discards events
                   (the relay's own cost; default on, --null-sink=false to skip)
+  --load-rate N   open-loop load: calls/s sent to a fresh tap (real sink) without waiting
+                  for answers, 15 B echoes; its peak RSS is the memory aim (default ${DEFAULTS.loadRate})
+  --load-seconds N  length of the load (default ${DEFAULTS.loadSeconds}; 0 skips it)
   --cpu-prof DIR  run the RTT taps under node --cpu-prof, keep the profiles in DIR and
                   print a summary of where the tap spends its CPU
   --json FILE     also write the raw summary as JSON
@@ -129,6 +133,34 @@ async function series(paths, message, { calls, warmup, block }) {
     };
   }
   return result;
+}
+
+/**
+ * Open-loop load on one client: `rate` calls/s for `seconds`, sent on a 10 ms
+ * tick whatever the answers; RSS of the spawned process sampled every tick.
+ */
+async function load(p, message, rate, seconds) {
+  const latencies = [];
+  let sent = 0;
+  let maxRssMiB = 0;
+  const inflight = new Set();
+  const cpu0 = cpuSeconds(p.pid);
+  const t0 = performance.now();
+  while (performance.now() - t0 < seconds * 1000) {
+    const due = Math.floor(((performance.now() - t0) / 1000) * rate);
+    for (; sent < due; sent++) {
+      const c = callEcho(p.client, message).then((ms) => {
+        latencies.push(ms);
+        inflight.delete(c);
+      });
+      inflight.add(c);
+    }
+    maxRssMiB = Math.max(maxRssMiB, memoryOf(p.pid).rssMiB);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  await Promise.all(inflight);
+  const elapsed = (performance.now() - t0) / 1000;
+  return { ...summarize(latencies), callsPerSecond: latencies.length / elapsed, sampledMaxRssMiB: maxRssMiB, ...memoryOf(p.pid), cpuUsPerCall: ((cpuSeconds(p.pid) - cpu0) * 1e6) / latencies.length };
 }
 
 const T0 = performance.now();
@@ -222,6 +254,28 @@ async function main() {
     250,
   ).catch((err) => console.log(`WARNING: ${err.message}`));
 
+  // 3. Memory under load (once the sink has stored the series above, so it is idle again): a fresh tap (its VmHWM is the load's alone) and a direct server for comparison.
+  //    Into the null sink first: on a small machine, `tapwatch up` storing 1,000 events/s takes most of
+  //    the CPU and the figures would be the machine's saturation, not the tap's.
+  let loaded;
+  if (opts.loadSeconds > 0) {
+    const session = `bench-load-${Date.now()}`;
+    loaded = {};
+    const loadPaths = [
+      ...(nullSink ? [['tapped, null sink', tappedArgs(nullSink.url, `${session}-null`, 'everything-load-null')]] : []),
+      ['tapped', tappedArgs(up.url, session, 'everything-load')],
+      ['direct', directArgs()],
+    ];
+    for (const [label, args] of loadPaths) {
+      const c = await connect(label, process.execPath, args);
+      onCleanup(() => c.close());
+      loaded[label] = { idleRssMiB: memoryOf(c.pid).rssMiB };
+      phase(`${label}: ${opts.loadRate} calls/s for ${opts.loadSeconds} s after 1 s of warm-up`);
+      await load(c, small, opts.loadRate, 1);
+      Object.assign(loaded[label], await load(c, small, opts.loadRate, opts.loadSeconds));
+      await c.close();
+    }
+  }
   const upStats = await healthz(up.url).catch(() => undefined);
 
   // Report.
@@ -270,6 +324,15 @@ async function main() {
     console.log(`\nTapped into a null sink (events discarded, ${await nullSink.received()} received) / direct: the relay's own cost\n`);
     console.log(table(['series', 'p50 ratio', 'p90 ratio', 'p99 ratio', 'mean ratio', 'added p50 (µs)'], nullRows));
   }
+  if (loaded) {
+    console.log(`\nOpen-loop load: ${opts.loadRate} calls/s of echo ${small.length} B for ${opts.loadSeconds} s on a fresh process (ms; RSS MiB; CPU µs per call)\n`);
+    console.log(
+      table(
+        ['path', 'calls', 'calls/s', 'p50', 'p99', 'max', 'idle RSS', 'max sampled RSS', 'peak RSS (VmHWM)', 'CPU µs/call'],
+        Object.entries(loaded).map(([k, l]) => [k, l.n, fmt(l.callsPerSecond), fmt(l.p50), fmt(l.p99), fmt(l.max), fmt(l.idleRssMiB), fmt(l.sampledMaxRssMiB), fmt(l.peakRssMiB), fmt(l.cpuUsPerCall)]),
+      ),
+    );
+  }
   const st = { direct: summarize(startup.direct), tapped: summarize(startup.tapped) };
   console.log('\nStartup: spawn → initialize response (ms)\n');
   console.log(
@@ -280,7 +343,7 @@ async function main() {
   );
   console.log(`\nstartup median ratio tapped/direct: ${fmt(median(startup.tapped) / median(startup.direct))} (+${fmt(median(startup.tapped) - median(startup.direct))} ms)`);
   console.log(`client.close() → process gone: direct median ${fmt(median(shutdown.direct))} ms, tapped median ${fmt(median(shutdown.tapped))} ms`);
-  const tappedCalls = 2 * opts.calls + 2 * opts.warmup;
+  const tappedCalls = expected;
   console.log(`sink: ${stored}/${expected} tapped calls stored in tool_calls; tapwatch up used ${fmt(upCpu)} s CPU ≈ ${fmt((upCpu * 1e6) / tappedCalls)} µs/call`);
 
   const a = upStats?.analyzer;
@@ -294,7 +357,7 @@ async function main() {
   }
   code.unchangedDuringRun = checkCodeUnchanged(code);
   if (opts.json) {
-    writeFileSync(opts.json, JSON.stringify({ machine: m, code, options: opts, results, startup: { ...st, raw: startup, shutdown }, sink: { stored, expected, upCpuSeconds: upCpu, upStats } }, null, 2));
+    writeFileSync(opts.json, JSON.stringify({ machine: m, code, options: opts, results, load: loaded, startup: { ...st, raw: startup, shutdown }, sink: { stored, expected, upCpuSeconds: upCpu, upStats } }, null, 2));
     console.log(`wrote ${opts.json}`);
   }
 }

@@ -128,8 +128,12 @@ const ENDPOINT_HOLD_BYTES = 64 * 1024;
 const CLIENT_INFO_META = 'io.modelcontextprotocol/clientInfo';
 /** Server messages held per exchange while its session is not known yet. */
 const MAX_QUEUED = 1000;
-/** How long `close` waits for the observer thread's last events. */
-const OBSERVER_CLOSE_MS = 10_000;
+/**
+ * How long `close` waits for the observer thread's last events. Generous: the
+ * thread runs at a low priority, and on a saturated machine a full backlog
+ * (16 MiB of messages) takes seconds of CPU to inspect.
+ */
+const OBSERVER_CLOSE_MS = 30_000;
 
 type SessionKind = 'session' | 'legacy' | 'stateless' | 'pending';
 

@@ -148,7 +148,28 @@ class ClickHouseStore implements Store {
     this.maxRows = options.sqlMaxRows;
   }
 
+  /**
+   * Creates or migrates the schema. Every step is idempotent and checks the
+   * database first, but several analyzers starting together on an empty
+   * database can still trip over each other mid-step (one drops the rebuild
+   * table another is copying into): a failed attempt is retried after a short
+   * random pause, and by then the other's work is visible and skipped.
+   */
   async migrate(): Promise<void> {
+    const attempts = 6;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.migrateOnce();
+        return;
+      } catch (err) {
+        if (attempt >= attempts) throw err;
+        log.warn('schema migration raced or failed; retrying', { attempt, error: (err as Error).message });
+        await new Promise((r) => setTimeout(r, 200 + Math.random() * 800 * attempt));
+      }
+    }
+  }
+
+  private async migrateOnce(): Promise<void> {
     await this.run(`CREATE DATABASE IF NOT EXISTS ${this.db}`);
     await this.run(withDatabase(MIGRATIONS_TABLE, this.db));
     const applied = await this.select<{ version: number }>(`SELECT version FROM ${this.db}.schema_migrations`);
@@ -463,19 +484,22 @@ class ClickHouseStore implements Store {
       )[0]?.engine;
     const copyMissing = (into: string, from: string) =>
       this.run(`INSERT INTO ${into} SELECT * FROM ${from} WHERE ${r.idColumn} NOT IN (SELECT ${r.idColumn} FROM ${into})`);
-    if ((await engineOf(r.table)) !== r.engineName) {
+    // Only the plain MergeTree of versions 1–3 is rebuilt: a cluster's Replicated*/Distributed
+    // tables (deploy/k8s/clickhouse-cluster-schema.sql) are created deduplicating already.
+    if ((await engineOf(r.table)) === OLD_ENGINE) {
       await this.run(`CREATE TABLE IF NOT EXISTS ${tmp} AS ${table} ${r.engine}`);
       for (const statement of r.prepare ?? []) await this.run(statement.replaceAll('{table}', tmp));
       await copyMissing(tmp, table);
       // Another analyzer may have swapped meanwhile: swap only an old table, or the swap would undo its work.
-      if ((await engineOf(r.table)) !== r.engineName) {
+      if ((await engineOf(r.table)) === OLD_ENGINE) {
         await this.run(`EXCHANGE TABLES ${table} AND ${tmp}`);
         log.info('table rebuilt', { table: r.table, engine: r.engineName });
       }
     }
     // Left over from the swap (ours, an interrupted one, or another analyzer's): the old table.
+    // Or a new table another analyzer built but did not swap in because one of us swapped first.
     const left = await engineOf(tmpName);
-    if (left !== undefined && left !== r.engineName) {
+    if (left === OLD_ENGINE || (left !== undefined && (await engineOf(r.table)) === r.engineName)) {
       // Rows a writer put into the old table between the copy and the swap.
       await copyMissing(table, tmp);
       await this.run(`DROP TABLE IF EXISTS ${tmp}`);
@@ -509,6 +533,9 @@ class ClickHouseStore implements Store {
     }
   }
 }
+
+/** The engine tables had before version 4 made them deduplicate. */
+const OLD_ENGINE = 'MergeTree';
 
 /**
  * A ClickHouse server quotes 64-bit integers in JSON, the embedded engine does

@@ -55,6 +55,10 @@ export class Analyzer {
   private readonly merge: MergeState;
   private mergeTimer: NodeJS.Timeout | undefined;
   private refreshTimer: NodeJS.Timeout | undefined;
+  /** The emission in progress; the next waits for it (see emitAlerts). */
+  private emitting: Promise<void> = Promise.resolve();
+  /** Time of the last alert stamped (ms), so alert times strictly increase. */
+  private lastAlertMs = 0;
   private stopping = false;
 
   constructor(private readonly options: AnalyzerOptions) {
@@ -65,6 +69,9 @@ export class Analyzer {
   /** Migrates the schema and warms detector state from storage. */
   async init(): Promise<void> {
     await this.options.store.migrate();
+    // Alert times keep increasing across restarts too (stamp): start after the last one stored.
+    const [last] = await this.options.store.selectRows('SELECT toUnixTimestamp64Milli(max(time)) AS ms FROM {db}.alerts');
+    this.lastAlertMs = Number(last?.ms ?? 0) || 0;
     const warmed = await this.engine.warm(this.options.store);
     log.info('analyzer ready', warmed);
     // Summaries of merged repeats go out when their window closes, even if no traffic comes.
@@ -160,14 +167,36 @@ export class Analyzer {
   }
 
   /** Stores, logs and publishes alerts (each id once: one already stored is neither stored nor published again). */
-  private async emitAlerts(raised: Alert[], heartbeat: () => Promise<void>): Promise<void> {
-    if (raised.length === 0) return;
+  private emitAlerts(raised: Alert[], heartbeat: () => Promise<void>): Promise<void> {
+    if (raised.length === 0) return Promise.resolve();
+    // One emission at a time (batches and the merge timer both emit), so the order alerts are
+    // stamped in is the order they are published in.
+    const run = this.emitting.then(() => this.emitAlertsNow(raised, heartbeat));
+    this.emitting = run.catch(() => undefined);
+    return run;
+  }
+
+  /**
+   * Gives alerts strictly increasing times in the order they are published: a subscriber
+   * resuming with `since=<the last alert it saw>` gets exactly what came after it, since the
+   * stream replays stored alerts in (time, id) order.
+   */
+  private stamp(alerts: Alert[]): Alert[] {
+    return alerts.map((a) => {
+      const ms = Math.max(Date.now(), this.lastAlertMs + 1);
+      this.lastAlertMs = ms;
+      return { ...a, time: new Date(ms).toISOString() };
+    });
+  }
+
+  private async emitAlertsNow(raised: Alert[], heartbeat: () => Promise<void>): Promise<void> {
     let stored = new Set<string>();
     await this.retry('check stored alerts', heartbeat, async () => {
       stored = await this.options.store.storedAlertIds(raised.map((a) => a.id));
     });
-    const alerts = [...new Map(raised.filter((a) => !stored.has(a.id)).map((a) => [a.id, a])).values()];
-    if (alerts.length === 0) return;
+    const fresh = [...new Map(raised.filter((a) => !stored.has(a.id)).map((a) => [a.id, a])).values()];
+    if (fresh.length === 0) return;
+    const alerts = this.stamp(fresh);
     await this.retry('store alerts', heartbeat, () => this.options.store.insertAlerts(alerts));
     this.stats.alerts += alerts.length;
     for (const a of alerts) {

@@ -25,7 +25,7 @@ import {
   type Store,
 } from '@tapwatch/analyzer';
 import { createApp } from './app.js';
-import { metricsRenderer } from './metrics.js';
+import { metricsRenderer, type MetricSources } from './metrics.js';
 import { assertSafeBinding } from './auth.js';
 import { authorizerFor } from './tokens.js';
 import { attachAlertStream, type AlertStream } from './ws-hub.js';
@@ -233,16 +233,19 @@ async function startUp(config: Config): Promise<Service> {
   let source: EventSource;
   let ingest: EventPublisher;
   let busDepth: () => number | undefined = () => undefined;
+  let consumer: MetricSources['consumer'];
   const closers: (() => Promise<void>)[] = [];
 
   if (config.KAFKA_BROKERS) {
     const kafka = kafkaClient({ brokers: config.KAFKA_BROKERS, clientId: config.KAFKA_CLIENT_ID });
-    await ensureTopics(kafka, [config.TAPWATCH_EVENTS_TOPIC, config.TAPWATCH_ALERTS_TOPIC], config.TAPWATCH_TOPIC_PARTITIONS);
+    await ensureTopics(kafka, [config.TAPWATCH_EVENTS_TOPIC, config.TAPWATCH_ALERTS_TOPIC, config.TAPWATCH_DLQ_TOPIC], config.TAPWATCH_TOPIC_PARTITIONS);
     const alertsOut = new KafkaAlertPublisher(kafka, config.TAPWATCH_ALERTS_TOPIC);
     publishers.push(alertsOut);
     const events = new KafkaEventPublisher(kafka, config.TAPWATCH_EVENTS_TOPIC);
     ingest = events;
-    source = new KafkaEventSource(kafka, config.TAPWATCH_EVENTS_TOPIC, config.TAPWATCH_CONSUMER_GROUP);
+    const kafkaSource = new KafkaEventSource(kafka, config.TAPWATCH_EVENTS_TOPIC, config.TAPWATCH_CONSUMER_GROUP, { deadLetterTopic: config.TAPWATCH_DLQ_TOPIC });
+    source = kafkaSource;
+    consumer = () => ({ lag: kafkaSource.lag(), deadLettered: kafkaSource.deadLettered });
     closers.push(() => events.close(), () => alertsOut.close());
   } else {
     const bus = new MemoryEventBus({ maxBatch: config.TAPWATCH_BATCH_SIZE });
@@ -253,7 +256,13 @@ async function startUp(config: Config): Promise<Service> {
 
   const delivery = alertDelivery(config, store, publishers);
   closers.push(() => delivery.close());
-  const analyzer = new Analyzer({ store, publishers: [delivery.publisher], detection: detectionConfig(config), baselineRefreshMs: config.TAPWATCH_BASELINE_REFRESH_S * 1000 });
+  const analyzer = new Analyzer({
+    store,
+    publishers: [delivery.publisher],
+    detection: detectionConfig(config),
+    baselineRefreshMs: config.TAPWATCH_BASELINE_REFRESH_S * 1000,
+    maxRecordBytes: config.TAPWATCH_MAX_BODY_BYTES,
+  });
   await analyzer.init();
   await source.start(analyzer.handleBatch);
 
@@ -263,13 +272,22 @@ async function startUp(config: Config): Promise<Service> {
     maxBodyBytes: config.TAPWATCH_MAX_BODY_BYTES,
     publisher: ingest,
     store,
-    health: () => ({ mode: 'up', analyzer: analyzer.stats, queued: busDepth(), alertStream: streamHealth(stream) }),
+    health: () => ({ mode: 'up', analyzer: consumer ? { ...analyzer.stats, ...consumer() } : analyzer.stats, queued: busDepth(), alertStream: streamHealth(stream) }),
     onSilencesChanged: () => delivery.publisher.refresh(),
     metrics: () => metrics(),
   });
   const server = createServer(app);
   const stream = attachAlertStream(server, hub, { token: config.TAPWATCH_TOKEN, authorize: (req) => authorizerFor(config).check(req, 'alerts', true), history: alertHistory(store), maxClients: config.TAPWATCH_WS_MAX_CLIENTS });
-  const metrics = metricsRenderer({ service: 'up', ingest: ingestStats, analyzer: analyzer.stats, alerts: delivery.publisher.stats, stream, webhooks: delivery.webhooks?.stats, queued: busDepth });
+  const metrics = metricsRenderer({
+    service: 'up',
+    ingest: ingestStats,
+    analyzer: analyzer.stats,
+    alerts: delivery.publisher.stats,
+    stream,
+    webhooks: delivery.webhooks?.stats,
+    queued: busDepth,
+    consumer,
+  });
   const url = await listen(server, config);
 
   return {
@@ -313,7 +331,13 @@ async function startAnalyzer(config: Config): Promise<Service> {
     maxBodyBytes: config.TAPWATCH_MAX_BODY_BYTES,
     probeStore: store,
     health: () => ({ mode: 'analyzer', analyzer: analyzerHealth() }),
-    metrics: metricsRenderer({ service: 'analyzer', analyzer: analyzer.stats, alerts: delivery.publisher.stats, webhooks: delivery.webhooks?.stats }),
+    metrics: metricsRenderer({
+      service: 'analyzer',
+      analyzer: analyzer.stats,
+      alerts: delivery.publisher.stats,
+      webhooks: delivery.webhooks?.stats,
+      consumer: () => ({ lag: source.lag(), deadLettered: source.deadLettered }),
+    }),
   });
   const server = createServer(app);
   const url = await listen(server, config);

@@ -51,6 +51,8 @@ export interface MetricSources {
   webhooks?: WebhookStats | undefined;
   /** Events accepted but not yet handed to the analyzer (in-process bus). */
   queued?: (() => number | undefined) | undefined;
+  /** Kafka consumer of the analyzer: lag per owned partition and records sent to the dead-letter topic. */
+  consumer?: (() => { lag: { total: number; partitions: Record<string, number> }; deadLettered: number }) | undefined;
 }
 
 /** Builds the /metrics renderer of a service. */
@@ -77,6 +79,19 @@ export function metricsRenderer(src: MetricSources): () => string {
     if (src.queued) {
       const q = src.queued();
       if (q !== undefined) families.push({ name: 'tapwatch_bus_queued_events', help: 'Events accepted and waiting for the analyzer (in-process bus).', type: 'gauge', samples: [[{}, q]] });
+    }
+    if (src.consumer) {
+      const c = src.consumer();
+      families.push(
+        {
+          name: 'tapwatch_consumer_lag',
+          help: 'Records of the events topic not yet consumed, per partition this instance owns.',
+          type: 'gauge',
+          samples: Object.entries(c.lag.partitions).map(([partition, n]): [Labels, number] => [{ partition }, n]),
+        },
+        { name: 'tapwatch_consumer_lag_total', help: 'Records of the events topic not yet consumed by this instance.', type: 'gauge', samples: [[{}, c.lag.total]] },
+        { name: 'tapwatch_dead_lettered_total', help: 'Records sent to the dead-letter topic (not valid events).', type: 'counter', samples: [[{}, c.deadLettered]] },
+      );
     }
     if (src.analyzer) {
       const a = src.analyzer;

@@ -7,6 +7,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
+import { Kafka, logLevel } from 'kafkajs';
 import { startKafka, type RunningKafka } from '../support/kafka.mjs';
 import { EVERYTHING, connectThroughTap, startTapwatch, startUp, subscribeAlerts, waitFor, type RunningTapwatch } from '../support/helpers.js';
 
@@ -162,6 +163,18 @@ test('tapwatch ingest, analyzer and api each serve /metrics (Kafka)', async () =
       assert.equal(value(a, 'tapwatch_up', { service: 'analyzer' }), 1);
       assert.equal(value(a, 'tapwatch_analyzer_events_in_total'), 5);
       assert.ok(a.some((s) => s.name === 'tapwatch_alerts_silenced_total'));
+      // The consumer's own figures: lag back to 0 once everything is in, and a record that is
+      // not an event counted as dead-lettered.
+      assert.equal(value(a, 'tapwatch_dead_lettered_total'), 0);
+      await waitFor('lag drained', async () => value(await scrape(analyzer.url), 'tapwatch_consumer_lag_total') === 0, 30_000);
+      const producer = new Kafka({ clientId: `poison-${id}`, brokers: [broker.brokers], logLevel: logLevel.NOTHING }).producer();
+      await producer.connect();
+      try {
+        await producer.send({ topic: env.TAPWATCH_EVENTS_TOPIC, messages: [{ key: 'x', value: 'not an event' }] });
+      } finally {
+        await producer.disconnect();
+      }
+      await waitFor('the poison record dead-lettered', async () => value(await scrape(analyzer.url), 'tapwatch_dead_lettered_total') === 1, 30_000);
       const p = await scrape(api.url);
       assert.equal(value(p, 'tapwatch_up', { service: 'api' }), 1);
       assert.equal(value(p, 'tapwatch_ws_clients'), 1);

@@ -178,20 +178,33 @@ export function openApiDocument(version: string): Json {
         post: {
           tags: ['query'],
           summary: 'Read-only SQL over the call history',
+          description:
+            "One SELECT over tapwatch's tables and views, checked by ClickHouse's own parser and run read-only. " +
+            'Named parameters as `{name:Type}` with `params`. Role: `sql` or `admin`.',
+          parameters: [{ name: 'format', in: 'query', required: false, description: 'json (default) or csv; the body field `format` does the same', schema: { enum: ['json', 'csv'] } }],
           requestBody: {
             required: true,
             content: {
               'application/json': {
-                schema: { type: 'object', required: ['sql'], properties: { sql: { type: 'string', minLength: 1, maxLength: 100000 }, params: { type: 'object' } } },
+                schema: {
+                  type: 'object',
+                  required: ['sql'],
+                  properties: { sql: { type: 'string', minLength: 1, maxLength: 100000 }, params: { type: 'object' }, format: { enum: ['json', 'csv'] } },
+                },
               },
             },
           },
           responses: {
-            ...ok('result', ref('SqlResult')),
-            '400': errorResponse('bad request or bad SQL'),
+            '200': {
+              description: 'result: JSON rows and columns, or CSV with a header row',
+              content: { 'application/json': { schema: ref('SqlResult') }, 'text/csv': { schema: { type: 'string' } } },
+            },
+            '400': errorResponse('TAPWATCH_SQL_BAD_QUERY: bad request or bad SQL (syntax error with position, unknown table with the allowed list)'),
             '401': errorResponse('missing or wrong token'),
-            '403': errorResponse('TAPWATCH_SQL_NOT_READ_ONLY: the statement writes, changes settings or reaches outside tapwatch'),
-            '422': errorResponse('a limit (rows, time, memory) was hit'),
+            '403': errorResponse(
+              'TAPWATCH_SQL_NOT_READ_ONLY (not a single SELECT), TAPWATCH_SQL_FORBIDDEN (other databases, table functions, file/dictionary functions, SETTINGS/FORMAT/INTO OUTFILE) or TAPWATCH_FORBIDDEN (the token lacks the role)',
+            ),
+            '422': errorResponse('TAPWATCH_SQL_LIMIT: a limit (rows, bytes, time, memory) was hit; the message names it'),
           },
         },
       },
@@ -201,11 +214,25 @@ export function openApiDocument(version: string): Json {
           summary: 'WebSocket: the live alert stream',
           description:
             'Upgrade to a WebSocket (`ws://host:port/v1/alerts/stream`). Each text message is one alert (schema Alert) as it is raised; silenced alerts are not sent. ' +
-            'Auth: `Authorization: Bearer <token>` or `?token=<token>` (browsers). The server pings; a client that does not answer is dropped, and a subscriber that falls too far behind is closed with code 1013.',
-          parameters: [{ name: 'token', in: 'query', required: false, schema: str }],
+            'Filters (query parameters, comma lists, `prefix*`) or a message `{"type":"subscribe","filters":{…},"since":"…"}` that can change them later (answered `{"type":"subscribed"}`). ' +
+            '`since=<alert id or ISO time>` first replays the stored alerts after it in order, then `{"type":"replay_end","replayed":n}`, then goes live with no gap and no duplicate. ' +
+            'Messages with a `type` field are control messages (`subscribed`, `replay_end`, `pong`, `error`); alerts never have one. ' +
+            'Auth: `Authorization: Bearer <token>` or `?token=<token>` (browsers); role alerts, sql or admin. The server pings; a client that does not answer is dropped; a subscriber that falls too far behind, ' +
+            'or one past TAPWATCH_WS_MAX_CLIENTS, is closed with code 1013 and a reason.',
+          parameters: [
+            { name: 'token', in: 'query', required: false, schema: str },
+            { name: 'severity', in: 'query', required: false, description: 'minimum severity', schema: { enum: ['low', 'medium', 'high', 'critical'] } },
+            { name: 'server', in: 'query', required: false, schema: str },
+            { name: 'tool', in: 'query', required: false, schema: str },
+            { name: 'agent', in: 'query', required: false, schema: str },
+            { name: 'detector', in: 'query', required: false, schema: str },
+            { name: 'since', in: 'query', required: false, description: 'alert id or ISO time to resume after', schema: str },
+          ],
           responses: {
             '101': { description: 'switching protocols; then one JSON alert (schema Alert) per message' },
+            '400': { description: 'a bad filter or since value (plain HTTP answer to the upgrade)' },
             '401': { description: 'missing or wrong token (plain HTTP answer to the upgrade)' },
+            '403': { description: 'the token lacks the role (plain HTTP answer to the upgrade)' },
           },
         },
       },
@@ -301,7 +328,14 @@ export function openApiDocument(version: string): Json {
       },
     },
     components: {
-      securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'TAPWATCH_TOKEN' } },
+      securitySchemes: {
+        bearer: {
+          type: 'http',
+          scheme: 'bearer',
+          description:
+            'TAPWATCH_TOKEN (admin) or a token from `tapwatch token create --role alerts|sql|ingest|admin`. alerts: the stream and alerts; sql: also SQL, calls, tools, sessions, stats; ingest: POST /v1/ingest; admin: everything. No token 401, wrong role 403.',
+        },
+      },
       schemas: {
         Error: obj({
           error: {

@@ -5,7 +5,7 @@
  */
 import { SEVERITY_RANK, SeveritySchema, type Alert, type Severity } from '@tapwatch/schema';
 import { CLIENT_HELP, CLIENT_OPTIONS, CliError, apiFailure, authHeaders, paint, parseCommand, request, runCli, targetFrom, useColour, type Target } from './cli-client.js';
-import { FILTER_FIELDS } from './sql-history.js';
+import { FILTER_FIELDS, alertFromRow } from './sql-history.js';
 import { StreamRefused, followAlertStream } from './ws-hub.js';
 
 export const ALERTS_HELP = `Usage: tapwatch alerts [--follow] [--since ID|TIME] [filters]
@@ -83,27 +83,6 @@ export function alertQuery(f: Filters, since: { time?: string; id?: string }, li
   return { sql, params };
 }
 
-function rowToAlert(r: Record<string, unknown>): Alert {
-  let evidence: Record<string, unknown> = {};
-  try {
-    evidence = JSON.parse(String(r.evidence ?? '{}')) as Record<string, unknown>;
-  } catch {
-    // Keep it empty.
-  }
-  return {
-    id: String(r.id),
-    time: new Date(String(r.time_text).replace(' ', 'T') + 'Z').toISOString(),
-    severity: r.severity as Severity,
-    detector: String(r.detector),
-    title: String(r.title),
-    server: String(r.server),
-    tool: String(r.tool),
-    agent: String(r.agent),
-    session: String(r.session),
-    evidence,
-    eventIds: Array.isArray(r.event_ids) ? r.event_ids.map(String) : [],
-  };
-}
 
 const ISO = /^\d{4}-\d{2}-\d{2}/;
 
@@ -146,7 +125,7 @@ export async function alertsCommand(argv: string[]): Promise<number> {
     const q = alertQuery(filters, since === undefined ? {} : ISO.test(since) ? { time: since } : { id: since }, since === undefined ? limit : 10_000);
     const res = await request(target, '/v1/sql', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(q) });
     if (!res.ok) throw await apiFailure(res);
-    const stored = ((await res.json()) as { rows: Record<string, unknown>[] }).rows.map(rowToAlert);
+    const stored = ((await res.json()) as { rows: Record<string, unknown>[] }).rows.map(alertFromRow);
     if (since !== undefined && !ISO.test(since) && stored.length === 0) {
       const known = await request(target, '/v1/sql', {
         method: 'POST',

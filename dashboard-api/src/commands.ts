@@ -146,6 +146,17 @@ export async function runCommand(name: string, argv: string[]): Promise<number> 
   });
 }
 
+/** The analyzer stage as `up` and `analyzer` run it: detection settings, baseline refresh and record bound from the config. */
+function newAnalyzer(config: Config, store: Store, publisher: AlertPublisher): Analyzer {
+  return new Analyzer({
+    store,
+    publishers: [publisher],
+    detection: detectionConfig(config),
+    baselineRefreshMs: config.TAPWATCH_BASELINE_REFRESH_S * 1000,
+    maxRecordBytes: config.TAPWATCH_MAX_BODY_BYTES,
+  });
+}
+
 /** The alert stream's counters for /healthz (`tapwatch status`). */
 function streamHealth(stream: AlertStream | undefined): { clients: number; sent: number; dropped: number } | undefined {
   return stream ? { clients: stream.clients, sent: stream.sent, dropped: stream.dropped } : undefined;
@@ -256,13 +267,7 @@ async function startUp(config: Config): Promise<Service> {
 
   const delivery = alertDelivery(config, store, publishers);
   closers.push(() => delivery.close());
-  const analyzer = new Analyzer({
-    store,
-    publishers: [delivery.publisher],
-    detection: detectionConfig(config),
-    baselineRefreshMs: config.TAPWATCH_BASELINE_REFRESH_S * 1000,
-    maxRecordBytes: config.TAPWATCH_MAX_BODY_BYTES,
-  });
+  const analyzer = newAnalyzer(config, store, delivery.publisher);
   await analyzer.init();
   await source.start(analyzer.handleBatch);
 
@@ -313,13 +318,7 @@ async function startAnalyzer(config: Config): Promise<Service> {
   const store = await openStore(config);
   const alertsOut = new KafkaAlertPublisher(kafka, config.TAPWATCH_ALERTS_TOPIC);
   const delivery = alertDelivery(config, store, [alertsOut]);
-  const analyzer = new Analyzer({
-    store,
-    publishers: [delivery.publisher],
-    detection: detectionConfig(config),
-    baselineRefreshMs: config.TAPWATCH_BASELINE_REFRESH_S * 1000,
-    maxRecordBytes: config.TAPWATCH_MAX_BODY_BYTES,
-  });
+  const analyzer = newAnalyzer(config, store, delivery.publisher);
   await analyzer.init();
   const source = new KafkaEventSource(kafka, config.TAPWATCH_EVENTS_TOPIC, config.TAPWATCH_CONSUMER_GROUP, { deadLetterTopic: config.TAPWATCH_DLQ_TOPIC });
   await source.start(analyzer.handleBatch);

@@ -126,7 +126,8 @@ function badSince(since: string): TapwatchError {
   return new TapwatchError('TAPWATCH_STREAM_UNKNOWN_SINCE', `since=${since} is not a valid time`, { httpStatus: 400 });
 }
 
-function alertFromRow(r: Record<string, unknown>): Alert {
+/** An alert rebuilt from a row of `alerts` selected with `toString(time) AS time_text` (the stream's replay and `tapwatch alerts`). */
+export function alertFromRow(r: Record<string, unknown>): Alert {
   let evidence: Record<string, unknown> = {};
   try {
     evidence = JSON.parse(String(r.evidence ?? '{}')) as Record<string, unknown>;

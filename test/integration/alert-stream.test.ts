@@ -18,6 +18,7 @@ import { AlertHub } from '@tapwatch/analyzer';
 import { attachAlertStream, type AlertStream } from '@tapwatch/dashboard-api';
 import type { Alert } from '@tapwatch/schema';
 import { rows, startUp, tempDir, waitFor, type RunningTapwatch } from '../support/helpers.js';
+import { toolCallEvent } from '../support/events.js';
 
 const SEVERITIES = ['low', 'medium', 'high', 'critical'] as const;
 
@@ -67,30 +68,8 @@ describe('with a real tapwatch up', () => {
 
   /** One call that raises one alert: severity from the tool, a fresh agent so no two alerts merge. */
   function call(severity: (typeof SEVERITIES)[number], server: string) {
-    const now = new Date().toISOString();
     n++;
-    return {
-      v: 1,
-      id: randomUUID(),
-      time: now,
-      session: `stream-${run}`,
-      agent: `agent-${run}-${n}`,
-      server,
-      transport: 'stdio',
-      type: 'tool_call',
-      tool: `t-${severity}`,
-      requestId: String(n),
-      startedAt: now,
-      durationMs: 1,
-      requestBytes: 10,
-      responseBytes: 10,
-      status: 'ok',
-      isError: false,
-      errorCode: null,
-      errorMessage: null,
-      argumentKeys: [],
-      argumentsHash: 'h',
-    };
+    return toolCallEvent({ session: `stream-${run}`, agent: `agent-${run}-${n}`, server, tool: `t-${severity}`, requestId: String(n), responseBytes: 10 });
   }
 
   async function ingest(events: unknown[]): Promise<void> {

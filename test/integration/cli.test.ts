@@ -10,6 +10,7 @@ import { randomUUID } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { TAPWATCH_BIN, freePort, rows, startUp, tempDir, waitFor, type RunningTapwatch } from '../support/helpers.js';
+import { toolCallEvent } from '../support/events.js';
 
 const ESC = String.fromCharCode(27);
 const TOKEN = `tok-${randomUUID()}`;
@@ -35,30 +36,8 @@ function cli(args: string[], env: Record<string, string | undefined> = {}): Prom
 }
 
 function call(tool: string, server = `${run}-srv`) {
-  const now = new Date().toISOString();
   n++;
-  return {
-    v: 1,
-    id: randomUUID(),
-    time: now,
-    session: `cli-${run}`,
-    agent: `agent-${run}-${n}`,
-    server,
-    transport: 'stdio',
-    type: 'tool_call',
-    tool,
-    requestId: String(n),
-    startedAt: now,
-    durationMs: 2,
-    requestBytes: 10,
-    responseBytes: 20,
-    status: 'ok',
-    isError: false,
-    errorCode: null,
-    errorMessage: null,
-    argumentKeys: [],
-    argumentsHash: 'h',
-  };
+  return toolCallEvent({ session: `cli-${run}`, agent: `agent-${run}-${n}`, server, tool, requestId: String(n), durationMs: 2, responseBytes: 20 });
 }
 
 async function ingest(events: unknown[]): Promise<void> {

@@ -11,6 +11,7 @@ import { randomUUID } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { TAPWATCH_BIN, startUp, waitFor, wsUpgradeStatus, type RunningTapwatch } from '../support/helpers.js';
+import { toolCallEvent } from '../support/events.js';
 
 const ADMIN = `admin-${randomUUID()}`;
 let tw: RunningTapwatch;
@@ -28,29 +29,7 @@ function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: st
 }
 
 function event() {
-  const now = new Date().toISOString();
-  return {
-    v: 1,
-    id: randomUUID(),
-    time: now,
-    session: 'tokens',
-    agent: 'a',
-    server: 'tokens-srv',
-    transport: 'stdio',
-    type: 'tool_call',
-    tool: 'read',
-    requestId: '1',
-    startedAt: now,
-    durationMs: 1,
-    requestBytes: 1,
-    responseBytes: 1,
-    status: 'ok',
-    isError: false,
-    errorCode: null,
-    errorMessage: null,
-    argumentKeys: [],
-    argumentsHash: 'h',
-  };
+  return toolCallEvent({ session: 'tokens', server: 'tokens-srv', tool: 'read', requestBytes: 1, responseBytes: 1 });
 }
 
 const auth = (token?: string): Record<string, string> => (token ? { authorization: `Bearer ${token}` } : {});

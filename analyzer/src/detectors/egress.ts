@@ -21,13 +21,30 @@ const EGRESS_WORDS = new Set([
 const READ_WORDS = new Set(['get', 'list', 'read', 'search', 'find', 'query', 'describe', 'show', 'view', 'fetch_status', 'status', 'download']);
 const WRITE_WORDS = new Set(['create', 'add', 'update', 'edit', 'post', 'send', 'write', 'put', 'upload', 'publish', 'comment', 'reply', 'submit', 'push', 'share', 'open', 'merge', 'set']);
 
-export function nameWords(name: string): string[] {
-  return name
-    .replace(/([a-z0-9])([A-Z])/g, '$1 $2')
-    .toLowerCase()
-    .split(/[^a-z0-9]+/)
-    .filter((w) => w.length > 0);
+/**
+ * The words of a tool name, lower-cased. Tool names repeat on every call and the split costs
+ * three regular expressions, so results are remembered (the returned array is frozen: shared).
+ */
+export function nameWords(name: string): readonly string[] {
+  let words = NAME_WORDS.get(name);
+  if (words === undefined) {
+    words = Object.freeze(
+      name
+        .replace(/([a-z0-9])([A-Z])/g, '$1 $2')
+        .toLowerCase()
+        .split(/[^a-z0-9]+/)
+        .filter((w) => w.length > 0),
+    );
+    // Bounded: a flood of distinct names starts the memo over instead of growing it.
+    if (NAME_WORDS.size >= MAX_NAMES) NAME_WORDS.clear();
+    NAME_WORDS.set(name, words);
+  }
+  return words;
 }
+
+const NAME_WORDS = new Map<string, readonly string[]>();
+const MAX_NAMES = 10_000;
+const EGRESS_TOOLS = new Map<string, boolean>();
 
 /** True when the call can carry data out: a network or messaging tool, a write into a shared system, or any call naming a remote destination. */
 export function isEgressCall(event: Pick<ToolCallEvent, 'tool' | 'destinations'>): boolean {
@@ -36,6 +53,16 @@ export function isEgressCall(event: Pick<ToolCallEvent, 'tool' | 'destinations'>
 }
 
 export function isEgressTool(tool: string): boolean {
+  let egress = EGRESS_TOOLS.get(tool);
+  if (egress === undefined) {
+    egress = judgeTool(tool);
+    if (EGRESS_TOOLS.size >= MAX_NAMES) EGRESS_TOOLS.clear();
+    EGRESS_TOOLS.set(tool, egress);
+  }
+  return egress;
+}
+
+function judgeTool(tool: string): boolean {
   const words = nameWords(tool);
   if (!words.some((w) => EGRESS_WORDS.has(w))) return false;
   // Pure network verbs are egress whatever else the name says (fetch carries its URL).

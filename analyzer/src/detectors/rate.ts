@@ -102,13 +102,46 @@ function counters(state: RateState, session: string, agent: string): SessionCoun
   return c;
 }
 
+/**
+ * Quantile `p` of a normal window (per-session counts, volumes, peaks). The windows change only
+ * when a session ends, but are judged on every call: the sorted copy is kept until the window
+ * changes (every mutation goes through `changed`).
+ */
+const SORTED = new WeakMap<number[], number[]>();
+
+function quantileOf(values: number[], p: number): number {
+  let sorted = SORTED.get(values);
+  if (sorted === undefined) {
+    sorted = [...values].sort((a, b) => a - b);
+    SORTED.set(values, sorted);
+  }
+  return quantileSorted(sorted, p);
+}
+
+function changed(values: number[]): void {
+  SORTED.delete(values);
+}
+
 /** The per-session count above which a tool's use is bulk. */
 export function bulkThreshold(state: RateState, server: string, tool: string): number {
   const counts = state.normals.get(`${server}\u0000${tool}`);
   const { bulkMinSessions, bulkFloor, bulkFactor, bulkDefault } = state.config;
   if (!counts || counts.length < bulkMinSessions) return bulkDefault;
-  const p99 = quantileSorted([...counts].sort((a, b) => a - b), 0.99);
+  const p99 = quantileOf(counts, 0.99);
   return Math.max(bulkFloor, Math.ceil(bulkFactor * p99));
+}
+
+/** The distinct values of `recent` when there are at most two (checked on every call: no Set). */
+function atMostTwoDistinct(recent: string[]): string[] | undefined {
+  const first = recent[0];
+  if (first === undefined) return [];
+  let second: string | undefined;
+  for (const r of recent) {
+    if (r === first || r === second) continue;
+    if (second !== undefined) return undefined;
+    second = r;
+  }
+  return second === undefined ? [first] : [first, second];
 }
 
 function once(state: RateState, key: string): boolean {
@@ -127,8 +160,8 @@ export function detectRate(state: RateState, event: ToolCallEvent): Finding[] {
   c.recent.push(`${event.server}/${event.tool}#${event.argumentsHash}`);
   if (c.recent.length > state.config.loopWindow) c.recent.shift();
   if (c.recent.length === state.config.loopWindow) {
-    const distinct = [...new Set(c.recent)];
-    if (distinct.length <= 2 && once(state, `${LOOP_DETECTOR}\u0000${event.session}\u0000${distinct.sort().join('|')}`)) {
+    const distinct = atMostTwoDistinct(c.recent);
+    if (distinct !== undefined && once(state, `${LOOP_DETECTOR}\u0000${event.session}\u0000${distinct.sort().join('|')}`)) {
       findings.push({
         ...base,
         severity: 'medium',
@@ -178,7 +211,7 @@ export function detectRate(state: RateState, event: ToolCallEvent): Finding[] {
         distinctArguments: t.distinct.size,
         threshold,
         baselineSessions: counts?.length ?? 0,
-        baselineP99: counts && counts.length > 0 ? quantileSorted([...counts].sort((a, b) => a - b), 0.99) : null,
+        baselineP99: counts && counts.length > 0 ? quantileOf(counts, 0.99) : null,
         callId: event.id,
       },
       eventIds: [event.id],
@@ -231,7 +264,7 @@ export function sessionVolumeThreshold(state: RateState, agent: string): { thres
   for (const [key, whose] of [[agent, 'this agent\'s'], ['*', 'all agents\'']] as const) {
     const v = state.volumes.get(key);
     if (!v || v.length < SESSION_VOLUME_MIN_SESSIONS) continue;
-    const p99 = quantileSorted([...v].sort((a, b) => a - b), 0.99);
+    const p99 = quantileOf(v, 0.99);
     return { threshold: Math.max(SESSION_VOLUME_FLOOR, Math.ceil(4 * p99)), p99, sessions: v.length, whose };
   }
   return undefined;
@@ -241,7 +274,7 @@ function normalPeak(state: RateState, agent: string): { p95: number; sessions: n
   for (const [key, whose] of [[agent, 'this agent\'s'], ['*', 'all agents\'']] as const) {
     const v = state.peaks.get(key);
     if (!v || v.length < SESSION_VOLUME_MIN_SESSIONS) continue;
-    return { p95: quantileSorted([...v].sort((a, b) => a - b), 0.95), sessions: v.length, whose };
+    return { p95: quantileOf(v, 0.95), sessions: v.length, whose };
   }
   return undefined;
 }
@@ -266,6 +299,7 @@ function learnInto(map: BoundedMap<string, number[]>, key: string, value: number
   }
   v.push(value);
   if (v.length > NORMAL_WINDOW) v.shift();
+  changed(v);
 }
 
 /** A finished (session, server): its per-tool counts teach the normal. Sessions that raised a bulk alert do not. */
@@ -291,5 +325,6 @@ export function learnSessionEnd(state: RateState, event: SessionEndEvent): void 
     }
     counts.push(t.calls);
     if (counts.length > NORMAL_WINDOW) counts.shift();
+    changed(counts);
   }
 }

@@ -213,14 +213,18 @@ class ClickHouseStore implements Store {
   }
 
   async storedEventIds(events: TapEvent[]): Promise<Set<string>> {
-    const byTable = new Map<string, { column: string; ids: string[]; from: string; to: string }>();
+    const byTable = new Map<string, { column: string; ids: string[]; from: string; to: string; fromMs: number; toMs: number }>();
     for (const e of events) {
       const where = EVENT_TABLE[e.type];
-      const t = byTable.get(where.table) ?? { column: where.column, ids: [], from: e.time, to: e.time };
+      const ms = Date.parse(e.time);
+      let t = byTable.get(where.table);
+      if (t === undefined) {
+        t = { column: where.column, ids: [], from: e.time, to: e.time, fromMs: ms, toMs: ms };
+        byTable.set(where.table, t);
+      }
       t.ids.push(e.id);
-      if (Date.parse(e.time) < Date.parse(t.from)) t.from = e.time;
-      if (Date.parse(e.time) > Date.parse(t.to)) t.to = e.time;
-      byTable.set(where.table, t);
+      if (ms < t.fromMs) [t.from, t.fromMs] = [e.time, ms];
+      if (ms > t.toMs) [t.to, t.toMs] = [e.time, ms];
     }
     const parts: string[] = [];
     const params: Record<string, unknown> = {};

@@ -5,8 +5,12 @@ import type { Alert, ContentFinding, DeliveryGapEvent, ServerRequestEvent, Sessi
 
 /** ISO 8601 → `YYYY-MM-DD hh:mm:ss.sss` in UTC, which every ClickHouse input format parses. */
 export function toChTime(iso: string): string {
+  // Taps send `Date#toISOString()` (UTC, milliseconds): cut it instead of parsing it (three times per stored call).
+  if (CANONICAL_UTC.test(iso)) return `${iso.slice(0, 10)} ${iso.slice(11, 23)}`;
   return new Date(iso).toISOString().replace('T', ' ').replace('Z', '');
 }
+
+const CANONICAL_UTC = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
 
 /** `YYYY-MM-DD hh:mm:ss.sss` (UTC) → ISO 8601. */
 export function fromChTime(ch: string): string {

@@ -58,9 +58,45 @@ interface SessionCounters {
   rate: number;
   peakRate: number;
   learned: boolean;
-  recent: string[];
+  /**
+   * Loop tracking without keeping the window: the last call's signature (`lastTool` interned,
+   * `lastArgs`), how many calls in a row had it (`lastRun`), the other signature of the longest
+   * suffix of calls with at most two (`otherTool`/`otherArgs`), and that suffix's length (`run`).
+   * The last `loopWindow` calls have at most two signatures exactly when `run >= loopWindow`.
+   */
+  lastTool: string;
+  lastArgs: string;
+  lastRun: number;
+  otherTool: string | undefined;
+  otherArgs: string;
+  run: number;
   errorsInRow: number;
-  perTool: Map<string, { calls: number; distinct: Set<string> }>;
+  /** Per (server, tool): calls, and 30-bit digests of their distinct arguments hashes (numbers stay unboxed in a Set; strings cost ~100 bytes each). */
+  perTool: Map<string, ToolCount>;
+}
+
+/**
+ * A session's calls of one (server, tool), and 30-bit digests of their distinct arguments
+ * hashes: the first alone (most sessions call a tool a few times on one argument set; an
+ * empty Set alone costs ~200 bytes), a Set of numbers (unboxed, unlike ~100-byte hash
+ * strings) once there is a second.
+ */
+interface ToolCount {
+  calls: number;
+  first: number;
+  more: Set<number> | undefined;
+}
+
+const MAX_DISTINCT = 10_000;
+
+function distinctCount(t: ToolCount): number {
+  return t.more === undefined ? 1 : t.more.size;
+}
+
+function addDistinct(t: ToolCount, d: number): void {
+  if (t.more === undefined) {
+    if (d !== t.first) t.more = new Set([t.first, d]);
+  } else if (t.more.size < MAX_DISTINCT) t.more.add(d);
 }
 
 export interface RateState {
@@ -96,7 +132,7 @@ export function seedSessionCounts(state: RateState, server: string, tool: string
 function counters(state: RateState, session: string, agent: string): SessionCounters {
   let c = state.sessions.get(session);
   if (!c) {
-    c = { agent, resultBytes: 0, calls: 0, lastMs: undefined, rate: 0, peakRate: 0, learned: false, recent: [], errorsInRow: 0, perTool: new Map() };
+    c = { agent: intern(agent), resultBytes: 0, calls: 0, lastMs: undefined, rate: 0, peakRate: 0, learned: false, lastTool: '', lastArgs: '', lastRun: 0, otherTool: undefined, otherArgs: '', run: 0, errorsInRow: 0, perTool: new Map() };
     state.sessions.set(session, c);
   }
   return c;
@@ -131,17 +167,58 @@ export function bulkThreshold(state: RateState, server: string, tool: string): n
   return Math.max(bulkFloor, Math.ceil(bulkFactor * p99));
 }
 
-/** The distinct values of `recent` when there are at most two (checked on every call: no Set). */
-function atMostTwoDistinct(recent: string[]): string[] | undefined {
-  const first = recent[0];
-  if (first === undefined) return [];
-  let second: string | undefined;
-  for (const r of recent) {
-    if (r === first || r === second) continue;
-    if (second !== undefined) return undefined;
-    second = r;
+/** Notes a call's signature in the session's loop tracking (see SessionCounters). */
+function noteSignature(c: SessionCounters, tool: string, args: string): void {
+  if (c.lastRun > 0 && tool === c.lastTool && args === c.lastArgs) {
+    c.lastRun++;
+    c.run++;
+    return;
   }
-  return second === undefined ? [first] : [first, second];
+  // A new signature: the suffix with at most two is the previous one's run plus this call,
+  // unless this call is the other signature of the current suffix.
+  const other = c.otherTool !== undefined && tool === c.otherTool && args === c.otherArgs;
+  c.run = other ? c.run + 1 : c.lastRun + 1;
+  c.otherTool = c.lastRun > 0 ? c.lastTool : undefined;
+  c.otherArgs = c.lastArgs;
+  c.lastTool = tool;
+  c.lastArgs = args;
+  c.lastRun = 1;
+}
+
+/** The distinct signatures (`server/tool#arguments hash`) of the last `window` calls, when there are at most two. */
+function loopSignatures(c: SessionCounters, window: number): string[] | undefined {
+  if (c.run < window) return undefined;
+  const last = `${c.lastTool}#${c.lastArgs}`;
+  return c.lastRun >= window || c.otherTool === undefined ? [last] : [last, `${c.otherTool}#${c.otherArgs}`];
+}
+
+/** Interned strings (`server/tool` names, per-tool keys): session state holds references, not a new string per call. */
+const INTERNED = new Map<string, string>();
+
+function intern(text: string): string {
+  const known = INTERNED.get(text);
+  if (known !== undefined) return known;
+  if (INTERNED.size >= 20_000) INTERNED.clear();
+  INTERNED.set(text, text);
+  return text;
+}
+
+function toolName(server: string, tool: string): string {
+  return intern(`${server}/${tool}`);
+}
+
+function toolKey(server: string, tool: string): string {
+  return intern(`${server}\u0000${tool}`);
+}
+
+/** FNV-1a of a string, cut to 30 bits (a small integer V8 stores unboxed). */
+function digest(text: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) {
+    h ^= text.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return h & 0x3fffffff;
 }
 
 function once(state: RateState, key: string): boolean {
@@ -157,23 +234,20 @@ export function detectRate(state: RateState, event: ToolCallEvent): Finding[] {
   const base = { server: event.server, tool: event.tool, agent: event.agent, session: event.session };
 
   // Loops: signature = server, tool and the exact arguments.
-  c.recent.push(`${event.server}/${event.tool}#${event.argumentsHash}`);
-  if (c.recent.length > state.config.loopWindow) c.recent.shift();
-  if (c.recent.length === state.config.loopWindow) {
-    const distinct = atMostTwoDistinct(c.recent);
-    if (distinct !== undefined && once(state, `${LOOP_DETECTOR}\u0000${event.session}\u0000${distinct.sort().join('|')}`)) {
-      findings.push({
-        ...base,
-        severity: 'medium',
-        detector: LOOP_DETECTOR,
-        title:
-          distinct.length === 1
-            ? `The same ${event.server}/${event.tool} call was repeated ${state.config.loopWindow} times in a row.`
-            : `Two calls alternated for the last ${state.config.loopWindow} calls of the session (${distinct.map((d) => d.split('#')[0]).join(' ↔ ')}).`,
-        evidence: { window: state.config.loopWindow, signatures: distinct, callId: event.id },
-        eventIds: [event.id],
-      });
-    }
+  noteSignature(c, toolName(event.server, event.tool), event.argumentsHash);
+  const signatures = loopSignatures(c, state.config.loopWindow);
+  if (signatures !== undefined && once(state, `${LOOP_DETECTOR}\u0000${event.session}\u0000${signatures.sort().join('|')}`)) {
+    findings.push({
+      ...base,
+      severity: 'medium',
+      detector: LOOP_DETECTOR,
+      title:
+        signatures.length === 1
+          ? `The same ${event.server}/${event.tool} call was repeated ${state.config.loopWindow} times in a row.`
+          : `Two calls alternated for the last ${state.config.loopWindow} calls of the session (${signatures.map((d) => d.split('#')[0]).join(' ↔ ')}).`,
+      evidence: { window: state.config.loopWindow, signatures, callId: event.id },
+      eventIds: [event.id],
+    });
   }
 
   // Error streaks.
@@ -190,25 +264,27 @@ export function detectRate(state: RateState, event: ToolCallEvent): Finding[] {
   }
 
   // Bulk reads: many calls of one tool on mostly distinct arguments.
-  const k = `${event.server}\u0000${event.tool}`;
+  const k = toolKey(event.server, event.tool);
+  const d = digest(event.argumentsHash);
   let t = c.perTool.get(k);
   if (!t) {
-    t = { calls: 0, distinct: new Set() };
+    t = { calls: 0, first: d, more: undefined };
     c.perTool.set(k, t);
   }
   t.calls++;
-  if (t.distinct.size < 10_000) t.distinct.add(event.argumentsHash);
+  addDistinct(t, d);
+  const distinct = distinctCount(t);
   const threshold = bulkThreshold(state, event.server, event.tool);
-  if (t.calls >= threshold && t.distinct.size >= t.calls / 2 && once(state, `${BULK_DETECTOR}\u0000${event.session}\u0000${k}`)) {
+  if (t.calls >= threshold && distinct >= t.calls / 2 && once(state, `${BULK_DETECTOR}\u0000${event.session}\u0000${k}`)) {
     const counts = state.normals.get(k);
     findings.push({
       ...base,
       severity: 'medium',
       detector: BULK_DETECTOR,
-      title: `Session ${event.session} called ${event.server}/${event.tool} ${t.calls} times on ${t.distinct.size} distinct arguments; sessions normally stay under ${threshold}.`,
+      title: `Session ${event.session} called ${event.server}/${event.tool} ${t.calls} times on ${distinct} distinct arguments; sessions normally stay under ${threshold}.`,
       evidence: {
         calls: t.calls,
-        distinctArguments: t.distinct.size,
+        distinctArguments: distinct,
         threshold,
         baselineSessions: counts?.length ?? 0,
         baselineP99: counts && counts.length > 0 ? quantileOf(counts, 0.99) : null,

@@ -79,9 +79,9 @@ async function sendEvents(prefix: string, n: number, sessions = 20): Promise<str
 
 /** Rows of the sessions with `prefix`: as users see them (final) and as physically stored. */
 async function counted(prefix: string): Promise<{ rows: number; unique: number; physical: number }> {
-  const [seen] = await ch.query(`SELECT count() AS rows, uniqExact(id) AS unique FROM tapwatch.tool_calls WHERE startsWith(session, '${prefix}-')`);
-  const [raw] = await ch.query(`SELECT count() AS physical FROM tapwatch.tool_calls WHERE startsWith(session, '${prefix}-') SETTINGS final = 0`);
-  return { rows: Number(seen.rows), unique: Number(seen.unique), physical: Number(raw.physical) };
+  const [seen] = await ch.query<{ rows: number; unique: number }>(`SELECT count() AS rows, uniqExact(id) AS unique FROM tapwatch.tool_calls WHERE startsWith(session, '${prefix}-')`);
+  const [raw] = await ch.query<{ physical: number }>(`SELECT count() AS physical FROM tapwatch.tool_calls WHERE startsWith(session, '${prefix}-') SETTINGS final = 0`);
+  return { rows: Number(seen?.rows), unique: Number(seen?.unique), physical: Number(raw?.physical) };
 }
 
 async function waitForRows(prefix: string, n: number, timeoutMs = 60_000): Promise<{ rows: number; unique: number; physical: number }> {

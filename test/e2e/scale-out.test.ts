@@ -67,9 +67,9 @@ async function owned(a: RunningTapwatch): Promise<string[]> {
 }
 
 async function counted(prefix: string): Promise<{ rows: number; unique: number; physical: number }> {
-  const [seen] = await ch.query(`SELECT count() AS rows, uniqExact(id) AS unique FROM tapwatch.tool_calls WHERE startsWith(session, '${prefix}-')`);
-  const [raw] = await ch.query(`SELECT count() AS physical FROM tapwatch.tool_calls WHERE startsWith(session, '${prefix}-') SETTINGS final = 0`);
-  return { rows: Number(seen.rows), unique: Number(seen.unique), physical: Number(raw.physical) };
+  const [seen] = await ch.query<{ rows: number; unique: number }>(`SELECT count() AS rows, uniqExact(id) AS unique FROM tapwatch.tool_calls WHERE startsWith(session, '${prefix}-')`);
+  const [raw] = await ch.query<{ physical: number }>(`SELECT count() AS physical FROM tapwatch.tool_calls WHERE startsWith(session, '${prefix}-') SETTINGS final = 0`);
+  return { rows: Number(seen?.rows), unique: Number(seen?.unique), physical: Number(raw?.physical) };
 }
 
 test('two analyzers share the partitions and one store; one is SIGKILLed mid-stream, the other takes over; every event stored exactly once', async () => {

@@ -133,7 +133,7 @@ test('the committed cluster schema is what the generator prints; the single-node
   } finally {
     await store.close();
   }
-  const real = await ch.query(`SELECT table, name, type FROM system.columns WHERE database = 'k8s_check' AND table IN (SELECT name FROM system.tables WHERE database = 'k8s_check' AND engine != 'View') ORDER BY table, position`);
+  const real = await ch.query<{ table: string; name: string; type: string }>(`SELECT table, name, type FROM system.columns WHERE database = 'k8s_check' AND table IN (SELECT name FROM system.tables WHERE database = 'k8s_check' AND engine != 'View') ORDER BY table, position`);
   const derived = singleNodeTables().flatMap((t) => t.columns.map((c) => ({ table: t.name, name: c.split(' ')[0]!, type: c.slice(c.indexOf(' ') + 1).replace(/ DEFAULT .*$/, '') })));
   const key = (x: { table: string; name: string; type: string }) => `${x.table}.${x.name} ${x.type.replace(/\s+/g, '')}`;
   assert.deepEqual(derived.map(key).sort(), real.map(key).sort());

@@ -37,13 +37,13 @@ test('four stores migrating one empty database at once all succeed; every event 
       outcomes.map((o) => (o.status === 'fulfilled' ? 'ok' : String((o as PromiseRejectedResult).reason))),
       ['ok', 'ok', 'ok', 'ok'],
     );
-    const tables = await ch.query(`SELECT name, engine FROM system.tables WHERE database = '${database}' ORDER BY name FORMAT JSON`);
-    const engine = Object.fromEntries(tables.map((t: { name: string; engine: string }) => [t.name, t.engine]));
+    const tables = await ch.query<{ name: string; engine: string }>(`SELECT name, engine FROM system.tables WHERE database = '${database}' ORDER BY name FORMAT JSON`);
+    const engine = Object.fromEntries(tables.map((t) => [t.name, t.engine]));
     for (const t of ['tool_calls', 'sessions', 'server_requests', 'delivery_gaps', 'tool_definitions', 'alerts']) {
       assert.equal(engine[t], 'ReplacingMergeTree', `${t} deduplicates`);
     }
     assert.deepEqual(
-      tables.map((t: { name: string }) => t.name).filter((n: string) => n.endsWith('__rebuild')),
+      tables.map((t) => t.name).filter((n) => n.endsWith('__rebuild')),
       [],
       'no rebuild table left over',
     );

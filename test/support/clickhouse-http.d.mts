@@ -9,7 +9,7 @@ export interface RunningClickHouseHttp {
   /** Storage is back, on the same port. */
   start(): Promise<void>;
   /** Runs SQL directly on the engine; the rows of FORMAT JSON. */
-  query(sql: string): Promise<any[]>;
+  query<T = Record<string, unknown>>(sql: string): Promise<T[]>;
   shutdown(): Promise<void>;
 }
 export declare function startClickHouseHttp(options: { port?: number; dataDir: string }): Promise<RunningClickHouseHttp>;

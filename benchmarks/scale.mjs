@@ -86,8 +86,11 @@ async function produce(producer, topic, n, sessions) {
   return (performance.now() - t0) / 1000;
 }
 
+/** The analyzer consumer's fetch limits (MAX_BYTES_PER_PARTITION, MAX_BYTES_PER_FETCH in analyzer/src/bus/kafka.ts; keep in step). */
+const FETCH_LIMITS = { maxBytesPerPartition: 4 * 1024 * 1024, maxBytes: 8 * 1024 * 1024 };
+
 async function bare(kafka, topic, n, timeoutS) {
-  const consumer = kafka.consumer({ groupId: `bench-bare-${randomUUID()}`, allowAutoTopicCreation: false, sessionTimeout: 30_000, maxWaitTimeInMs: 500 });
+  const consumer = kafka.consumer({ groupId: `bench-bare-${randomUUID()}`, allowAutoTopicCreation: false, sessionTimeout: 30_000, maxWaitTimeInMs: 500, ...FETCH_LIMITS });
   let joinedAt;
   let doneAt;
   let seen = 0;

@@ -124,8 +124,12 @@ export class Analyzer {
     if (fresh.length === 0) return outcome;
     events = fresh;
 
-    await this.retry('store events', heartbeat, () => this.options.store.insertEvents(events));
-    this.stats.eventsStored += events.length;
+    // Detection runs while storage takes the insert (the engine works on its own threads), and
+    // nothing it found leaves before the events are stored. Should the insert never succeed
+    // (the batch abandoned to a partition's new owner, a shutdown), only this instance's
+    // detector state has seen the events; no alert of theirs is stored or published here.
+    const stored = this.retry('store events', heartbeat, () => this.options.store.insertEvents(events));
+    stored.catch(() => undefined);
 
     const now = new Date().toISOString();
     const alerts: Alert[] = [];
@@ -137,6 +141,8 @@ export class Analyzer {
         alerts.push(AlertSchema.parse({ ...f, id: alertId(f.detector, event.id, `${f.tool}\u0000${f.title}`), time: now }));
       }
     }
+    await stored;
+    this.stats.eventsStored += events.length;
     if (definitions.length > 0) {
       await this.retry('store tool definitions', heartbeat, () => this.options.store.insertToolDefinitions(definitions));
     }

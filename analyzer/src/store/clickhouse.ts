@@ -243,13 +243,13 @@ class ClickHouseStore implements Store {
     }
     if (parts.length === 0) return new Set();
     // (Not `AS id`: an alias would shadow the id column in WHERE.)
-    const rows = await this.select<{ stored_id: string }>(parts.join(' UNION ALL '), params);
+    const rows = await this.select<{ stored_id: string }>(parts.join(' UNION ALL '), params, false);
     return new Set(rows.map((r) => r.stored_id));
   }
 
   async storedAlertIds(ids: string[]): Promise<Set<string>> {
     if (ids.length === 0) return new Set();
-    const rows = await this.select<{ id: string }>(`SELECT id FROM ${this.db}.alerts WHERE id IN {ids:Array(String)}`, { ids });
+    const rows = await this.select<{ id: string }>(`SELECT DISTINCT id FROM ${this.db}.alerts WHERE id IN {ids:Array(String)}`, { ids }, false);
     return new Set(rows.map((r) => r.id));
   }
 
@@ -514,10 +514,11 @@ class ClickHouseStore implements Store {
     await this.wrap(() => this.writer.command({ query }));
   }
 
-  private async select<T>(query: string, params: Record<string, unknown> = {}): Promise<T[]> {
+  private async select<T>(query: string, params: Record<string, unknown> = {}, final = true): Promise<T[]> {
     return this.wrap(async () => {
       // final: reads see each event once even before ReplacingMergeTree merged a duplicate away (schema.ts, version 4).
-      const rs = await this.writer.query({ query, format: 'JSON', query_params: params, clickhouse_settings: { final: 1 } });
+      // Existence checks pass final = false: any copy of a row answers them, and FINAL costs a merge on read.
+      const rs = await this.writer.query({ query, format: 'JSON', query_params: params, clickhouse_settings: { final: final ? 1 : 0 } });
       const body = (await rs.json()) as { meta?: { name: string; type: string }[]; data?: Record<string, unknown>[] };
       return normalizeRows(body.data ?? [], body.meta ?? []) as T[];
     });

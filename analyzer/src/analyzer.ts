@@ -7,7 +7,7 @@
  */
 import { AlertSchema, TapEventSchema, log, type Alert, type TapEvent } from '@tapwatch/schema';
 import type { AlertPublisher, BatchOutcome, EventRecord, RejectedRecord } from './bus/types.js';
-import { DetectionEngine, type DetectionConfig } from './detectors/index.js';
+import { DetectionEngine, type DetectionConfig, type LearningState } from './detectors/index.js';
 import { alertId } from './detectors/types.js';
 import { corroborate, createCorroborationState, type CorroborationState } from './detectors/corroborate.js';
 import { closeExpired, createMergeState, mergeAlerts, type MergeState } from './detectors/merge.js';
@@ -90,6 +90,11 @@ export class Analyzer {
       }, every);
       this.refreshTimer.unref();
     }
+  }
+
+  /** What the detectors have learned so far (see DetectionEngine.learningState). */
+  learning(): LearningState {
+    return this.engine.learningState();
   }
 
   /** Reloads the baselines shared through storage (what other analyzer instances learned). */

@@ -20,7 +20,7 @@ export { MIGRATIONS, USER_TABLES } from './store/schema.js';
 export { toChTime, fromChTime } from './store/rows.js';
 export { StoreErrorCode, wrapQueryError } from './errors.js';
 export { DetectionEngine, RESULT_SIZE_DETECTOR, DEFINITION_CHANGE_DETECTOR, definitionHash, canonicalJson } from './detectors/index.js';
-export type { DetectionConfig, DetectionOutcome, Finding } from './detectors/index.js';
+export type { DetectionConfig, DetectionOutcome, Finding, LearningState } from './detectors/index.js';
 export { detectResultSize, createResultSizeState, seedResultSizes, METRICS } from './detectors/result-size.js';
 export type { ResultSizeConfig, ResultSizeState } from './detectors/result-size.js';
 export { detectDefinitionChange, createDefinitionState } from './detectors/definition-change.js';

@@ -3,6 +3,7 @@
  * (store, ingest counters, analyzer counters, queue depth, storage) and SQL
  * (event rate, last event, alerts of the last hour).
  */
+import type { LearningState } from '@tapwatch/analyzer';
 import { CLIENT_HELP, CLIENT_OPTIONS, CliError, apiFailure, paint, parseCommand, request, runCli, targetFrom, useColour, type Target } from './cli-client.js';
 
 export const STATUS_HELP = `Usage: tapwatch status [options]
@@ -23,6 +24,7 @@ interface Health {
   queued?: number;
   ingest?: { accepted?: number; rejected?: Record<string, number> };
   analyzer?: Record<string, number>;
+  learning?: LearningState;
   storage?: { rows: number; bytes: number; tables: Record<string, { rows: number; bytes: number }> };
   alertStream?: { clients: number; sent: number; dropped: number };
   [key: string]: unknown;
@@ -85,6 +87,13 @@ export async function statusCommand(argv: string[]): Promise<number> {
       const s = health.analyzer;
       lines.push(
         `analyzer   ${s.eventsIn ?? 0} in, ${s.eventsStored ?? 0} stored, ${s.alerts ?? 0} alerts, ${s.duplicates ?? 0} duplicates, ${s.storeRetries ?? 0} store retries, ${s.publishFailures ?? 0} publish failures`,
+      );
+    }
+    if (health.learning) {
+      const l = health.learning;
+      const metric = (name: string, m: LearningState['resultSize']) => `${name} ${m.learned} learned/${m.learning} learning`;
+      lines.push(
+        `detectors  baselines per (server, tool) after ${l.resultSize.minSamples} calls: ${metric('result size', l.resultSize)}, ${metric('arguments', l.argumentSize)}, ${metric('latency', l.latency)}; ${l.pinnedDefinitions} tool definitions pinned, ${l.knownServers} servers known, call sequences of ${l.sequenceAgents} agents`,
       );
     }
     if (typeof health.queued === 'number') lines.push(`lag        ${health.queued} events waiting for the analyzer`);

@@ -277,7 +277,13 @@ async function startUp(config: Config): Promise<Service> {
     maxBodyBytes: config.TAPWATCH_MAX_BODY_BYTES,
     publisher: ingest,
     store,
-    health: () => ({ mode: 'up', analyzer: consumer ? { ...analyzer.stats, ...consumer() } : analyzer.stats, queued: busDepth(), alertStream: streamHealth(stream) }),
+    health: () => ({
+      mode: 'up',
+      analyzer: consumer ? { ...analyzer.stats, ...consumer() } : analyzer.stats,
+      learning: analyzer.learning(),
+      queued: busDepth(),
+      alertStream: streamHealth(stream),
+    }),
     onSilencesChanged: () => delivery.publisher.refresh(),
     metrics: () => metrics(),
   });
@@ -329,7 +335,7 @@ async function startAnalyzer(config: Config): Promise<Service> {
     authorizer: authorizerFor(config),
     maxBodyBytes: config.TAPWATCH_MAX_BODY_BYTES,
     probeStore: store,
-    health: () => ({ mode: 'analyzer', analyzer: analyzerHealth() }),
+    health: () => ({ mode: 'analyzer', analyzer: analyzerHealth(), learning: analyzer.learning() }),
     metrics: metricsRenderer({
       service: 'analyzer',
       analyzer: analyzer.stats,

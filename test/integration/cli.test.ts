@@ -155,6 +155,7 @@ test('tapwatch status shows health, rate, storage and alerts; exit 1 when unreac
   assert.match(s.stdout, /^tapwatch at http:\/\/127\.0\.0\.1:\d+: ok \(mode up, store ok\)$/m);
   assert.match(s.stdout, /^ingest\s+\d+ events accepted, 0 refused$/m);
   assert.match(s.stdout, /^analyzer\s+\d+ in, \d+ stored, \d+ alerts/m);
+  assert.match(s.stdout, /^detectors\s+baselines per \(server, tool\) after 20 calls: result size \d+ learned\/[1-9]\d* learning, arguments \d+ learned\/\d+ learning, latency \d+ learned\/\d+ learning; \d+ tool definitions pinned, [1-9]\d* servers known/m);
   assert.match(s.stdout, /^lag\s+\d+ events waiting/m);
   assert.match(s.stdout, /^rate\s+\d+ calls in the last minute/m);
   assert.match(s.stdout, /^storage\s+\d+ rows, [\d.]+ (B|KiB|MiB) on disk \(.*tool_calls \d+/m);
@@ -163,6 +164,10 @@ test('tapwatch status shows health, rate, storage and alerts; exit 1 when unreac
   const json = JSON.parse((await cli(['status', '--json'])).stdout);
   assert.equal(json.health.status, 'ok');
   assert.ok(json.health.storage.tables.tool_calls.rows >= 4);
+  // The tools called so far have too few calls for a baseline of their own: still learning.
+  assert.equal(json.health.learning.resultSize.minSamples, 20);
+  assert.equal(json.health.learning.resultSize.learned, 0);
+  assert.ok(json.health.learning.resultSize.learning >= 1);
   assert.ok(json.activity.calls_1h >= 4);
   const port = await freePort();
   const down = await cli(['status', '--url', `http://127.0.0.1:${port}`]);

@@ -24,7 +24,7 @@ import {
 import { isEgressCall } from './egress.js';
 import { createSequenceState, detectSequence, learnTransition, type SequenceState } from './sequence.js';
 import { createRateState, detectRate, learnSessionEnd, seedSessionCounts, seedSessionVolumes, type RateState } from './rate.js';
-import { METRICS, createResultSizeState, detectResultSize, seedResultSizes, type ResultSizeConfig, type ResultSizeState } from './result-size.js';
+import { METRICS, baselineProgress, createResultSizeState, detectResultSize, seedResultSizes, type ResultSizeConfig, type ResultSizeState } from './result-size.js';
 import type { Finding } from './types.js';
 import { createRulesState, evaluateRules, loadRulesFiles, type RulesState } from '../rules/index.js';
 
@@ -37,6 +37,18 @@ export interface DetectionConfig {
 export interface DetectionOutcome {
   findings: Finding[];
   definitions: ToolDefinitionRow[];
+}
+
+export interface LearningState {
+  resultSize: { learned: number; learning: number; minSamples: number };
+  argumentSize: { learned: number; learning: number; minSamples: number };
+  latency: { learned: number; learning: number; minSamples: number };
+  /** Tool definitions pinned (rug-pull baselines). */
+  pinnedDefinitions: number;
+  knownServers: number;
+  /** Agents with a call-sequence model of their own, and calls the global model knows. */
+  sequenceAgents: number;
+  sequenceStates: number;
 }
 
 export class DetectionEngine {
@@ -116,6 +128,23 @@ export class DetectionEngine {
     for (const s of servers) seedServer(this.novelty, s);
     for (const c of await store.recentSessionCounts(500)) seedSessionCounts(this.rate, c.server, c.tool, c.counts);
     return { tools: sizes.length, definitions: defs.length, servers: servers.length };
+  }
+
+  /**
+   * What the detectors have learned so far, for `/healthz` and `tapwatch status`: per volume
+   * metric the (server, tool) baselines judging on their own vs still learning, and the sizes
+   * of the other models. Walks the baselines: call it on demand, not per event.
+   */
+  learningState(): LearningState {
+    return {
+      resultSize: baselineProgress(this.resultSize),
+      argumentSize: baselineProgress(this.argumentSize),
+      latency: baselineProgress(this.latency),
+      pinnedDefinitions: this.definitions.pins.size,
+      knownServers: this.novelty.servers.size,
+      sequenceAgents: this.sequence.agents.size,
+      sequenceStates: this.sequence.stateCounts.size,
+    };
   }
 
   /** Runs the detectors over one event. Mutates detector state. */

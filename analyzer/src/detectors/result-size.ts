@@ -248,6 +248,18 @@ function windowFor(state: ResultSizeState, k: string): Baseline {
   return b;
 }
 
+/** How many (server, tool) baselines judge on their own and how many still learn (fewer samples than `minSamples`). */
+export function baselineProgress(state: ResultSizeState): { learned: number; learning: number; minSamples: number } {
+  let learned = 0;
+  let learning = 0;
+  for (const [k, b] of state.windows.entries()) {
+    if (k.endsWith('\u0000*')) continue; // the server and global fallbacks, not tools
+    if (b.window.length >= state.config.minSamples) learned++;
+    else learning++;
+  }
+  return { learned, learning, minSamples: state.config.minSamples };
+}
+
 function key(server: string, tool: string): string {
   return `${server}\u0000${tool}`;
 }

@@ -1,5 +1,5 @@
 /**
- * `tapwatch proxy --upstream URL [--listen HOST:PORT] [--name SERVER] [--agent ID] [--session ID] [--sink URL] [--capture LEVEL] [--observer MODE]`
+ * `tapwatch proxy --upstream URL [--listen HOST:PORT] [--name SERVER] [--agent ID] [--session ID] [--sink URL] [--capture LEVEL] [--observer MODE] [--idle-timeout S]`
  */
 import { parseArgs } from 'node:util';
 import { CaptureLevelSchema, loadConfig, log } from '@tapwatch/schema';
@@ -34,6 +34,9 @@ Options:
   --observer MODE     where messages are parsed and inspected: worker (a
                       thread of its own, never delaying the relay; default)
                       or inline (the relay's thread; for comparison)
+  --idle-timeout S    end a session with nothing in flight after S seconds
+                      without traffic (default 1800; clients such as
+                      mcp-remote never send DELETE)
   -h, --help          show this help
 
 Sessions: one tapwatch session per Mcp-Session-Id (or legacy SSE stream);
@@ -74,6 +77,7 @@ export async function proxyCommand(argv: string[]): Promise<number> {
         sink: { type: 'string' },
         capture: { type: 'string' },
         observer: { type: 'string' },
+        'idle-timeout': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -107,6 +111,9 @@ export async function proxyCommand(argv: string[]): Promise<number> {
   const observer = values.observer ?? 'worker';
   if (observer !== 'worker' && observer !== 'inline') return usage(`--observer must be worker or inline (got '${observer}')`);
 
+  const idle = values['idle-timeout'] === undefined ? 1800 : Number(values['idle-timeout']);
+  if (!Number.isFinite(idle) || idle <= 0) return usage(`--idle-timeout must be a positive number of seconds (got '${values['idle-timeout']}')`);
+
   const sinkUrl = values.sink ?? config.TAPWATCH_SINK ?? 'http://127.0.0.1:8787';
   const sink = await createSink(sinkUrl, { token: config.TAPWATCH_TOKEN, eventsTopic: config.TAPWATCH_EVENTS_TOPIC });
   let proxy;
@@ -120,6 +127,7 @@ export async function proxyCommand(argv: string[]): Promise<number> {
       session: values.session,
       capture: capture.data,
       observer,
+      sessionIdleMs: idle * 1000,
       emit: (e) => sink.send(e),
     });
   } catch (err) {

@@ -27,6 +27,8 @@ test('usage errors exit 2 with the reason and the usage; --help documents the op
     [['--upstream', 'http://127.0.0.1:1/mcp', '--listen', 'nowhere'], /--listen must be HOST:PORT \(got 'nowhere'\)/],
     [['--upstream', 'http://127.0.0.1:1/mcp', '--capture', 'all'], /--capture must be one of metadata, redacted, full \(got 'all'\)/],
     [['--upstream', 'http://127.0.0.1:1/mcp', '--observer', 'thread'], /--observer must be worker or inline \(got 'thread'\)/],
+    [['--upstream', 'http://127.0.0.1:1/mcp', '--idle-timeout', '0'], /--idle-timeout must be a positive number of seconds \(got '0'\)/],
+    [['--upstream', 'http://127.0.0.1:1/mcp', '--idle-timeout', 'soon'], /--idle-timeout must be a positive number of seconds \(got 'soon'\)/],
     [['--upstream', 'http://127.0.0.1:1/mcp', '--unknown'], /Unknown option '--unknown'/],
   ];
   for (const [args, message] of cases) {
@@ -37,7 +39,7 @@ test('usage errors exit 2 with the reason and the usage; --help documents the op
   }
   const help = run('--help');
   assert.equal(help.status, 0);
-  for (const flag of ['--upstream URL', '--listen HOST:PORT', '--name SERVER', '--agent ID', '--session ID', '--sink URL', '--capture LEVEL', '--observer MODE']) assert.ok(help.stdout.includes(flag), flag);
+  for (const flag of ['--upstream URL', '--listen HOST:PORT', '--name SERVER', '--agent ID', '--session ID', '--sink URL', '--capture LEVEL', '--observer MODE', '--idle-timeout S']) assert.ok(help.stdout.includes(flag), flag);
   const top = spawnSync(process.execPath, [BIN, '--help'], { encoding: 'utf8' });
   assert.match(top.stdout, /proxy\s+put a remote MCP server \(HTTP\) behind the tap/);
 });

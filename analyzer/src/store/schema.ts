@@ -24,6 +24,17 @@ export interface Migration {
  * at every start: an interrupted rebuild, or two analyzers migrating together,
  * converge on the rebuilt table without losing a row.
  */
+/** A version-4 rebuild: `table` as a ReplacingMergeTree keyed as `keys`, with a bloom-filter index on `idColumn` unless it leads the key. */
+function dedupRebuild(table: string, keys: string, idColumn: string, idIndex = true): TableRebuild {
+  return {
+    table,
+    engine: `ENGINE = ReplacingMergeTree ${keys}`,
+    engineName: 'ReplacingMergeTree',
+    idColumn,
+    ...(idIndex ? { prepare: [ID_INDEX.replace('{id}', idColumn)] } : {}),
+  };
+}
+
 export interface TableRebuild {
   table: string;
   /** `ENGINE = … [PARTITION BY …] ORDER BY …` of the new table (its columns are the old table's). */
@@ -201,48 +212,14 @@ export const MIGRATIONS: readonly Migration[] = Object.freeze([
     description: 'deduplicate on the id: event tables and alerts become ReplacingMergeTree with the id in the sorting key',
     statements: [],
     rebuilds: [
-      {
-        table: 'tool_calls',
-        engine: 'ENGINE = ReplacingMergeTree PARTITION BY toYYYYMM(time) ORDER BY (server, tool, time, id)',
-        engineName: 'ReplacingMergeTree',
-        idColumn: 'id',
-        prepare: [ID_INDEX.replace('{id}', 'id')],
-      },
-      {
-        table: 'sessions',
-        engine: 'ENGINE = ReplacingMergeTree ORDER BY (session, time, event_id)',
-        engineName: 'ReplacingMergeTree',
-        idColumn: 'event_id',
-        prepare: [ID_INDEX.replace('{id}', 'event_id')],
-      },
-      {
-        table: 'server_requests',
-        engine: 'ENGINE = ReplacingMergeTree ORDER BY (server, method, time, id)',
-        engineName: 'ReplacingMergeTree',
-        idColumn: 'id',
-        prepare: [ID_INDEX.replace('{id}', 'id')],
-      },
-      {
-        table: 'delivery_gaps',
-        engine: 'ENGINE = ReplacingMergeTree ORDER BY (time, id)',
-        engineName: 'ReplacingMergeTree',
-        idColumn: 'id',
-        prepare: [ID_INDEX.replace('{id}', 'id')],
-      },
-      {
-        // One tools_list event stores a row per changed tool: (event, tool) is the unit.
-        table: 'tool_definitions',
-        engine: 'ENGINE = ReplacingMergeTree ORDER BY (server, tool, time, event_id)',
-        engineName: 'ReplacingMergeTree',
-        idColumn: 'event_id',
-        prepare: [ID_INDEX.replace('{id}', 'event_id')],
-      },
-      {
-        table: 'alerts',
-        engine: 'ENGINE = ReplacingMergeTree ORDER BY id',
-        engineName: 'ReplacingMergeTree',
-        idColumn: 'id',
-      },
+      dedupRebuild('tool_calls', 'PARTITION BY toYYYYMM(time) ORDER BY (server, tool, time, id)', 'id'),
+      dedupRebuild('sessions', 'ORDER BY (session, time, event_id)', 'event_id'),
+      dedupRebuild('server_requests', 'ORDER BY (server, method, time, id)', 'id'),
+      dedupRebuild('delivery_gaps', 'ORDER BY (time, id)', 'id'),
+      // One tools_list event stores a row per changed tool: (event, tool) is the unit.
+      dedupRebuild('tool_definitions', 'ORDER BY (server, tool, time, event_id)', 'event_id'),
+      // Keyed by id alone: an alert's time changes when a replay raises it again. No id index: the id is the key.
+      dedupRebuild('alerts', 'ORDER BY id', 'id', false),
     ],
   },
 ]);

@@ -445,3 +445,13 @@ export async function startNullSink() {
   onCleanup(stop);
   return { url, pid: proc.pid, received: async () => Number(await (await fetch(`${url}/count`)).text()), stop };
 }
+
+/** One `tools/call echo` on an MCP SDK client; its round-trip time in ms (throws if the echo is wrong). */
+export async function callEcho(client, message) {
+  const t0 = performance.now();
+  const r = await client.callTool({ name: 'echo', arguments: { message } });
+  const ms = performance.now() - t0;
+  const text = r.content?.[0]?.text;
+  if (typeof text !== 'string' || !text.endsWith(message)) throw new Error(`unexpected echo result: ${JSON.stringify(r).slice(0, 200)}`);
+  return ms;
+}

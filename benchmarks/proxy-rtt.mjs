@@ -23,6 +23,7 @@ import { writeFileSync } from 'node:fs';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import {
+  callEcho,
   EVERYTHING,
   TAPWATCH_BIN,
   checkCodeUnchanged,
@@ -128,15 +129,6 @@ async function connect(label, url) {
   };
   onCleanup(close);
   return { label, client, close };
-}
-
-async function callEcho(client, message) {
-  const t0 = performance.now();
-  const r = await client.callTool({ name: 'echo', arguments: { message } });
-  const ms = performance.now() - t0;
-  const text = r.content?.[0]?.text;
-  if (typeof text !== 'string' || !text.endsWith(message)) throw new Error(`unexpected echo result: ${JSON.stringify(r).slice(0, 200)}`);
-  return ms;
 }
 
 /** Alternating blocks of `block` calls; the order within a round flips every round. */

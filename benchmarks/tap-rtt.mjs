@@ -13,6 +13,7 @@ import path from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import {
+  callEcho,
   EVERYTHING,
   TAPWATCH_BIN,
   cpuSeconds,
@@ -93,15 +94,6 @@ function memoryOf(pid) {
 
 const directArgs = () => [EVERYTHING, 'stdio'];
 const tappedArgs = (sink, session, name = 'everything') => [TAPWATCH_BIN, 'tap', '--sink', sink, '--session', session, '--name', name, '--', process.execPath, EVERYTHING, 'stdio'];
-
-async function callEcho(client, message) {
-  const t0 = performance.now();
-  const r = await client.callTool({ name: 'echo', arguments: { message } });
-  const ms = performance.now() - t0;
-  const text = r.content?.[0]?.text;
-  if (typeof text !== 'string' || !text.endsWith(message)) throw new Error(`unexpected echo result: ${JSON.stringify(r).slice(0, 200)}`);
-  return ms;
-}
 
 /** Alternating blocks of `block` calls; the order within a round flips every round. */
 async function series(paths, message, { calls, warmup, block }) {

@@ -176,12 +176,17 @@ test('close delivers every event of the sessions it ends before it resolves (the
 test('the observer thread runs at a lower CPU priority than the relay (nice 10, Linux)', async (t) => {
   // Thread niceness is read from /proc: a Linux-only property, and the platform tapwatch's CI runs on.
   assert.equal(process.platform, 'linux', 'this check reads /proc');
-  const niceOfThreads = () =>
-    readdirSync('/proc/self/task').map((tid) => {
+  const niceOf = (tid: string | number): number | undefined => {
+    try {
       const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
       return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]); // field 19: nice
-    });
-  const mainBefore = niceOfThreads()[0];
+    } catch {
+      return undefined; // the thread ended between listing and reading
+    }
+  };
+  const niceOfThreads = () => readdirSync('/proc/self/task').flatMap((tid) => niceOf(tid) ?? []);
+  // The main (relay) thread's id is the process id.
+  const mainBefore = niceOf(process.pid);
   const before = niceOfThreads().filter((n) => n === 10).length;
   const proxy = await startHttpProxy({ upstream: 'http://127.0.0.1:9/mcp', port: 0, emit: () => undefined });
   t.after(() => proxy.close());
@@ -190,5 +195,5 @@ test('the observer thread runs at a lower CPU priority than the relay (nice 10, 
     if (Date.now() > deadline) assert.fail('no thread of the proxy got nice 10');
     await new Promise((r) => setTimeout(r, 20));
   }
-  assert.equal(niceOfThreads()[0], mainBefore, 'the main (relay) thread keeps its priority');
+  assert.equal(niceOf(process.pid), mainBefore, 'the main (relay) thread keeps its priority');
 });

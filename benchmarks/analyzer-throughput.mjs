@@ -184,7 +184,7 @@ function generateEvents(n, sessions, seed = 42) {
 // Consumers
 // ---------------------------------------------------------------------------
 
-/** The analyzer consumer's fetch limits (MAX_BYTES_PER_PARTITION, MAX_BYTES_PER_FETCH in analyzer/src/bus/kafka.ts; keep in step). */
+/** The analyzer consumer's fetch limits (MAX_BYTES_PER_PARTITION, MAX_BYTES_PER_FETCH in bus/src/kafka/source.ts; keep in step). */
 const FETCH_LIMITS = { maxBytesPerPartition: 4 * 1024 * 1024, maxBytes: 8 * 1024 * 1024 };
 
 const kafkaFor = (brokers, clientId) =>
@@ -198,7 +198,7 @@ async function bareConsumer({ brokers, topic, n, parse, timeoutS }) {
   const kafka = kafkaFor(brokers, 'tapwatch-bench-bare');
   const groupId = `bench-bare-${parse ? 'parse-' : ''}${randomUUID()}`;
   // Same consumer options, run() options and per-batch commit as KafkaEventSource
-  // in analyzer/src/bus/kafka.ts (keep in step with it).
+  // in bus/src/kafka/source.ts (keep in step with it).
   const consumer = kafka.consumer({ groupId, allowAutoTopicCreation: false, sessionTimeout: 30_000, maxWaitTimeInMs: 500, ...FETCH_LIMITS });
   let joinedAt;
   consumer.on(consumer.events.GROUP_JOIN, () => (joinedAt ??= performance.now()));

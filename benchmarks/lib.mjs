@@ -10,7 +10,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-export const TAPWATCH_BIN = path.join(ROOT, 'collector', 'bin', 'tapwatch.js');
+export const TAPWATCH_BIN = path.join(ROOT, 'cli', 'bin', 'tapwatch.js');
 export const EVERYTHING = path.join(ROOT, 'node_modules', '@modelcontextprotocol', 'server-everything', 'dist', 'index.js');
 
 // ---------------------------------------------------------------------------

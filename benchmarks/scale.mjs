@@ -17,7 +17,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { rmSync, writeFileSync } from 'node:fs';
 import { Kafka, logLevel } from 'kafkajs';
-import { openClickHouseStore } from '@tapwatch/analyzer';
+import { openStore } from '@tapwatch/store';
 import { startKafka } from '../test/support/kafka.mjs';
 import { startClickHouseHttp } from '../test/support/clickhouse-http.mjs';
 import { codeLine, codeVersion, fmt, healthz, machine, machineLine, memory, onCleanup, parseFlags, runMain, sleep, startTapwatch, table, tempDir } from './lib.mjs';
@@ -86,7 +86,7 @@ async function produce(producer, topic, n, sessions) {
   return (performance.now() - t0) / 1000;
 }
 
-/** The analyzer consumer's fetch limits (MAX_BYTES_PER_PARTITION, MAX_BYTES_PER_FETCH in analyzer/src/bus/kafka.ts; keep in step). */
+/** The analyzer consumer's fetch limits (MAX_BYTES_PER_PARTITION, MAX_BYTES_PER_FETCH in bus/src/kafka/source.ts; keep in step). */
 const FETCH_LIMITS = { maxBytesPerPartition: 4 * 1024 * 1024, maxBytes: 8 * 1024 * 1024 };
 
 async function bare(kafka, topic, n, timeoutS) {
@@ -140,7 +140,7 @@ async function analyzers({ brokers, ch, topic, n, k, timeoutS, sampleEveryMs = 2
   // race in the version-4 table rebuild (see benchmarks/README.md, Scale-out). Then all start
   // together; the clock starts when the first one consumes, so a second one's join and the
   // rebalance it causes are part of the measured time.
-  const store = await openClickHouseStore({ url: ch.url, user: 'default', password: '', database, dataDir: tempDir('scale-unused'), sqlMaxRows: 10, sqlTimeoutSeconds: 10 });
+  const store = await openStore({ url: ch.url, user: 'default', password: '', database, dataDir: tempDir('scale-unused'), sqlMaxRows: 10, sqlTimeoutSeconds: 10 });
   await store.migrate();
   await store.close();
   const procs = await Promise.all(Array.from({ length: k }, () => startTapwatch('analyzer', { env })));

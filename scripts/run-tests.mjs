@@ -30,7 +30,7 @@ function find(dir) {
   return out.sort();
 }
 
-const unit = ['schema', 'collector', 'analyzer', 'dashboard-api'].flatMap((w) => find(join(root, w, 'test', 'unit')));
+const unit = ['schema', 'bus', 'collector', 'store', 'analyzer', 'dashboard-api', 'cli'].flatMap((w) => find(join(root, w, 'test', 'unit')));
 const integration = find(join(root, 'test', 'integration'));
 const e2e = find(join(root, 'test', 'e2e'));
 const files = which === 'unit' ? unit : which === 'integration' ? integration : which === 'e2e' ? e2e : [...unit, ...integration, ...e2e];

@@ -6,12 +6,12 @@
  * move on.
  */
 import { AlertSchema, TapEventSchema, log, type Alert, type TapEvent } from '@tapwatch/schema';
-import type { AlertPublisher, BatchOutcome, EventRecord, RejectedRecord } from './bus/types.js';
+import type { AlertPublisher, BatchOutcome, EventRecord, RejectedRecord } from '@tapwatch/bus';
 import { DetectionEngine, type DetectionConfig, type LearningState } from './detectors/index.js';
 import { alertId } from './detectors/types.js';
 import { corroborate, createCorroborationState, type CorroborationState } from './detectors/corroborate.js';
 import { closeExpired, createMergeState, mergeAlerts, type MergeState } from './detectors/merge.js';
-import type { Store, ToolDefinitionRow } from './store/store.js';
+import type { Store, ToolDefinitionRow } from '@tapwatch/store';
 
 export interface AnalyzerStats {
   batches: number;
@@ -70,9 +70,8 @@ export class Analyzer {
   async init(): Promise<void> {
     await this.options.store.migrate();
     // Alert times keep increasing across restarts too (stamp): start after the last one stored.
-    const [last] = await this.options.store.selectRows('SELECT toUnixTimestamp64Milli(max(time)) AS ms FROM {db}.alerts');
-    this.lastAlertMs = Number(last?.ms ?? 0) || 0;
-    const warmed = await this.engine.warm(this.options.store);
+    this.lastAlertMs = await this.options.store.alerts.lastTimeMs();
+    const warmed = await this.engine.warm(this.options.store.baselines);
     log.info('analyzer ready', warmed);
     // Summaries of merged repeats go out when their window closes, even if no traffic comes.
     this.mergeTimer = setInterval(() => {
@@ -99,7 +98,7 @@ export class Analyzer {
 
   /** Reloads the baselines shared through storage (what other analyzer instances learned). */
   refreshBaselines(): Promise<{ tools: number; definitions: number; servers: number }> {
-    return this.engine.refresh(this.options.store);
+    return this.engine.refresh(this.options.store.baselines);
   }
 
   /** Makes in-flight retries give up so a shutdown does not hang on a dead database. */
@@ -133,7 +132,7 @@ export class Analyzer {
     // nothing it found leaves before the events are stored. Should the insert never succeed
     // (the batch abandoned to a partition's new owner, a shutdown), only this instance's
     // detector state has seen the events; no alert of theirs is stored or published here.
-    const stored = this.retry('store events', heartbeat, () => this.options.store.insertEvents(events));
+    const stored = this.retry('store events', heartbeat, () => this.options.store.events.insert(events));
     stored.catch(() => undefined);
 
     const now = new Date().toISOString();
@@ -149,7 +148,7 @@ export class Analyzer {
     await stored;
     this.stats.eventsStored += events.length;
     if (definitions.length > 0) {
-      await this.retry('store tool definitions', heartbeat, () => this.options.store.insertToolDefinitions(definitions));
+      await this.retry('store tool definitions', heartbeat, () => this.options.store.events.insertDefinitions(definitions));
     }
     await this.emitAlerts(mergeAlerts(this.merge, alerts, Date.now()), heartbeat);
     return outcome;
@@ -169,7 +168,7 @@ export class Analyzer {
     const unique = [...byId.values()];
     let stored = new Set<string>();
     await this.retry('check stored events', heartbeat, async () => {
-      stored = await this.options.store.storedEventIds(unique);
+      stored = await this.options.store.events.storedIds(unique);
     });
     const fresh = unique.filter((e) => !stored.has(e.id));
     this.stats.duplicates += events.length - fresh.length;
@@ -203,12 +202,12 @@ export class Analyzer {
   private async emitAlertsNow(raised: Alert[], heartbeat: () => Promise<void>): Promise<void> {
     let stored = new Set<string>();
     await this.retry('check stored alerts', heartbeat, async () => {
-      stored = await this.options.store.storedAlertIds(raised.map((a) => a.id));
+      stored = await this.options.store.alerts.storedIds(raised.map((a) => a.id));
     });
     const fresh = [...new Map(raised.filter((a) => !stored.has(a.id)).map((a) => [a.id, a])).values()];
     if (fresh.length === 0) return;
     const alerts = this.stamp(fresh);
-    await this.retry('store alerts', heartbeat, () => this.options.store.insertAlerts(alerts));
+    await this.retry('store alerts', heartbeat, () => this.options.store.alerts.insert(alerts));
     this.stats.alerts += alerts.length;
     for (const a of alerts) {
       log.info('alert', { id: a.id, severity: a.severity, detector: a.detector, server: a.server, tool: a.tool, session: a.session });

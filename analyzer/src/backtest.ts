@@ -8,7 +8,7 @@ import { DetectionEngine, type DetectionConfig } from './detectors/index.js';
 import { corroborate, createCorroborationState } from './detectors/corroborate.js';
 import { alertId } from './detectors/types.js';
 import { closeExpired, createMergeState, mergeAlerts } from './detectors/merge.js';
-import type { Store } from './store/store.js';
+import type { Store } from '@tapwatch/store';
 
 export interface BacktestOptions {
   from?: string | undefined;
@@ -31,7 +31,7 @@ export interface BacktestReport {
 }
 
 export async function backtest(store: Store, detection: DetectionConfig, options: BacktestOptions = {}): Promise<BacktestReport> {
-  const bounds = await store.historyBounds();
+  const bounds = await store.events.bounds();
   const report: BacktestReport = { from: null, to: null, events: 0, alerts: [], alertCount: 0, byDetector: {} };
   if (!bounds) return report;
   const fromMs = Math.max(Date.parse(options.from ?? bounds.from), Date.parse(bounds.from));
@@ -54,7 +54,7 @@ export async function backtest(store: Store, detection: DetectionConfig, options
   const slice = options.sliceMs ?? 10 * 60_000;
   const maxAlerts = options.maxAlerts ?? 10_000;
   for (let t = fromMs; t < toMs; t += slice) {
-    const events = await store.historySlice(new Date(t).toISOString(), new Date(Math.min(t + slice, toMs)).toISOString());
+    const events = await store.events.slice(new Date(t).toISOString(), new Date(Math.min(t + slice, toMs)).toISOString());
     for (const event of events) {
       const { findings } = engine.process(event);
       const alerts = corroborate(corroboration, findings, Date.parse(event.time)).map((f) =>

@@ -1,16 +1,17 @@
 /**
  * The HTTP routes: `GET /healthz`, `POST /v1/ingest` (taps' events),
- * `POST /v1/sql` (read-only SQL over the call history). The only file that
- * imports express.
+ * `POST /v1/sql` (read-only SQL over the call history), and the REST routes
+ * (rest-api.ts). With rest-api.ts, the only file that imports express (lint
+ * enforces it).
  */
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { TapEventSchema, TapwatchError, log, type TapEvent } from '@tapwatch/schema';
-import { ReadModel, type EventPublisher, type Store } from '@tapwatch/analyzer';
+import type { EventPublisher } from '@tapwatch/bus';
+import type { Store } from '@tapwatch/store';
 import { ApiError } from './errors.js';
 import { toCsv } from './sql-format.js';
-import { storageSummary } from './sql-status.js';
 import { createAuthorizer, roleFor, type Authorizer } from './auth.js';
 import { restRouter } from './rest-api.js';
 import { openApiDocument } from './openapi.js';
@@ -63,7 +64,7 @@ export function createApp(options: AppOptions): AppHandle {
     const probed = options.store ?? options.probeStore;
     const storeOk = probed ? await probed.ping() : true;
     // Rows and bytes per table, for `tapwatch status`; only where this process serves the data.
-    const storage = storeOk && options.store ? await storageSummary(options.store).catch(() => undefined) : undefined;
+    const storage = storeOk && options.store ? await options.store.stats.storage().catch(() => undefined) : undefined;
     res.status(storeOk ? 200 : 503).json({
       status: storeOk ? 'ok' : 'degraded',
       store: probed ? (storeOk ? 'ok' : 'unreachable') : 'none',
@@ -119,7 +120,7 @@ export function createApp(options: AppOptions): AppHandle {
     app.post('/v1/sql', raw, async (req, res, next) => {
       const { sql, params, format } = parseSqlBody(req.body, req.query.format);
       try {
-        const result = await store.queryReadOnly(sql, params);
+        const result = await store.sql.query(sql, params);
         if (format === 'csv') res.type('text/csv; charset=utf-8').send(toCsv(result));
         else res.json({ rows: result.rows, columns: result.columns, statistics: result.statistics });
       } catch (err) {
@@ -132,7 +133,7 @@ export function createApp(options: AppOptions): AppHandle {
     res.json(openApiDocument(VERSION));
   });
 
-  if (options.store) app.use('/v1', restRouter({ model: new ReadModel(options.store), onSilencesChanged: options.onSilencesChanged }));
+  if (options.store) app.use('/v1', restRouter({ store: options.store, onSilencesChanged: options.onSilencesChanged }));
 
   app.use((_req, _res, next) => next(new ApiError('NOT_FOUND')));
   app.use(errorHandler);

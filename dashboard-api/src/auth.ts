@@ -6,8 +6,8 @@
  */
 import { timingSafeEqual, createHash } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
-import { TapwatchError } from '@tapwatch/schema';
-import type { Role, TokenFile } from './tokens.js';
+import { TapwatchError, type Config } from '@tapwatch/schema';
+import { TokenFile, tokensPath, type Role } from './tokens.js';
 
 function digest(s: string): Buffer {
   return createHash('sha256').update(s).digest();
@@ -97,4 +97,16 @@ export function createAuthorizer(options: { adminToken?: string | undefined; tok
       return roleAllows(record.role, need) ? 'ok' : 403;
     },
   };
+}
+
+const authorizers = new WeakMap<object, Authorizer>();
+
+/** The authorizer of a service: TAPWATCH_TOKEN as admin plus the tokens file (one per config). */
+export function authorizerFor(config: Pick<Config, 'TAPWATCH_TOKEN' | 'TAPWATCH_DATA_DIR' | 'TAPWATCH_TOKENS_FILE'>): Authorizer {
+  let a = authorizers.get(config);
+  if (!a) {
+    a = createAuthorizer({ adminToken: config.TAPWATCH_TOKEN, tokens: new TokenFile(tokensPath(config.TAPWATCH_DATA_DIR, config.TAPWATCH_TOKENS_FILE)) });
+    authorizers.set(config, a);
+  }
+  return a;
 }

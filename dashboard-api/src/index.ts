@@ -1,8 +1,19 @@
+/** tapwatch's HTTP and WebSocket adapter: routes, the alert stream, auth, metrics, and the stream's client. */
 export { createApp } from './app.js';
 export type { AppOptions, AppHandle, IngestStats } from './app.js';
-export { attachAlertStream, ALERT_STREAM_PATH } from './ws-hub.js';
-export type { AlertStream, AlertStreamOptions } from './ws-hub.js';
-export { assertSafeBinding, tokenMatches, isAuthorized } from './auth.js';
+export { attachAlertStream, followAlertStream, StreamRefused, ALERT_STREAM_PATH } from './ws-hub.js';
+export type { AlertStream, AlertStreamOptions, StreamFollower } from './ws-hub.js';
+export { FILTER_FIELDS, emptyFilters, parseFilters, filtersFromQuery, matchesFilters } from './alert-filters.js';
+export type { AlertFilters } from './alert-filters.js';
+export { alertHistory, alertFromRow } from './alert-history.js';
+export type { AlertHistory, ReplayCursor } from './alert-history.js';
+export { assertSafeBinding, tokenMatches, isAuthorized, authorizerFor, createAuthorizer } from './auth.js';
+export type { Authorizer } from './auth.js';
+export { ROLES, TokenFile, tokensPath } from './tokens.js';
+export type { Role, TokenRecord } from './tokens.js';
+export { metricsRenderer } from './metrics.js';
+export type { MetricSources } from './metrics.js';
+export { toTable, toCsv } from './sql-format.js';
+export type { Columns } from './sql-format.js';
 export { ApiError, ApiErrors } from './errors.js';
-export { runCommand, startService } from './commands.js';
-export type { Service } from './commands.js';
+export { serve, closeServer } from './serve.js';

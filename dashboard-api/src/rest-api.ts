@@ -2,19 +2,19 @@
  * The REST routes under /v1: calls, alerts (with acknowledge, resolve),
  * silences, tools (definition history with diffs), sessions (timeline) and
  * stats. Query parameters and bodies are parsed with zod at this edge; the
- * queries themselves are the analyzer's `ReadModel`. Every route is described
+ * queries themselves are the store's repositories. Every route is described
  * in openapi.ts.
  */
 import { randomUUID } from 'node:crypto';
 import express, { type Request } from 'express';
 import { z } from 'zod';
 import { CallStatusSchema, SeveritySchema } from '@tapwatch/schema';
-import type { ReadModel } from '@tapwatch/analyzer';
+import type { Store } from '@tapwatch/store';
 import { ApiError } from './errors.js';
 import { lineDiff, prettyDefinition } from './rest-diff.js';
 
 export interface RestOptions {
-  model: ReadModel;
+  store: Pick<Store, 'history' | 'alerts' | 'silences' | 'deadLetters' | 'stats'>;
   /** Called after a silence is created or deleted (the analyzer of this process reloads them). */
   onSilencesChanged?: (() => Promise<void>) | undefined;
 }
@@ -139,7 +139,7 @@ function route(fn: (req: Request, res: express.Response) => Promise<void>): expr
 }
 
 export function restRouter(options: RestOptions): express.Router {
-  const { model } = options;
+  const { store } = options;
   const r = express.Router();
   const json = express.json({ limit: '64kb', type: () => true });
 
@@ -147,7 +147,7 @@ export function restRouter(options: RestOptions): express.Router {
     '/calls',
     route(async (req, res) => {
       const q = parseQuery(CallsQuerySchema, req);
-      const rows = await model.calls({ ...q, before: decodeCursor(q.cursor) });
+      const rows = await store.history.calls({ ...q, before: decodeCursor(q.cursor) });
       res.json(page(rows, q.limit));
     }),
   );
@@ -156,7 +156,7 @@ export function restRouter(options: RestOptions): express.Router {
     '/alerts',
     route(async (req, res) => {
       const q = parseQuery(AlertsQuerySchema, req);
-      const rows = await model.alerts({ ...q, before: decodeCursor(q.cursor) });
+      const rows = await store.alerts.list({ ...q, before: decodeCursor(q.cursor) });
       res.json(page(rows, q.limit));
     }),
   );
@@ -164,7 +164,7 @@ export function restRouter(options: RestOptions): express.Router {
   r.get(
     '/alerts/:id',
     route(async (req, res) => {
-      const alert = await model.alert(String(req.params['id']));
+      const alert = await store.alerts.get(String(req.params['id']));
       if (!alert) throw new ApiError('ALERT_NOT_FOUND');
       res.json(alert);
     }),
@@ -179,7 +179,7 @@ export function restRouter(options: RestOptions): express.Router {
       json,
       route(async (req, res) => {
         const body = parseBody(AlertActionBodySchema, req);
-        const updated = await model.setAlertState(String(req.params['id']), { status, note: body.note });
+        const updated = await store.alerts.setState(String(req.params['id']), { status, note: body.note });
         if (!updated) throw new ApiError('ALERT_NOT_FOUND');
         res.json(updated);
       }),
@@ -190,7 +190,7 @@ export function restRouter(options: RestOptions): express.Router {
     '/silences',
     route(async (_req, res) => {
       const now = new Date().toISOString();
-      const all = await model.silences();
+      const all = await store.silences.list();
       res.json({ items: all.map((s) => ({ ...s, active: Date.parse(s.until) > Date.parse(now) })) });
     }),
   );
@@ -202,7 +202,7 @@ export function restRouter(options: RestOptions): express.Router {
       const b = parseBody(SilenceBodySchema, req);
       const now = new Date();
       const until = b.until ?? new Date(now.getTime() + (b.durationMinutes ?? 0) * 60_000).toISOString();
-      const silence = await model.createSilence({
+      const silence = await store.silences.create({
         id: randomUUID(),
         createdAt: now.toISOString(),
         until: new Date(until).toISOString(),
@@ -220,7 +220,7 @@ export function restRouter(options: RestOptions): express.Router {
   r.delete(
     '/silences/:id',
     route(async (req, res) => {
-      if (!(await model.deleteSilence(String(req.params['id'])))) throw new ApiError('SILENCE_NOT_FOUND');
+      if (!(await store.silences.delete(String(req.params['id'])))) throw new ApiError('SILENCE_NOT_FOUND');
       await options.onSilencesChanged?.();
       res.status(204).end();
     }),
@@ -230,7 +230,7 @@ export function restRouter(options: RestOptions): express.Router {
     '/webhooks/deadletters',
     route(async (req, res) => {
       const q = parseQuery(z.strictObject({ alert: z.string().min(1).max(128).optional(), limit }), req);
-      res.json({ items: await model.deadLetters(q.limit, q.alert) });
+      res.json({ items: await store.deadLetters.list(q.limit, q.alert) });
     }),
   );
 
@@ -238,7 +238,7 @@ export function restRouter(options: RestOptions): express.Router {
     '/tools',
     route(async (req, res) => {
       const q = parseQuery(z.strictObject({ server: name.optional() }), req);
-      res.json({ items: await model.tools(q.server) });
+      res.json({ items: await store.history.tools(q.server) });
     }),
   );
 
@@ -247,7 +247,7 @@ export function restRouter(options: RestOptions): express.Router {
     route(async (req, res) => {
       const server = String(req.params['server']);
       const tool = String(req.params['tool']);
-      const versions = await model.toolHistory(server, tool);
+      const versions = await store.history.toolHistory(server, tool);
       if (versions.length === 0) throw new ApiError('TOOL_NOT_FOUND');
       let previous = '';
       const items = versions.map((v, i) => {
@@ -264,7 +264,7 @@ export function restRouter(options: RestOptions): express.Router {
     '/sessions/:id',
     route(async (req, res) => {
       const session = String(req.params['id']);
-      const timeline = await model.sessionTimeline(session);
+      const timeline = await store.history.sessionTimeline(session);
       if (timeline.length === 0) throw new ApiError('SESSION_NOT_FOUND');
       const first = timeline.find((e) => e.kind === 'session_start');
       const start = timeline[0]!;
@@ -291,7 +291,7 @@ export function restRouter(options: RestOptions): express.Router {
       const to = q.to ?? new Date(Date.now() + 60_000).toISOString();
       const from = q.from ?? new Date(Date.parse(to) - 24 * 3600_000).toISOString();
       if (Date.parse(from) >= Date.parse(to)) throw new ApiError('BAD_PARAMETER', '"from" must be before "to"');
-      res.json(await model.stats({ from, to, server: q.server }));
+      res.json(await store.stats.traffic({ from, to, server: q.server }));
     }),
   );
 

@@ -13,8 +13,7 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { chmodSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { TapwatchError, type Config } from '@tapwatch/schema';
-import { createAuthorizer, type Authorizer } from './auth.js';
+import { TapwatchError } from '@tapwatch/schema';
 
 export const ROLES = ['alerts', 'sql', 'ingest', 'admin'] as const;
 export type Role = (typeof ROLES)[number];
@@ -109,16 +108,4 @@ export class TokenFile {
     renameSync(tmp, this.path);
     this.stamp = '';
   }
-}
-
-const authorizers = new WeakMap<object, Authorizer>();
-
-/** The authorizer of a service: TAPWATCH_TOKEN as admin plus the tokens file (one per config). */
-export function authorizerFor(config: Pick<Config, 'TAPWATCH_TOKEN' | 'TAPWATCH_DATA_DIR' | 'TAPWATCH_TOKENS_FILE'>): Authorizer {
-  let a = authorizers.get(config);
-  if (!a) {
-    a = createAuthorizer({ adminToken: config.TAPWATCH_TOKEN, tokens: new TokenFile(tokensPath(config.TAPWATCH_DATA_DIR, config.TAPWATCH_TOKENS_FILE)) });
-    authorizers.set(config, a);
-  }
-  return a;
 }

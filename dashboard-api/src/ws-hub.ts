@@ -20,9 +20,10 @@ import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, WebSocket, type RawData } from 'ws';
 import { TapwatchError, log, type Alert } from '@tapwatch/schema';
-import type { AlertFeed } from '@tapwatch/analyzer';
+import type { AlertFeed } from '@tapwatch/bus';
 import { isAuthorized } from './auth.js';
-import { filtersFromQuery, matchesFilters, parseFilters, type AlertFilters, type AlertHistory, type ReplayCursor } from './sql-history.js';
+import { filtersFromQuery, matchesFilters, parseFilters, type AlertFilters } from './alert-filters.js';
+import type { AlertHistory, ReplayCursor } from './alert-history.js';
 
 export const ALERT_STREAM_PATH = '/v1/alerts/stream';
 

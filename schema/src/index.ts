@@ -38,4 +38,6 @@ export { ConfigSchema, SETTINGS_DOC, ConfigError, loadConfig, BrokerListSchema }
 export type { Config } from './config.js';
 export { log, setLogLevel } from './log.js';
 export { TapwatchError } from './errors.js';
+export { retry, backoffDelay } from './retry.js';
+export type { RetryOptions } from './retry.js';
 export type { LogLevel } from './log.js';

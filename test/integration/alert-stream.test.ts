@@ -14,7 +14,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import WebSocket from 'ws';
 import { chromium } from 'playwright-core';
-import { AlertHub } from '@tapwatch/analyzer';
+import { AlertHub } from '@tapwatch/bus';
 import { attachAlertStream, type AlertStream } from '@tapwatch/dashboard-api';
 import type { Alert } from '@tapwatch/schema';
 import { rows, startUp, tempDir, waitFor, type RunningTapwatch } from '../support/helpers.js';

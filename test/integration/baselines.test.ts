@@ -6,7 +6,8 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
-import { Analyzer, openClickHouseStore, type Store } from '@tapwatch/analyzer';
+import { Analyzer } from '@tapwatch/analyzer';
+import { openStore, type Store } from '@tapwatch/store';
 import type { Alert, TapEvent } from '@tapwatch/schema';
 import { toolCallEvent, toolsListEvent } from '../support/events.js';
 import { tempDir } from '../support/helpers.js';
@@ -16,7 +17,7 @@ let store: Store;
 
 before(async () => {
   dir = tempDir('baselines');
-  store = await openClickHouseStore({ user: 'default', password: '', database: `bl_${process.pid}`, dataDir: dir, sqlMaxRows: 1000, sqlTimeoutSeconds: 10 });
+  store = await openStore({ user: 'default', password: '', database: `bl_${process.pid}`, dataDir: dir, sqlMaxRows: 1000, sqlTimeoutSeconds: 10 });
 });
 after(async () => {
   await store?.close();

@@ -31,7 +31,7 @@ import { assertSafeBinding } from '@tapwatch/dashboard-api';
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const COMPOSE_FILE = join(ROOT, 'docker-compose.yml');
 const DOCKERIGNORE = join(ROOT, '.dockerignore');
-const TAPWATCH_BIN = join(ROOT, 'collector', 'bin', 'tapwatch.js');
+const TAPWATCH_BIN = join(ROOT, 'cli', 'bin', 'tapwatch.js');
 /** The Dockerfile the tapwatch services are built from, relative to the repository root. */
 const TAPWATCH_DOCKERFILE = 'deploy/Dockerfile';
 
@@ -446,7 +446,7 @@ test('the tapwatch services are analyzer, api and ingest, built from deploy/Dock
 
 test('every tapwatch service runs a real tapwatch command', () => {
   assert.ok(
-    existsSync(join(ROOT, 'collector', 'dist', 'cli.js')) && existsSync(join(ROOT, 'dashboard-api', 'dist', 'commands.js')),
+    existsSync(join(ROOT, 'cli', 'dist', 'main.js')) && existsSync(join(ROOT, 'cli', 'dist', 'services', 'index.js')),
     'the CLI is not built: run `npm run build` first',
   );
   for (const [name, s] of tapwatchServices()) {
@@ -710,7 +710,7 @@ test("the image carries every file each package ships (package.json \"files\")",
         return posix.relative(workdir, posix.resolve(workdir, dest)).replace(/\/+$/, '');
       }),
     );
-  for (const pkg of ['schema', 'collector', 'analyzer', 'dashboard-api']) {
+  for (const pkg of ['schema', 'bus', 'collector', 'store', 'analyzer', 'dashboard-api', 'cli']) {
     const files = (JSON.parse(readFileSync(join(ROOT, pkg, 'package.json'), 'utf8')) as { files?: string[] }).files ?? [];
     assert.ok(files.length > 0, `${pkg}/package.json lists no files`);
     for (const f of files) {

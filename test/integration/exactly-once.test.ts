@@ -11,7 +11,8 @@ import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { Session } from 'chdb';
-import { Analyzer, MIGRATIONS, openClickHouseStore, type Store } from '@tapwatch/analyzer';
+import { Analyzer } from '@tapwatch/analyzer';
+import { MIGRATIONS, openStore, type Store } from '@tapwatch/store';
 import type { Alert, TapEvent } from '@tapwatch/schema';
 import { sessionEndEvent, toolCallEvent, toolsListEvent } from '../support/events.js';
 import { tempDir } from '../support/helpers.js';
@@ -36,7 +37,7 @@ before(async () => {
   } finally {
     session.close();
   }
-  store = await openClickHouseStore({ user: 'default', password: '', database, dataDir: dir, sqlMaxRows: 100_000, sqlTimeoutSeconds: 10 });
+  store = await openStore({ user: 'default', password: '', database, dataDir: dir, sqlMaxRows: 100_000, sqlTimeoutSeconds: 10 });
 });
 after(async () => {
   await store?.close();
@@ -44,7 +45,7 @@ after(async () => {
 });
 
 async function count(store: Store, table: string, where = ''): Promise<number> {
-  const r = await store.queryReadOnly(`SELECT count() AS n FROM ${table} ${where}`);
+  const r = await store.sql.query(`SELECT count() AS n FROM ${table} ${where}`);
   return Number(r.rows[0]!.n);
 }
 
@@ -73,7 +74,7 @@ test('migration 4 rebuilds an existing database with duplicates into id-deduplic
     const calls = Array.from({ length: 25 }, (_, i) => toolCallEvent({ requestId: String(i), session: 'm' }));
     const ends = [sessionEndEvent({ session: 'm' })];
     // Stored twice, as a redelivery did before deduplication existed.
-    for (let i = 0; i < 2; i++) await store.insertEvents([...calls, ...ends]);
+    for (let i = 0; i < 2; i++) await store.events.insert([...calls, ...ends]);
     assert.equal(await count(store, 'tool_calls'), 50, 'the old table holds the duplicates');
     assert.equal(engines().tool_calls, 'MergeTree');
 
@@ -83,7 +84,7 @@ test('migration 4 rebuilds an existing database with duplicates into id-deduplic
     assert.ok(!Object.keys(after1).some((n) => n.endsWith('__rebuild')), 'no leftover table');
     assert.equal(await count(store, 'tool_calls'), 25, 'each call once');
     assert.equal(await count(store, 'sessions'), 1);
-    const ids = await store.queryReadOnly(`SELECT uniqExact(id) AS u FROM tool_calls`);
+    const ids = await store.sql.query(`SELECT uniqExact(id) AS u FROM tool_calls`);
     assert.equal(Number(ids.rows[0]!.u), 25);
 
     // A second start (or a second analyzer) changes nothing.
@@ -133,23 +134,23 @@ test('a duplicate that reaches a table anyway (two analyzers inserting at once) 
   {
     const calls = Array.from({ length: 10 }, (_, i) => toolCallEvent({ server: 'race', tool: 't', session: 'r', requestId: String(i) }));
     // Two inserts of the same rows: two parts, merged away only later by the engine.
-    await store.insertEvents(calls);
-    await store.insertEvents(calls);
-    await store.insertAlerts([
+    await store.events.insert(calls);
+    await store.events.insert(calls);
+    await store.alerts.insert([
       { id: 'a-1', time: new Date().toISOString(), severity: 'low', detector: 'd', title: 't', server: 'race', tool: 't', agent: 'a', session: 'r', evidence: {}, eventIds: [] },
     ]);
     // The same alert raised again by a replay, at another time.
-    await store.insertAlerts([
+    await store.alerts.insert([
       { id: 'a-1', time: new Date(Date.now() + 5000).toISOString(), severity: 'low', detector: 'd', title: 't', server: 'race', tool: 't', agent: 'a', session: 'r', evidence: {}, eventIds: [] },
     ]);
     assert.equal(await count(store, 'tool_calls', `WHERE server = 'race'`), 10, 'user SQL sees each call once');
     assert.equal(await count(store, 'alerts', `WHERE server = 'race'`), 1, 'and each alert once');
-    const sequence = (await store.recentCallSequence(1000)).filter((c) => c.server === 'race');
+    const sequence = (await store.baselines.recentCallSequence(1000)).filter((c) => c.server === 'race');
     assert.equal(sequence.length, 10, 'the analyzer reads see each call once');
-    const counts = await store.recentSessionCounts(10);
+    const counts = await store.baselines.recentSessionCounts(10);
     assert.deepEqual(counts.find((c) => c.server === 'race')?.counts, [10]);
-    assert.equal((await store.storedEventIds(calls)).size, 10);
-    assert.deepEqual([...(await store.storedAlertIds(['a-1', 'a-2']))], ['a-1']);
+    assert.equal((await store.events.storedIds(calls)).size, 10);
+    assert.deepEqual([...(await store.alerts.storedIds(['a-1', 'a-2']))], ['a-1']);
   }
 });
 
@@ -197,7 +198,7 @@ test('alerts are published in the order of their stored (time, id), times strict
     assert.ok(ours.length >= 6, `alerts raised (${ours.length})`);
     const times = ours.map((a) => Date.parse(a.time));
     for (let i = 1; i < times.length; i++) assert.ok(times[i]! > times[i - 1]!, `alert ${i} is later than the one before it`);
-    const stored = await store.queryReadOnly(`SELECT id FROM alerts WHERE startsWith(server, 'order-') ORDER BY time, id`);
+    const stored = await store.sql.query(`SELECT id FROM alerts WHERE startsWith(server, 'order-') ORDER BY time, id`);
     assert.deepEqual(
       stored.rows.map((r) => r.id),
       ours.map((a) => a.id),

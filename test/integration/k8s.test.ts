@@ -14,8 +14,7 @@ import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { ConfigSchema, SETTINGS_DOC } from '@tapwatch/schema';
 import { assertSafeBinding } from '@tapwatch/dashboard-api';
-import { openClickHouseStore } from '@tapwatch/analyzer';
-import { singleNodeTables } from '../../analyzer/src/store/cluster-schema.js';
+import { openStore, singleNodeTables } from '@tapwatch/store';
 import { startClickHouseHttp, type RunningClickHouseHttp } from '../support/clickhouse-http.mjs';
 import { ROOT, startTapwatch, tempDir, type RunningTapwatch } from '../support/helpers.js';
 
@@ -127,7 +126,7 @@ test('the committed cluster schema is what the generator prints; the single-node
   const { render } = (await import(join(K8S, 'gen-cluster-schema.mjs'))) as { render: () => string };
   assert.equal(readFileSync(join(K8S, 'clickhouse-cluster-schema.sql'), 'utf8'), render(), 'regenerate: node deploy/k8s/gen-cluster-schema.mjs > deploy/k8s/clickhouse-cluster-schema.sql');
 
-  const store = await openClickHouseStore({ url: ch.url, user: 'default', password: '', database: 'k8s_check', dataDir: tempDir('k8s-unused'), sqlMaxRows: 1000, sqlTimeoutSeconds: 10 });
+  const store = await openStore({ url: ch.url, user: 'default', password: '', database: 'k8s_check', dataDir: tempDir('k8s-unused'), sqlMaxRows: 1000, sqlTimeoutSeconds: 10 });
   try {
     await store.migrate();
   } finally {

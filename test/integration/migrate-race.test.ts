@@ -9,7 +9,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
-import { openClickHouseStore, type Store } from '@tapwatch/analyzer';
+import { openStore, type Store } from '@tapwatch/store';
 import { startClickHouseHttp, type RunningClickHouseHttp } from '../support/clickhouse-http.mjs';
 import { tempDir } from '../support/helpers.js';
 
@@ -29,7 +29,7 @@ test('four stores migrating one empty database at once all succeed; every event 
   const database = `race_${process.pid}`;
   const stores: Store[] = [];
   for (let i = 0; i < 4; i++) {
-    stores.push(await openClickHouseStore({ url: ch.url, user: 'default', password: '', database, dataDir: dir, sqlMaxRows: 1000, sqlTimeoutSeconds: 10 }));
+    stores.push(await openStore({ url: ch.url, user: 'default', password: '', database, dataDir: dir, sqlMaxRows: 1000, sqlTimeoutSeconds: 10 }));
   }
   try {
     const outcomes = await Promise.allSettled(stores.map((s) => s.migrate()));

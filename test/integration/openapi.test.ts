@@ -12,7 +12,7 @@ import assert from 'node:assert/strict';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import addFormatsModule from 'ajv-formats';
 import { createApp } from '@tapwatch/dashboard-api';
-import type { Store } from '@tapwatch/analyzer';
+import type { Store } from '@tapwatch/store';
 import { EVERYTHING, EVERYTHING_2025, connectThroughTap, startUp, subscribeAlerts, waitFor, type AlertCollector, type RunningTapwatch } from '../support/helpers.js';
 
 const addFormats = addFormatsModule as unknown as (ajv: Ajv2020) => void;

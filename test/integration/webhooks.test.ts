@@ -12,7 +12,8 @@ import type { AddressInfo } from 'node:net';
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { AlertSchema } from '@tapwatch/schema';
-import { WebhookPublisher, parseWebhooks, type DeadLetter } from '@tapwatch/analyzer';
+import { WebhookPublisher, parseWebhooks } from '@tapwatch/analyzer';
+import type { DeadLetter } from '@tapwatch/store';
 import { EVERYTHING, EVERYTHING_2025, connectThroughTap, startUp, subscribeAlerts, tempDir, waitFor, type RunningTapwatch } from '../support/helpers.js';
 
 const TOKEN = `tok-${Math.random().toString(36).slice(2)}`;

@@ -13,7 +13,7 @@ import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js'
 import WebSocket from 'ws';
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
-export const TAPWATCH_BIN = join(ROOT, 'collector', 'bin', 'tapwatch.js');
+export const TAPWATCH_BIN = join(ROOT, 'cli', 'bin', 'tapwatch.js');
 export const EVERYTHING = join(ROOT, 'node_modules', '@modelcontextprotocol', 'server-everything', 'dist', 'index.js');
 export const EVERYTHING_2025 = join(ROOT, 'node_modules', 'server-everything-2025', 'dist', 'index.js');
 export const FILESYSTEM = join(ROOT, 'node_modules', '@modelcontextprotocol', 'server-filesystem', 'dist', 'index.js');

@@ -4,9 +4,8 @@
  * webhooks configured in TAPWATCH_WEBHOOKS.
  */
 import type { Config } from '@tapwatch/schema';
-import type { AlertPublisher } from '../bus/types.js';
-import { ReadModel } from '../store/queries.js';
-import type { Store } from '../store/store.js';
+import type { AlertPublisher } from '@tapwatch/bus';
+import type { Store } from '@tapwatch/store';
 import { SilenceFilter } from './silences.js';
 import { WebhookPublisher, parseWebhooks } from './webhooks.js';
 
@@ -19,7 +18,6 @@ export interface AlertDelivery {
 }
 
 export function alertDelivery(config: Config, store: Store, targets: AlertPublisher[]): AlertDelivery {
-  const model = new ReadModel(store);
   const hooks = parseWebhooks(config.TAPWATCH_WEBHOOKS);
   const webhooks =
     hooks.length > 0
@@ -28,10 +26,10 @@ export function alertDelivery(config: Config, store: Store, targets: AlertPublis
           secret: config.TAPWATCH_WEBHOOK_SECRET,
           maxAttempts: config.TAPWATCH_WEBHOOK_MAX_ATTEMPTS,
           backoffMs: config.TAPWATCH_WEBHOOK_BACKOFF_MS,
-          deadLetter: (d) => model.insertDeadLetter(d),
+          deadLetter: (d) => store.deadLetters.insert(d),
         })
       : undefined;
-  const publisher = new SilenceFilter(model, webhooks ? [...targets, webhooks] : targets);
+  const publisher = new SilenceFilter(store, webhooks ? [...targets, webhooks] : targets);
   return {
     publisher,
     webhooks,

@@ -8,8 +8,8 @@
  * the API of the same process apply a change at once.
  */
 import { log, type Alert } from '@tapwatch/schema';
-import type { AlertPublisher } from '../bus/types.js';
-import { silenceMatches, type ReadModel, type Silence } from '../store/queries.js';
+import type { AlertPublisher } from '@tapwatch/bus';
+import { silenceMatches, type Silence, type Store } from '@tapwatch/store';
 
 export interface SilenceFilterStats {
   published: number;
@@ -25,7 +25,7 @@ export class SilenceFilter implements AlertPublisher {
   private readonly timer: NodeJS.Timeout;
 
   constructor(
-    private readonly model: ReadModel,
+    private readonly store: Pick<Store, 'silences' | 'alerts'>,
     private readonly targets: AlertPublisher[],
     refreshMs = 10_000,
   ) {
@@ -36,7 +36,7 @@ export class SilenceFilter implements AlertPublisher {
   /** Reloads the silences in force from storage. */
   async refresh(): Promise<void> {
     try {
-      this.active = await this.model.silences(new Date().toISOString());
+      this.active = await this.store.silences.list(new Date().toISOString());
     } catch (err) {
       log.warn('could not load silences; keeping the ones known', { error: (err as Error).message });
       throw err;
@@ -57,7 +57,7 @@ export class SilenceFilter implements AlertPublisher {
       else out.push(a);
     }
     if (held.length > 0) {
-      await this.model.markSilenced(held);
+      await this.store.alerts.markSilenced(held);
       this.stats.silenced += held.length;
       log.info('alerts silenced', { alerts: held.length, silences: [...new Set(held.map((h) => h.silenceId))] });
     }

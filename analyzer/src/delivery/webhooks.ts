@@ -14,8 +14,8 @@ import { createHmac, randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { log, TapwatchError, type Alert } from '@tapwatch/schema';
-import type { AlertPublisher } from '../bus/types.js';
-import type { DeadLetter } from '../store/queries.js';
+import type { AlertPublisher } from '@tapwatch/bus';
+import type { DeadLetter } from '@tapwatch/store';
 
 export const WebhookSchema = z.strictObject({
   url: z.url({ protocol: /^https?$/ }),

@@ -8,8 +8,8 @@
 import { createHash } from 'node:crypto';
 import type { ToolDefinition, ToolsListEvent } from '@tapwatch/schema';
 import { BoundedMap, type Finding } from './types.js';
-import type { ToolDefinitionRow } from '../store/store.js';
-import { toChTime } from '../store/rows.js';
+import type { ToolDefinitionRow } from '@tapwatch/store';
+import { toChTime } from '@tapwatch/store';
 
 export const DEFINITION_CHANGE_DETECTOR = 'tool_definition_changed';
 

@@ -3,7 +3,7 @@
  * and runs every detector that applies to an event, in order.
  */
 import type { TapEvent, ToolDefinition } from '@tapwatch/schema';
-import type { Store, ToolDefinitionRow } from '../store/store.js';
+import type { BaselineRepository, ToolDefinitionRow } from '@tapwatch/store';
 import { createContentState, detectContent, type ContentState } from './content.js';
 import { createDefinitionState, detectDefinitionChange, seedDefinition, type DefinitionState } from './definition-change.js';
 import { createFlowState, detectFlow, type FlowState } from './flow.js';
@@ -84,7 +84,7 @@ export class DetectionEngine {
   }
 
   /** Restores baselines, pins and known servers from storage, so a restart does not start blind. */
-  async warm(store: Store): Promise<{ tools: number; definitions: number; servers: number }> {
+  async warm(store: BaselineRepository): Promise<{ tools: number; definitions: number; servers: number }> {
     const counts = await this.refresh(store);
     let previous: { session: string; state: string } | undefined;
     for (const c of await store.recentCallSequence(50_000)) {
@@ -102,7 +102,7 @@ export class DetectionEngine {
    * tools, known servers — replacing this instance's copy. Run at start and
    * periodically, so an instance learns what the others stored.
    */
-  async refresh(store: Store): Promise<{ tools: number; definitions: number; servers: number }> {
+  async refresh(store: BaselineRepository): Promise<{ tools: number; definitions: number; servers: number }> {
     const sizes = await store.recentResponseSizes(this.resultSize.config.window);
     for (const s of sizes) {
       seedResultSizes(this.resultSize, s.server, s.tool, s.sizes);

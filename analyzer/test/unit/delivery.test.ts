@@ -2,7 +2,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
 import type { Alert } from '@tapwatch/schema';
-import { ReadModel, SilenceFilter, redactUrl, signature, silenceMatches, slackPayload, type AlertPublisher, type Silence, type Store } from '@tapwatch/analyzer';
+import { SilenceFilter, redactUrl, signature, slackPayload } from '@tapwatch/analyzer';
+import type { AlertPublisher } from '@tapwatch/bus';
+import { AlertRepository, SilenceRepository, silenceMatches, type Connection, type Silence } from '@tapwatch/store';
 
 const alert: Alert = {
   id: 'a1',
@@ -30,14 +32,14 @@ test('a silence matches by its non-empty fields, within its period only', () => 
 
 test('the filter holds silenced alerts back, flags them, and passes the rest to every target', async () => {
   const inserted: { table: string; rows: Record<string, unknown>[] }[] = [];
-  const store = {
-    selectRows: async () => [{ id: 's', created_at: '2026-01-01 11:00:00.000', until: '2999-01-01 00:00:00.000', detector: '', server: 'srv', tool: '', agent: '', reason: 'r', deleted: false }],
-    insertRows: async (table: string, rows: Record<string, unknown>[]) => void inserted.push({ table, rows }),
-  } as unknown as Store;
+  const db = {
+    select: async () => [{ id: 's', created_at: '2026-01-01 11:00:00.000', until: '2999-01-01 00:00:00.000', detector: '', server: 'srv', tool: '', agent: '', reason: 'r', deleted: false }],
+    insert: async (table: string, rows: Record<string, unknown>[]) => void inserted.push({ table, rows }),
+  } as unknown as Connection;
   const got: Alert[][] = [];
   const target: AlertPublisher = { publish: async (a) => void got.push(a), close: async () => {} };
   const failing: AlertPublisher = { publish: async () => Promise.reject(new Error('down')), close: async () => {} };
-  const filter = new SilenceFilter(new ReadModel(store), [failing, target], 60_000);
+  const filter = new SilenceFilter({ silences: new SilenceRepository(db), alerts: new AlertRepository(db) }, [failing, target], 60_000);
   try {
     await filter.publish([alert, { ...alert, id: 'a2', server: 'loud' }]);
   } finally {

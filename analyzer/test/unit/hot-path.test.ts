@@ -2,7 +2,8 @@
 // exactly-once storage") must decide exactly what the plain versions decided.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { BoundedMap, createRateState, detectRate, toChTime } from '@tapwatch/analyzer';
+import { BoundedMap, createRateState, detectRate } from '@tapwatch/analyzer';
+import { toChTime } from '@tapwatch/store';
 import { toolCallEvent } from '../../../test/support/events.js';
 
 /** mulberry32: a seeded PRNG, so a failure replays. */

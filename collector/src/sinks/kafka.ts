@@ -1,9 +1,10 @@
 /**
- * Kafka sink: the only collector file that imports kafkajs. Events are keyed
- * by session so one session's events land on one partition, in order.
+ * Kafka sink: a tap writing straight to the events topic through the bus's
+ * Kafka adapter (its record contract keys events by session, so one
+ * session's events land on one partition, in order).
  */
-import { Kafka, logLevel, type Producer } from 'kafkajs';
-import { log, type TapEvent } from '@tapwatch/schema';
+import type { TapEvent } from '@tapwatch/schema';
+import { KafkaEventPublisher, kafkaClient } from '@tapwatch/bus/kafka';
 import { DeliveryError, QueueingSink, type QueueingSinkOptions } from './sink.js';
 
 export interface KafkaSinkOptions extends QueueingSinkOptions {
@@ -13,48 +14,23 @@ export interface KafkaSinkOptions extends QueueingSinkOptions {
 }
 
 export class KafkaSink extends QueueingSink {
-  private readonly producer: Producer;
-  private connected: Promise<void> | undefined;
-  private readonly topic: string;
+  private readonly publisher: KafkaEventPublisher;
 
   constructor(options: KafkaSinkOptions) {
     super(`kafka://${options.brokers.join(',')}`, options);
-    this.topic = options.topic;
-    const kafka = new Kafka({
-      clientId: options.clientId ?? 'tapwatch-tap',
-      brokers: options.brokers,
-      // kafkajs logs to stdout by default, which is the MCP wire of a stdio tap.
-      logCreator: kafkaLogCreator,
-      retry: { retries: 3, initialRetryTime: 200 },
-      connectionTimeout: 3_000,
-    });
-    this.producer = kafka.producer({ allowAutoTopicCreation: true });
+    const kafka = kafkaClient({ clientId: options.clientId ?? 'tapwatch-tap', brokers: options.brokers, role: 'tap' });
+    this.publisher = new KafkaEventPublisher(kafka, options.topic);
   }
 
   protected async deliver(batch: TapEvent[]): Promise<void> {
     try {
-      this.connected ??= this.producer.connect();
-      await this.connected;
-      await this.producer.send({
-        topic: this.topic,
-        acks: -1,
-        messages: batch.map((e) => ({ key: e.session, value: JSON.stringify(e) })),
-      });
+      await this.publisher.publish(batch);
     } catch (err) {
-      this.connected = undefined;
       throw new DeliveryError(`kafka send failed: ${(err as Error).message}`, true, { cause: err });
     }
   }
 
   protected override async disconnect(): Promise<void> {
-    await this.producer.disconnect();
+    await this.publisher.close();
   }
-}
-
-/** Routes kafkajs logs to tapwatch's stderr logger (warnings and errors only). */
-export function kafkaLogCreator(): (entry: { level: number; log: { message: string } }) => void {
-  return ({ level, log: entry }) => {
-    if (level === logLevel.ERROR) log.warn('kafkajs', { message: entry.message });
-    else if (level === logLevel.WARN) log.debug('kafkajs', { message: entry.message });
-  };
 }

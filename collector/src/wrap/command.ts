@@ -3,8 +3,7 @@
  * server of an MCP client's config behind tapwatch, and take them out again.
  */
 import { existsSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { WrapError } from './errors.js';
 import { backupPath, defaultConfigPath, unwrapFile, wrapFile, type FileOutcome } from './files.js';
@@ -52,7 +51,11 @@ Exit codes: 0 done (or nothing to do), 1 error (file untouched), 2 usage.
 `;
 
 /** Runs `wrap` or `unwrap`; resolves with the process exit code. */
-export async function wrapCommand(name: 'wrap' | 'unwrap', argv: string[]): Promise<number> {
+/**
+ * Runs `wrap` or `unwrap`. `launcher` is the command line that starts this tapwatch (the CLI
+ * passes its node and bin, absolute), used unless `--tapwatch` names another.
+ */
+export async function wrapCommand(name: 'wrap' | 'unwrap', argv: string[], launcher: readonly string[]): Promise<number> {
   let parsed;
   try {
     parsed = parseArgs({
@@ -110,8 +113,8 @@ export async function wrapCommand(name: 'wrap' | 'unwrap', argv: string[]): Prom
       report('unwrap', unwrapFile(path, { dryRun, format }), dryRun);
       return 0;
     }
-    const launcher = values.tapwatch === undefined ? defaultLauncher() : existsSync(values.tapwatch) ? [resolve(values.tapwatch)] : values.tapwatch.trim().split(/\s+/);
-    report('wrap', wrapFile(path, { launcher, sink: values.sink, proxyListen, format, dryRun }), dryRun);
+    const command = values.tapwatch === undefined ? [...launcher] : existsSync(values.tapwatch) ? [resolve(values.tapwatch)] : values.tapwatch.trim().split(/\s+/);
+    report('wrap', wrapFile(path, { launcher: command, sink: values.sink, proxyListen, format, dryRun }), dryRun);
     return 0;
   } catch (err) {
     if (err instanceof WrapError) {
@@ -120,12 +123,6 @@ export async function wrapCommand(name: 'wrap' | 'unwrap', argv: string[]): Prom
     }
     throw err;
   }
-}
-
-/** This node and this tapwatch's bin, absolute: the package is run from a checkout, not from npm. */
-export function defaultLauncher(): string[] {
-  // dist/wrap/command.js → ../../bin/tapwatch.js
-  return [process.execPath, resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', 'bin', 'tapwatch.js')];
 }
 
 function usage(name: string, message: string): number {

@@ -28,7 +28,7 @@ export type ConfigFormat = 'claude' | 'cursor' | 'vscode';
 export const CONFIG_FORMATS: readonly ConfigFormat[] = ['claude', 'cursor', 'vscode'];
 
 export interface WrapOptions {
-  /** The command line that runs tapwatch, e.g. `[node, /abs/collector/bin/tapwatch.js]`. */
+  /** The command line that runs tapwatch, e.g. `[node, /abs/cli/bin/tapwatch.js]`. */
   launcher: string[];
   /** `--sink` for every tap and proxy; omitted: theirs ($TAPWATCH_SINK, else http://127.0.0.1:8787). */
   sink?: string | undefined;

@@ -11,7 +11,7 @@ import { runStdioTap } from '@tapwatch/collector';
 import type { TapEvent, ToolCallEvent } from '@tapwatch/schema';
 import { fakeSecrets } from './content-corpus.js';
 
-const BIN = fileURLToPath(new URL('../../bin/tapwatch.js', import.meta.url));
+const BIN = fileURLToPath(new URL('../../../cli/bin/tapwatch.js', import.meta.url));
 
 test('--capture rejects an unknown level with the usage; --help documents the levels', () => {
   const bad = spawnSync(process.execPath, [BIN, 'tap', '--capture', 'everything', '--', process.execPath, '-e', ''], { encoding: 'utf8' });

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { checkAst, cteNames, explainLines, parseAst } from '../../../analyzer/src/store/sql-guard.js';
+import { checkAst, cteNames, explainLines, parseAst } from '../../../store/src/sql-guard.js';
 import { toCsv, toTable } from '../../src/sql-format.js';
 
 const OPTIONS = { database: 'tapwatch', tables: ['tool_calls', 'alerts', 'calls_per_hour'] };

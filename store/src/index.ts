@@ -1,0 +1,24 @@
+/** tapwatch's storage stage: ClickHouse (a server, or the engine embedded through chDB). */
+export { openStore, storeOn } from './store.js';
+export type { Store, StoreOptions } from './store.js';
+export type { Connection, SqlReader, Row, JsonAnswer } from './connection/connection.js';
+export type { QueryResult } from './user-sql.js';
+export { UserSql } from './user-sql.js';
+export { EventRepository } from './repositories/events.js';
+export { AlertRepository } from './repositories/alerts.js';
+export type { AlertStatus, AlertView, AlertFilter } from './repositories/alerts.js';
+export { SilenceRepository, silenceMatches } from './repositories/silences.js';
+export type { Silence } from './repositories/silences.js';
+export { HistoryRepository } from './repositories/history.js';
+export type { CallFilter, CallView, ToolSummary, ToolVersion, TimelineEntry } from './repositories/history.js';
+export { StatsRepository } from './repositories/stats.js';
+export type { Stats, StatsFilter, StorageSummary } from './repositories/stats.js';
+export { DeadLetterRepository } from './repositories/dead-letters.js';
+export type { DeadLetter } from './repositories/dead-letters.js';
+export { BaselineRepository } from './repositories/baselines.js';
+export type { ToolDefinitionRow, KnownDefinition } from './repositories/baselines.js';
+export { MIGRATIONS, USER_TABLES } from './schema.js';
+export { STATE_TABLES } from './state-tables.js';
+export { toChTime, fromChTime, toolCallFromRow, sessionFromRow, toolsListFromRows } from './rows.js';
+export { StoreErrorCode, wrapQueryError } from './errors.js';
+export { clusterSchema, singleNodeTables } from './cluster-schema.js';

@@ -14,8 +14,8 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { CaptureLevel, PeerInfo, ServerRequestEvent, TapEvent, ToolCallEvent, ToolDefinition, Transport } from '@tapwatch/schema';
 import { EVENT_SCHEMA_VERSION } from '@tapwatch/schema/light';
-import { inspectArguments, inspectError, inspectResult, mergeFindings, type ArgumentInspection, type ResultInspection } from './inspect.js';
-import { redactText } from './redact.js';
+import { inspectArguments, inspectError, inspectResult, mergeFindings, type ArgumentInspection, type ResultInspection } from '../inspect/inspect.js';
+import { redactText } from '../inspect/redact.js';
 
 /** `client` = from the MCP client to the server; `server` = from the server to the client. */
 export type Direction = 'client' | 'server';

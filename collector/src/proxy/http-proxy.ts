@@ -7,7 +7,7 @@
  * is re-serialized and nothing waits for observation. The relay thread only
  * copies each message (a JSON body, or the data of each event of a
  * `text/event-stream` body, bounded in size) and hands it to the observer
- * thread (observe-thread.ts), which parses it and feeds one `SessionTracker`
+ * thread (observe/observer.ts), which parses it and feeds one `SessionTracker`
  * per MCP session; events come back in order and go to `emit` here. The
  * relay thread parses a request body only when the session must be chosen
  * from it (a POST without a session id). A failure in observation is counted
@@ -51,8 +51,8 @@ import { request as httpsRequest, Agent as HttpsAgent } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { hostname } from 'node:os';
 import { log, type CaptureLevel, type TapEvent } from '@tapwatch/schema';
-import type { Direction, TrackerIdentity } from '../tap/tracker.js';
-import { createProxyObserver, type ObserverCounters, type ProxyObserverMode } from './observe-thread.js';
+import type { Direction, TrackerIdentity } from '../observe/tracker.js';
+import { startObserver, type ObserverCounters, type ObserverMode } from '../observe/observer.js';
 import { SseParser, type SseEvent } from './sse.js';
 
 export interface HttpProxyOptions {
@@ -79,7 +79,7 @@ export interface HttpProxyOptions {
    */
   sessionIdleMs?: number | undefined;
   /** Where messages are parsed and inspected: `worker` (default, a thread of its own) or `inline` (the relay's thread; for comparison). */
-  observer?: ProxyObserverMode | undefined;
+  observer?: ObserverMode | undefined;
   /** Bytes handed to the observer thread and not yet observed, past which messages are left out (counted in `observeSkipped`). Default 16 MiB. */
   maxObserveInFlightBytes?: number | undefined;
 }
@@ -134,6 +134,8 @@ const MAX_QUEUED = 1000;
  * (16 MiB of messages) takes seconds of CPU to inspect.
  */
 const OBSERVER_CLOSE_MS = 30_000;
+/** Niceness of the observer thread on Linux: the relay gets the CPU first. */
+const OBSERVER_NICE = 10;
 
 type SessionKind = 'session' | 'legacy' | 'stateless' | 'pending';
 
@@ -195,7 +197,7 @@ export async function startHttpProxy(options: HttpProxyOptions): Promise<Running
     }
   };
 
-  const observer = createProxyObserver(options.observer ?? 'worker', emit, stats, { maxInFlightBytes: options.maxObserveInFlightBytes });
+  const observer = startObserver(options.observer ?? 'worker', emit, { counters: stats, label: 'proxy', nice: OBSERVER_NICE, maxInFlightBytes: options.maxObserveInFlightBytes });
 
   const newSession = (kind: SessionKind, lazy: boolean, clientKey?: string): Managed => {
     sessionCount++;
@@ -211,7 +213,7 @@ export async function startHttpProxy(options: HttpProxyOptions): Promise<Running
       target: display,
       capture: options.capture,
     };
-    observer.open(sessionCount, identity);
+    observer.open(sessionCount, identity, 'messages');
     const m: Managed = { key: sessionCount, kind, lazy, answered: false, ended: false, clientKey, open: 0, lastActive: Date.now() };
     all.add(m);
     stats.sessionsStarted++;
@@ -226,7 +228,8 @@ export async function startHttpProxy(options: HttpProxyOptions): Promise<Running
     for (const [k, v] of byLegacyEndpoint) if (v === m) byLegacyEndpoint.delete(k);
     if (m.clientKey !== undefined && byClient.get(m.clientKey) === m) byClient.delete(m.clientKey);
     if (!silently) stats.sessionsEnded++;
-    observer.end(m.key, silently);
+    if (silently) observer.drop(m.key);
+    else observer.end(m.key);
   };
 
   /** Hands a message (a JSON body's bytes, or an SSE event's data) to the session's tracker. */

@@ -6,7 +6,7 @@
  * and responses by JSON-RPC id, reading ids exactly as they appear (`0` and
  * `"0"` are different requests) and never coercing them.
  *
- * Content inspection (`inspect.ts`) runs here too, still without I/O: the
+ * Content inspection (`../inspect/inspect.ts`) runs here too, still without I/O: the
  * argument side when a request is seen, the result side when its response
  * arrives. It can only ever drop its own fields: a failure there is counted
  * and the call is reported without them.

@@ -21,7 +21,7 @@ import { hostname } from 'node:os';
 import { randomUUID } from 'node:crypto';
 import { CaptureLevelSchema, loadConfig, log, type CaptureLevel, type TapEvent } from '@tapwatch/schema';
 import { createSink, type EventSink, type SinkStats } from '../sinks/index.js';
-import { SessionTracker, type Direction } from '../tap/tracker.js';
+import { SessionTracker, type Direction } from '../observe/tracker.js';
 
 /**
  * What tapwatch needs of an MCP SDK transport (v1 `Transport`, v2 `Transport`).

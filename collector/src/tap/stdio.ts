@@ -11,8 +11,8 @@ import { constants as osConstants } from 'node:os';
 import type { Readable, Writable } from 'node:stream';
 import { log, type CaptureLevel, type TapEvent } from '@tapwatch/schema';
 import { applyLeanHeap } from './lean-heap.js';
-import { createObserver, type ObserverMode } from './observer.js';
-import type { Direction } from './tracker.js';
+import { createObserver, type ObserverMode } from '../observe/session-observer.js';
+import type { Direction } from '../observe/tracker.js';
 
 export interface StdioTapOptions {
   command: string;

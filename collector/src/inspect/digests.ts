@@ -211,8 +211,9 @@ export class DigestCollector {
     const n = SHINGLE_WORDS;
     let chars = 0;
     for (let i = 0; i < words.length; i++) {
-      chars += (words[i] as string).length;
-      if (i >= n) chars -= (words[i - n] as string).length;
+      // Both indexes are in bounds; `?? 0` only satisfies noUncheckedIndexedAccess.
+      chars += words[i]?.length ?? 0;
+      if (i >= n) chars -= words[i - n]?.length ?? 0;
       if (i < n - 1 || chars < MIN_SHINGLE_CHARS) continue;
       let h = 0x9747b28c;
       for (let j = i - n + 1; j <= i; j++) h = Math.imul(h ^ (hashes[j] as number), 0x5bd1e995) >>> 0;

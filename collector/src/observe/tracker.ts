@@ -6,7 +6,7 @@
  * and responses by JSON-RPC id, reading ids exactly as they appear (`0` and
  * `"0"` are different requests) and never coercing them.
  *
- * Content inspection (`inspect.ts`) runs here too, still without I/O: the
+ * Content inspection (`../inspect/inspect.ts`) runs here too, still without I/O: the
  * argument side when a request is seen, the result side when its response
  * arrives. It can only ever drop its own fields: a failure there is counted
  * and the call is reported without them.
@@ -14,8 +14,8 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { CaptureLevel, PeerInfo, ServerRequestEvent, TapEvent, ToolCallEvent, ToolDefinition, Transport } from '@tapwatch/schema';
 import { EVENT_SCHEMA_VERSION } from '@tapwatch/schema/light';
-import { inspectArguments, inspectError, inspectResult, mergeFindings, type ArgumentInspection, type ResultInspection } from './inspect.js';
-import { redactText } from './redact.js';
+import { inspectArguments, inspectError, inspectResult, mergeFindings, type ArgumentInspection, type ResultInspection } from '../inspect/inspect.js';
+import { redactText } from '../inspect/redact.js';
 
 /** `client` = from the MCP client to the server; `server` = from the server to the client. */
 export type Direction = 'client' | 'server';

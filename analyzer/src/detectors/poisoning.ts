@@ -23,6 +23,7 @@
 import type { Severity, ToolDefinition, ToolsListEvent } from '@tapwatch/schema';
 import { BoundedMap, type Finding } from './types.js';
 import { definitionHash } from './definition-change.js';
+import { defineDetector } from './detector.js';
 import {
   OBLIGATION,
   PROHIBITION,
@@ -535,3 +536,11 @@ export function detectPoisoning(state: PoisoningState, event: ToolsListEvent): F
   }
   return findings;
 }
+
+export const POISONING = defineDetector({
+  id: POISONING_DETECTOR,
+  emits: [POISONING_DETECTOR],
+  eventTypes: ['tools_list'],
+  create: () => createPoisoningState(),
+  detect: detectPoisoning,
+});

@@ -26,6 +26,8 @@
 import type { Severity, ToolDefinition, ToolsListEvent } from '@tapwatch/schema';
 import { SEVERITY_RANK } from '@tapwatch/schema';
 import { BoundedMap, type Finding } from './types.js';
+import { defineDetector } from './detector.js';
+import { pinnedDefinitions } from './store-reader.js';
 import {
   collectTextSites,
   escapeRegExp,
@@ -410,3 +412,20 @@ function titleFor(tool: string, server: string, collision: Record<string, unknow
   else if (named.length > 0 && parts.length === 0) parts.push(`names ${named.join(', ')}`);
   return `Tool ${tool} on server ${server} ${parts.join(' and ') || 'interferes with other servers'}.`;
 }
+
+export const SHADOWING = defineDetector({
+  id: SHADOWING_DETECTOR,
+  emits: [SHADOWING_DETECTOR],
+  eventTypes: ['tools_list'],
+  create: () => createShadowingState(),
+  detect: detectShadowing,
+  async refresh(state, store) {
+    // Oldest first: the first server seen with a tool name keeps it.
+    const known = (await pinnedDefinitions(store)).map(({ row: d, pinned }) => ({
+      server: d.server,
+      tool: d.tool,
+      ...(typeof pinned.description === 'string' ? { description: pinned.description } : {}),
+    }));
+    seedShadowing(state, known);
+  },
+});

@@ -7,6 +7,7 @@
 import type { ContentFinding, Severity, ToolCallEvent } from '@tapwatch/schema';
 import { BoundedMap, type Finding } from './types.js';
 import { isEgressCall } from './egress.js';
+import { defineDetector } from './detector.js';
 
 export const CONTENT_DETECTOR = 'content';
 
@@ -89,3 +90,12 @@ export function detectContent(state: ContentState, event: ToolCallEvent): Findin
   }
   return out;
 }
+
+/** Findings carry `content.<kind>`: `emits` names the prefix. */
+export const CONTENT = defineDetector({
+  id: CONTENT_DETECTOR,
+  emits: [CONTENT_DETECTOR],
+  eventTypes: ['tool_call'],
+  create: () => createContentState(),
+  detect: detectContent,
+});

@@ -10,6 +10,8 @@ import type { ToolDefinition, ToolsListEvent } from '@tapwatch/schema';
 import { BoundedMap, type Finding } from './types.js';
 import type { ToolDefinitionRow } from '@tapwatch/store';
 import { toChTime } from '@tapwatch/store';
+import { defineDetector } from './detector.js';
+import { pinnedDefinitions } from './store-reader.js';
 
 export const DEFINITION_CHANGE_DETECTOR = 'tool_definition_changed';
 
@@ -154,3 +156,19 @@ function sortKeys(v: unknown): unknown {
   }
   return v;
 }
+
+export const DEFINITION_CHANGE = defineDetector({
+  id: DEFINITION_CHANGE_DETECTOR,
+  emits: [DEFINITION_CHANGE_DETECTOR],
+  eventTypes: ['tools_list'],
+  create: () => createDefinitionState(),
+  detect(state, event, ctx) {
+    const { findings, history } = detectDefinitionChange(state, event);
+    ctx.definitions.push(...history);
+    return findings;
+  },
+  async refresh(state, store) {
+    for (const { row: d, pinned } of await pinnedDefinitions(store)) seedDefinition(state, d.server, d.tool, d.first_hash, pinned, d.hashes, d.last_hash);
+  },
+  learning: (state) => ({ pinnedDefinitions: state.pins.size }),
+});

@@ -10,6 +10,7 @@
 import type { ToolCallEvent } from '@tapwatch/schema';
 import { isEgressCall } from './egress.js';
 import { BoundedMap, type Finding } from './types.js';
+import { defineDetector } from './detector.js';
 
 export const FLOW_DETECTOR = 'exfiltration_chain';
 
@@ -145,3 +146,11 @@ export function detectFlow(state: FlowState, event: ToolCallEvent): Finding[] {
   if (recent.length > 0 || state.reads.has(event.agent)) state.reads.set(event.agent, recent);
   return findings;
 }
+
+export const FLOW = defineDetector({
+  id: FLOW_DETECTOR,
+  emits: [FLOW_DETECTOR],
+  eventTypes: ['tool_call'],
+  create: () => createFlowState(),
+  detect: detectFlow,
+});

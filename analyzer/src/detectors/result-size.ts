@@ -8,6 +8,7 @@
 import { median, medianAbsoluteDeviation } from 'simple-statistics';
 import type { ToolCallEvent } from '@tapwatch/schema';
 import { BoundedMap, formatBytes, type Finding } from './types.js';
+import { defineDetector, type AnyDetector, type LearningState } from './detector.js';
 
 export const RESULT_SIZE_DETECTOR = 'result_size_outlier';
 export const ARGUMENT_SIZE_DETECTOR = 'argument_size_outlier';
@@ -271,3 +272,25 @@ function toLog(bytes: number): number {
 function round(n: number): number {
   return Math.round(n * 100) / 100;
 }
+
+/**
+ * The registry entry of one volume metric: one core, registered once per
+ * metric. All three seed from the same stored rows (`recentResponseSizes`).
+ */
+function volumeDetector(metric: MetricSpec, sizes: 'sizes' | 'requests' | 'durations', learning: 'resultSize' | 'argumentSize' | 'latency'): AnyDetector {
+  return defineDetector({
+    id: metric.detector,
+    emits: [metric.detector],
+    eventTypes: ['tool_call'],
+    create: (config) => createResultSizeState(config.resultSize, metric),
+    detect: detectResultSize,
+    async refresh(state, store) {
+      for (const s of await store.recentResponseSizes(state.config.window)) seedResultSizes(state, s.server, s.tool, s[sizes]);
+    },
+    learning: (state): Partial<LearningState> => ({ [learning]: baselineProgress(state) }),
+  });
+}
+
+export const RESULT_SIZE = volumeDetector(METRICS.result, 'sizes', 'resultSize');
+export const ARGUMENT_SIZE = volumeDetector(METRICS.arguments, 'requests', 'argumentSize');
+export const LATENCY = volumeDetector(METRICS.latency, 'durations', 'latency');

@@ -13,6 +13,7 @@
  */
 import type { ToolCallEvent } from '@tapwatch/schema';
 import { BoundedMap, type Finding } from './types.js';
+import { defineDetector } from './detector.js';
 
 export const SEQUENCE_DETECTOR = 'rare_sequence';
 
@@ -156,3 +157,21 @@ export function detectSequence(state: SequenceState, event: ToolCallEvent): Find
   if (!rare) learnTransition(state, event.agent, from, to);
   return [];
 }
+
+export const SEQUENCE = defineDetector({
+  id: SEQUENCE_DETECTOR,
+  emits: [SEQUENCE_DETECTOR],
+  eventTypes: ['tool_call'],
+  create: () => createSequenceState(),
+  detect: detectSequence,
+  /** Replays the most recent stored calls, session by session, through the model. */
+  async warm(state, store) {
+    let previous: { session: string; state: string } | undefined;
+    for (const c of await store.recentCallSequence(50_000)) {
+      const to = `${c.server}/${c.tool}`;
+      learnTransition(state, c.agent, previous?.session === c.session ? previous.state : '^', to);
+      previous = { session: c.session, state: to };
+    }
+  },
+  learning: (state) => ({ sequenceAgents: state.agents.size, sequenceStates: state.stateCounts.size }),
+});

@@ -26,19 +26,26 @@
 import type { Severity, ToolDefinition, ToolsListEvent } from '@tapwatch/schema';
 import { SEVERITY_RANK } from '@tapwatch/schema';
 import { BoundedMap, type Finding } from './types.js';
+import { defineDetector } from './detector.js';
+import { pinnedDefinitions } from './store-reader.js';
 import {
-  collectTextSites,
-  escapeRegExp,
-  excerpt,
-  identifierTokens,
-  isDirective,
-  isNonAscii,
-  isSpecificName,
-  nameKey,
-  normalizeText,
-  shortHash,
-  splitSentences,
-} from './text-rules.js';
+  DISPARAGE,
+  NOT_A_SERVER,
+  OTHER_REF,
+  RECURRING,
+  REPLACE,
+  ROUTE_THROUGH_THIS,
+  SERVER_PHRASE,
+  SERVER_WORD_AFTER,
+  STEER,
+  TOOL_WORD_AFTER,
+  TOOL_WORD_BEFORE,
+} from './lexicon/shadowing.js';
+import { collectTextSites } from './text/sites.js';
+import { excerpt, normalizeText, splitSentences } from './text/prose.js';
+import { escapeRegExp, identifierTokens, isNonAscii, isSpecificName, nameKey } from './text/names.js';
+import { isDirective } from './text/directive.js';
+import { shortHash } from './text/digest.js';
 
 export const SHADOWING_DETECTOR = 'tool_shadowing';
 
@@ -130,28 +137,6 @@ function register(state: ShadowingState, server: string, tool: string, descripti
 // ---------------------------------------------------------------------------
 // What a definition says about other servers
 
-/** Claims that something is not to be used any more. */
-const DISPARAGE =
-  /\b(?:deprecated|obsolete|outdated|broken|buggy|unsafe|insecure|unreliable|compromised|malicious|vulnerable|unmaintained|unsupported|untrusted|flaky|corrupts?)\b|\bno longer\s+(?:works?|supported|maintained|safe|available|functional|reliable|in use)\b|\b(?:can|may|will|might|does|could)\s+(?:\w+\s+)?(?:corrupt|leak|lose|break|damage|expose|mangle)\b|\b(?:do not|don't|never|must not|should not|shouldn't|stop)\s+(?:ever\s+)?(?:use|using|call|calling|trust|rely on|invoke)\b|\bnot\s+(?:safe|secure|reliable|trustworthy|to be (?:used|trusted))\b|\b(?:has|have) been\s+(?:disabled|removed|retired|replaced|superseded)\b/i;
-/** Claims that this tool replaces another. */
-const REPLACE =
-  /\b(?:instead of|rather than|in place of|in lieu of|replaces?|supersedes?|takes over|intercepts?|preferred over|prefer (?:this|it) (?:tool |one )?(?:over|to)|use this (?:tool |one |server |version )?(?:instead|exclusively))\b|\buse\s+this\s+[\w.-]+\s+(?:instead|rather)\b/i;
-/** Claims that the model must route work through this tool or server. */
-const ROUTE_THROUGH_THIS =
-  /\b(?:route|redirect|send|pass|forward|direct|channel)\s+(?:all|every|any|each)\b[^.!?\n]{0,80}?\b(?:through|to|via)\s+this\b|\b(?:all|every|any|each)\b[^.!?\n]{0,80}?\bmust\s+(?:go|be routed|be sent|be made|pass|run)\s+(?:through|via|with|to)\s+this\b|\bonly\s+(?:ever\s+)?(?:use|call)\s+this\s+(?:tool|server|one)\b|\bthis\s+(?:tool|server)\s+(?:also\s+)?(?:governs|controls|handles|oversees|supervises|manages)\s+(?:how|all|every|any)\b/i;
-/** Directive words of steering: besides the shared directive markers. */
-const STEER = /\b(?:whenever|every time|each time|always|never|must|should|instead|rather than|prefer|route|redirect|through|before|after|append|include|add|cc|bcc|send|forward|replace|override|intercept|do not use|don't use|avoid)\b/i;
-/** "Other tools", "the original server", "the built-in one": a reference to others without naming them. */
-const OTHER_REF =
-  /\b(?:any|every|all|another|other|the other)\s+(?:other\s+)?(?:mcp\s+)?(?:servers?|tools?|integrations?|connectors?|plugins?)\b|\b(?:the\s+)?(?:original|built-?in|default|standard|native|official|regular|usual)\s+(?:[\w-]+\s+)?(?:tool|server|implementation|integration|one)s?\b/i;
-/** "the X server", "X server's": a server named in prose, maybe not yet seen. */
-const SERVER_PHRASE = /\b([\w.-]+)(?:'s)?\s+(?:mcp\s+)?server(?:'s)?\b|\bserver\s+["']([\w.-]+)["']/gi;
-const NOT_A_SERVER = new Set(['this', 'that', 'the', 'a', 'an', 'mcp', 'same', 'other', 'any', 'every', 'another', 'each', 'remote', 'local', 'web', 'http', 'https', 'api', 'dev', 'language', 'sql', 'database', 'file', 'proxy', 'mail', 'smtp', 'your', 'our', 'my', 'its', 'their', 'one', 'new', 'old', 'original', 'official', 'default', 'built-in', 'builtin', 'native', 'standard', 'ssh', 'git', 'lsp', 'game', 'media', 'application', 'app', 'build', 'test', 'staging', 'production']);
-/** "github integration", "memory's tools", "fetch MCP": a server named in prose. */
-const SERVER_WORD_AFTER = /^(?:'s)?\s+(?:mcp\s+)?(?:server|servers|integration|connector|plugin|extension|tools|mcp)\b/i;
-const TOOL_WORD_AFTER = /^\s*(?:tool|function|command|action|endpoint|method)\b|^\(\)/i;
-const TOOL_WORD_BEFORE = /\b(?:tool|function|command)\s+$/i;
-
 interface Reference {
   kind: 'tool' | 'server' | 'unknown_server' | 'others';
   /** The other tool or server named. */
@@ -207,7 +192,7 @@ function steering(def: ToolDefinition, server: string, own: Set<string>, state: 
       } else if (named.length > 0 && directive) {
         claims.push({ rule: 'directive', where: site.where, excerpt: cut() });
         raise('high');
-      } else if (refs.some((r) => r.kind === 'others') && directive && (routes || /\b(?:whenever|every time|each time|always|when)\b/i.test(sentence))) {
+      } else if (refs.some((r) => r.kind === 'others') && directive && (routes || RECURRING.test(sentence))) {
         claims.push({ rule: 'directive', where: site.where, excerpt: cut() });
         raise('medium');
       } else if (refs.some((r) => r.kind === 'tool')) {
@@ -410,3 +395,20 @@ function titleFor(tool: string, server: string, collision: Record<string, unknow
   else if (named.length > 0 && parts.length === 0) parts.push(`names ${named.join(', ')}`);
   return `Tool ${tool} on server ${server} ${parts.join(' and ') || 'interferes with other servers'}.`;
 }
+
+export const SHADOWING = defineDetector({
+  id: SHADOWING_DETECTOR,
+  emits: [SHADOWING_DETECTOR],
+  eventTypes: ['tools_list'],
+  create: () => createShadowingState(),
+  detect: detectShadowing,
+  async refresh(state, store) {
+    // Oldest first: the first server seen with a tool name keeps it.
+    const known = (await pinnedDefinitions(store)).map(({ row: d, pinned }) => ({
+      server: d.server,
+      tool: d.tool,
+      ...(typeof pinned.description === 'string' ? { description: pinned.description } : {}),
+    }));
+    seedShadowing(state, known);
+  },
+});

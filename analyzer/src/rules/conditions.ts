@@ -10,7 +10,7 @@
  */
 import type { ToolCallEvent, ToolDefinition, ToolsListEvent } from '@tapwatch/schema';
 import { isEgressCall, nameWords } from '../detectors/egress.js';
-import { collectTextSites } from '../detectors/text-rules.js';
+import { collectTextSites } from '../detectors/text/sites.js';
 import { compileRuleRegex } from './regex.js';
 import {
   CALL_CONDITION_KEYS,

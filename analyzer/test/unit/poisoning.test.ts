@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import type { ToolDefinition } from '@tapwatch/schema';
 import { analyzeToolDefinition, createPoisoningState, detectPoisoning, POISONING_DETECTOR, POISONING_RULES } from '../../src/detectors/poisoning.js';
-import { escapeInvisible } from '../../src/detectors/text-rules.js';
+import { escapeInvisible } from '../../src/detectors/text/invisible.js';
 import { toolsListEvent } from '../../../test/support/events.js';
 import { DEV_ENVIRONMENT as ENVIRONMENT, EVERYTHING, EVERYTHING_2025, FILESYSTEM, listToolsOf, MEMORY, tempDir } from '../../../test/support/helpers.js';
 

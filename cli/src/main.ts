@@ -31,10 +31,10 @@ type Command = (argv: string[]) => Promise<number>;
 
 /** The server side and the API clients, each loaded on first use. */
 const LAZY: Record<string, () => Promise<Command>> = {
-  up: async () => (argv) => serve('up', argv),
-  analyzer: async () => (argv) => serve('analyzer', argv),
-  api: async () => (argv) => serve('api', argv),
-  ingest: async () => (argv) => serve('ingest', argv),
+  up: () => service('up'),
+  analyzer: () => service('analyzer'),
+  api: () => service('api'),
+  ingest: () => service('ingest'),
   backtest: async () => (await import('./commands/backtest.js')).backtestCommand,
   sql: async () => (await import('./commands/sql.js')).sqlCommand,
   alerts: async () => (await import('./commands/alerts.js')).alertsCommand,
@@ -42,8 +42,9 @@ const LAZY: Record<string, () => Promise<Command>> = {
   token: async () => (await import('./commands/token.js')).tokenCommand,
 };
 
-async function serve(name: 'up' | 'analyzer' | 'api' | 'ingest', argv: string[]): Promise<number> {
-  return (await import('./commands/serve.js')).serviceCommand(name, argv);
+async function service(name: 'up' | 'analyzer' | 'api' | 'ingest'): Promise<Command> {
+  const { serviceCommand } = await import('./commands/serve.js');
+  return (argv) => serviceCommand(name, argv);
 }
 
 /** This node and this tapwatch's bin, absolute, for the client configs `wrap` writes. */

@@ -119,7 +119,7 @@ test('clicking an alert opens its session timeline with the calls that led to it
   if (!(await item.locator('details').evaluate((d) => (d as any).open === true))) await item.locator('summary').click();
   await item.locator('button.open-session').click();
   await page.waitForSelector('#view-session.active #session-timeline li.k-alert');
-  const kinds = await page.locator('#session-timeline li').evaluateAll((lis) => lis.map((li) => (li as any).dataset.kind as string));
+  const kinds = await page.locator('#session-timeline li').evaluateAll((lis) => lis.map((li) => String((li as any).dataset.kind)));
   assert.equal(kinds[0], 'session_start');
   assert.equal(kinds[kinds.length - 1], 'session_end');
   assert.equal(kinds.filter((k) => k === 'tool_call').length, 23);

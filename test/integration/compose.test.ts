@@ -32,6 +32,9 @@ const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const COMPOSE_FILE = join(ROOT, 'docker-compose.yml');
 const DOCKERIGNORE = join(ROOT, '.dockerignore');
 const TAPWATCH_BIN = join(ROOT, 'cli', 'bin', 'tapwatch.js');
+// Plain JavaScript support modules, imported by a path TypeScript does not resolve for types.
+const COMPOSE_SCHEMA_MODULE: string = '../support/compose-schema.mjs';
+const KAFKA_MODULE: string = '../support/kafka.mjs';
 /** The Dockerfile the tapwatch services are built from, relative to the repository root. */
 const TAPWATCH_DOCKERFILE = 'deploy/Dockerfile';
 
@@ -323,7 +326,7 @@ function parseDockerfile(text: string): DockerInstruction[][] {
     if (!line) return;
     const m = /^(\S+)\s*([\s\S]*)$/.exec(line);
     if (!m) return;
-    const instruction = { keyword: (m[1] as string).toUpperCase(), args: (m[2] as string).trim() };
+    const instruction = { keyword: (m[1] ?? '').toUpperCase(), args: (m[2] ?? '').trim() };
     if (instruction.keyword === 'FROM') stages.push([]);
     const stage = stages.at(-1);
     if (stage) stage.push(instruction);
@@ -400,7 +403,7 @@ function dockerignored(path: string): boolean {
 // ---------------------------------------------------------------------------
 
 test('docker-compose.yml follows the Compose Specification schema', async () => {
-  const { loadComposeSchema, COMPOSE_GO_VERSION } = (await import('../support/compose-schema.mjs' as string)) as {
+  const { loadComposeSchema, COMPOSE_GO_VERSION } = (await import(COMPOSE_SCHEMA_MODULE)) as {
     loadComposeSchema: () => { path: string; schema: Record<string, unknown> };
     COMPOSE_GO_VERSION: string;
   };
@@ -518,7 +521,7 @@ test("KAFKA_BROKERS points at the kafka service's internal listener", () => {
 });
 
 test('the Kafka image is the version the test broker runs', async () => {
-  const { KAFKA_VERSION } = (await import('../support/kafka.mjs' as string)) as { KAFKA_VERSION: string };
+  const { KAFKA_VERSION } = (await import(KAFKA_MODULE)) as { KAFKA_VERSION: string };
   const image = service('kafka').image ?? '';
   const m = /^apache\/kafka:(.+)$/.exec(image);
   assert.ok(m, `kafka: expected the official apache/kafka image, got '${image}'`);
@@ -671,7 +674,7 @@ test("the Dockerfile's ENTRYPOINT runs the tapwatch CLI, and its COPY sources re
     .map((i) => parseCopy(i.args))
     .some((c) => {
       if (c.from !== undefined || c.sources.length !== 1) return false;
-      const src = posix.normalize(c.sources[0] as string).replace(/\/+$/, '');
+      const src = posix.normalize(c.sources[0] ?? '').replace(/\/+$/, '');
       if (script !== src && !script.startsWith(`${src}/`)) return false;
       return posix.join(posix.resolve(workdir, c.dest), posix.relative(src, script)) === inImage;
     });

@@ -168,7 +168,10 @@ async function follow(target: Target, filters: Filters, since: string, print: (a
         const a = m as unknown as Alert;
         if (seen.has(a.id)) return;
         seen.add(a.id);
-        if (seen.size > 10_000) seen.delete(seen.values().next().value as string);
+        if (seen.size > 10_000) {
+          const oldest = seen.values().next();
+          if (!oldest.done) seen.delete(oldest.value);
+        }
         cursor = a.id;
         print(a);
       });

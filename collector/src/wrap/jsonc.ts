@@ -72,8 +72,8 @@ export function stringArray(node: JsonNode | undefined): string[] | undefined {
   if (node?.type !== 'array') return undefined;
   const out: string[] = [];
   for (const item of node.items) {
-    if (item.type !== 'string') return undefined;
-    out.push(item.value as string);
+    if (item.type !== 'string' || typeof item.value !== 'string') return undefined;
+    out.push(item.value);
   }
   return out;
 }

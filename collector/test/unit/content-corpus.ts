@@ -103,7 +103,7 @@ export function prose(words: number, seed: number): string {
   const r = rng(seed);
   const out: string[] = [];
   for (let i = 0; i < words; i++) {
-    out.push(vocab[Math.floor(r() * vocab.length)] as string);
+    out.push(vocab[Math.floor(r() * vocab.length)] ?? '');
     if (i % 14 === 13) out[out.length - 1] += '.\n';
   }
   return out.join(' ');

@@ -5,8 +5,8 @@
  * nothing that could be lost; while storage is down it retries and does not
  * move on.
  */
-import { AlertSchema, TapEventSchema, log, type Alert, type TapEvent } from '@tapwatch/schema';
-import type { AlertPublisher, BatchOutcome, EventRecord, RejectedRecord } from '@tapwatch/bus';
+import { AlertSchema, TapEventSchema, log, retry, type Alert, type TapEvent } from '@tapwatch/schema';
+import { BatchAbandoned, type AlertPublisher, type BatchOutcome, type EventRecord, type RejectedRecord } from '@tapwatch/bus';
 import { DetectionEngine, type DetectionConfig, type LearningState } from './detectors/index.js';
 import { alertId } from './detectors/types.js';
 import { corroborate, createCorroborationState, type CorroborationState } from './detectors/corroborate.js';
@@ -224,27 +224,25 @@ export class Analyzer {
   }
 
   private async retry(what: string, heartbeat: () => Promise<void>, fn: () => Promise<void>, maxAttempts = Infinity): Promise<void> {
-    let delay = 200;
-    for (let attempt = 1; ; attempt++) {
-      try {
-        await fn();
-        return;
-      } catch (err) {
-        if (this.stopping || attempt >= maxAttempts) throw err;
+    await retry(fn, {
+      attempts: maxAttempts,
+      initialDelayMs: 200,
+      maxDelayMs: this.options.maxRetryDelayMs ?? 5_000,
+      bail: () => this.stopping,
+      onRetry: (err, attempt) => {
         this.stats.storeRetries++;
-        if (attempt === 1 || attempt % 10 === 0) {
-          log.warn(`analyzer cannot ${what}; retrying`, { attempt, error: (err as Error).message });
-        }
-        await new Promise((resolve) => setTimeout(resolve, delay));
-        delay = Math.min(delay * 2, this.options.maxRetryDelayMs ?? 5_000);
-        // A source that lost the batch (rebalance, shutdown) says so by an error marked `abandon`:
-        // stop retrying, the new owner of the partition stores it. Other heartbeat failures
-        // (broker briefly away) do not end the retries.
+        if (attempt === 1 || attempt % 10 === 0) log.warn(`analyzer cannot ${what}; retrying`, { attempt, error: (err as Error).message });
+      },
+      // After each wait, a heartbeat: a source that lost the batch (rebalance, shutdown) throws
+      // BatchAbandoned and the retries end (the partition's new owner stores it). Other heartbeat
+      // failures (broker briefly away) do not end them.
+      sleep: async (ms) => {
+        await new Promise((resolve) => setTimeout(resolve, ms));
         await heartbeat().catch((hbErr: unknown) => {
-          if ((hbErr as { abandon?: boolean }).abandon) throw hbErr;
+          if (hbErr instanceof BatchAbandoned) throw hbErr;
         });
-      }
-    }
+      },
+    });
   }
 }
 

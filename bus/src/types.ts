@@ -3,7 +3,19 @@
  * default implements them in process (memory.ts), the distributed deployment
  * with Kafka (kafka.ts); nothing else knows which one runs.
  */
-import type { Alert, TapEvent } from '@tapwatch/schema';
+import { TapwatchError, type Alert, type TapEvent } from '@tapwatch/schema';
+
+/**
+ * Thrown by a source's heartbeat when the batch in hand is no longer this consumer's (a
+ * rebalance gave its partition away, or the consumer is stopping): handlers stop retrying it,
+ * and the partition's next owner stores it.
+ */
+export class BatchAbandoned extends TapwatchError {
+  constructor(why: string) {
+    super('TAPWATCH_BATCH_ABANDONED', `batch abandoned: ${why}`);
+    this.name = 'BatchAbandoned';
+  }
+}
 
 /** One record as it came off the bus: still bytes, parsed by the analyzer at its edge. */
 export interface EventRecord {

@@ -5,7 +5,7 @@
  * do, and whether to colour the output.
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { TapwatchError } from '@tapwatch/schema';
+import { ConfigError, TapwatchError, loadConfig, setLogLevel } from '@tapwatch/schema';
 
 export const DEFAULT_URL = 'http://127.0.0.1:8787';
 
@@ -27,12 +27,13 @@ export interface Target {
 type Options = NonNullable<ParseArgsConfig['options']>;
 
 /** An error the command prints as one line and exits 1 with. */
-export class CliError extends Error {
+export class CliError extends TapwatchError {
   constructor(
     message: string,
     readonly exitCode = 1,
   ) {
-    super(message);
+    super(exitCode === 2 ? 'TAPWATCH_USAGE' : 'TAPWATCH_CLI_FAILED', message);
+    this.name = 'CliError';
   }
 }
 
@@ -61,8 +62,10 @@ export function parseCommand<const O extends Options>(
 }
 
 export function targetFrom(values: Record<string, unknown>, env: NodeJS.ProcessEnv = process.env): Target {
-  const url = (typeof values.url === 'string' ? values.url : env.TAPWATCH_URL?.trim() || DEFAULT_URL).replace(/\/+$/, '');
-  const token = typeof values.token === 'string' ? values.token : env.TAPWATCH_TOKEN?.trim() || undefined;
+  const config = loadConfig(env);
+  setLogLevel(config.TAPWATCH_LOG_LEVEL);
+  const url = (typeof values.url === 'string' ? values.url : config.TAPWATCH_URL).replace(/\/+$/, '');
+  const token = typeof values.token === 'string' ? values.token : config.TAPWATCH_TOKEN;
   return { url, token };
 }
 
@@ -94,14 +97,23 @@ export async function apiFailure(res: Response): Promise<CliError> {
   return new CliError(message);
 }
 
-/** Runs a command body, printing a CliError as `tapwatch <command>: message`. */
+/**
+ * The exit code of a command that failed with `err`: 2 for a usage or settings problem (a bad
+ * flag, a bad environment variable, TAPWATCH_WEBHOOKS included), else 1 (or the CliError's own).
+ */
+export function exitCodeOf(err: TapwatchError): number {
+  if (err instanceof CliError) return err.exitCode;
+  return err instanceof ConfigError || err.code === 'TAPWATCH_BAD_CONFIG' || err.code === 'TAPWATCH_USAGE' ? 2 : 1;
+}
+
+/** Runs a command body, printing a TapwatchError as `tapwatch <command>: message`. */
 export async function runCli(command: string, body: () => Promise<number>): Promise<number> {
   try {
     return await body();
   } catch (err) {
-    if (err instanceof CliError || err instanceof TapwatchError) {
+    if (err instanceof TapwatchError) {
       process.stderr.write(`tapwatch ${command}: ${err.message}\n`);
-      return err instanceof CliError ? err.exitCode : 1;
+      return exitCodeOf(err);
     }
     throw err;
   }

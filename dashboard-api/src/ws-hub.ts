@@ -260,12 +260,13 @@ export interface StreamFollower {
 }
 
 /** The upgrade was refused: HTTP status and the API's error message. */
-export class StreamRefused extends Error {
+export class StreamRefused extends TapwatchError {
   constructor(
     readonly status: number,
     message: string,
   ) {
-    super(message);
+    super('TAPWATCH_STREAM_REFUSED', message, { httpStatus: status });
+    this.name = 'StreamRefused';
   }
 }
 

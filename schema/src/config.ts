@@ -7,6 +7,7 @@
  */
 import { z } from 'zod';
 import { CaptureLevelSchema } from './events.js';
+import { TapwatchError } from './errors.js';
 
 const port = z.coerce.number().int().min(0).max(65535);
 const positiveInt = z.coerce.number().int().positive();
@@ -33,6 +34,7 @@ export const ConfigSchema = z.object({
   TAPWATCH_DATA_DIR: z.string().default('.tapwatch'),
   TAPWATCH_TOKEN: optionalString,
   TAPWATCH_SINK: optionalString,
+  TAPWATCH_URL: z.preprocess((v) => (typeof v === 'string' && v.trim() !== '' ? v.trim() : undefined), z.string().url().default('http://127.0.0.1:8787')),
   TAPWATCH_AGENT: optionalString,
   TAPWATCH_CAPTURE: CaptureLevelSchema.default('redacted'),
   TAPWATCH_TAP_OBSERVER: z.enum(['worker', 'inline']).default('worker'),
@@ -79,12 +81,13 @@ export const SETTINGS_DOC: Readonly<Record<keyof z.infer<typeof ConfigSchema>, s
   TAPWATCH_DATA_DIR: 'Where `up` keeps the embedded ClickHouse data.',
   TAPWATCH_TOKEN: 'Bearer token required on every /v1 route and the WebSocket; sent by taps to an http sink.',
   TAPWATCH_SINK: 'Default sink of `tapwatch tap` (`http://host:port` or `kafka://host:port[,…]`).',
+  TAPWATCH_URL: 'The API that `tapwatch sql`, `alerts` and `status` talk to (their --url).',
   TAPWATCH_AGENT: 'Default agent id of `tapwatch tap`.',
   TAPWATCH_CAPTURE: 'Default capture level of `tapwatch tap`: metadata, redacted or full.',
   TAPWATCH_SPOOL_DIR: 'Where taps keep events their sink cannot take yet (default `$XDG_STATE_HOME/tapwatch/spool`, else `~/.local/state/tapwatch/spool`); a later tap of the same sink delivers what a dead one left.',
   TAPWATCH_TAP_OBSERVER: 'Where the stdio tap inspects traffic: `worker` (a thread of its own, never delaying the relay) or `inline` (the relay\'s thread; for comparison).',
   TAPWATCH_SPOOL_MAX_BYTES: 'Most bytes one tap keeps in its spool; past it the oldest events are dropped and reported as a delivery_gap event. 0: no spool (memory only).',
-  TAPWATCH_LOG_LEVEL: 'debug, info, warn, error or silent.',
+  TAPWATCH_LOG_LEVEL: 'debug, info, warn, error or silent (read by every command at start; a library user calls `setLogLevel`).',
   KAFKA_BROKERS: 'Kafka bootstrap brokers (`host:port,…`); unset means the in-process bus.',
   KAFKA_CLIENT_ID: 'kafkajs client id.',
   TAPWATCH_EVENTS_TOPIC: 'Topic taps write events to.',
@@ -115,10 +118,9 @@ export const SETTINGS_DOC: Readonly<Record<keyof z.infer<typeof ConfigSchema>, s
 });
 
 /** Raised when the environment holds a bad setting; names the variable. */
-export class ConfigError extends Error {
-  readonly code = 'TAPWATCH_BAD_CONFIG';
+export class ConfigError extends TapwatchError {
   constructor(message: string) {
-    super(message);
+    super('TAPWATCH_BAD_CONFIG', message);
     this.name = 'ConfigError';
   }
 }

@@ -38,6 +38,9 @@ export { ConfigSchema, SETTINGS_DOC, ConfigError, loadConfig, BrokerListSchema }
 export type { Config } from './config.js';
 export { log, setLogLevel } from './log.js';
 export { TapwatchError } from './errors.js';
+export type { TapwatchErrorOptions } from './errors.js';
+export { ERROR_CODES, isErrorCode } from './error-codes.js';
+export type { ErrorCode, ErrorSpec } from './error-codes.js';
 export { retry, backoffDelay } from './retry.js';
 export type { RetryOptions } from './retry.js';
 export type { LogLevel } from './log.js';

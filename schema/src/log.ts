@@ -5,7 +5,8 @@
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'silent';
 
 const RANK: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40, silent: 100 };
-let threshold = RANK[(process.env.TAPWATCH_LOG_LEVEL as LogLevel | undefined) ?? 'info'] ?? RANK.info;
+/** `info` until a command sets the level from TAPWATCH_LOG_LEVEL (its config) with `setLogLevel`. */
+let threshold = RANK.info;
 
 /** Changes the level for the whole process. */
 export function setLogLevel(level: LogLevel): void {

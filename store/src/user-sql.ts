@@ -60,7 +60,7 @@ export class UserSql {
       const columns = body.meta ?? [];
       result = { rows: normalizeRows(body.data ?? [], columns), columns, statistics: body.statistics };
     } catch (err) {
-      throw new TapwatchError(StoreErrorCode.UNAVAILABLE, `storage answered with a result that is not JSON: ${(err as Error).message}`, { httpStatus: 503, cause: err });
+      throw new TapwatchError(StoreErrorCode.UNAVAILABLE, `storage answered with a result that is not JSON: ${(err as Error).message}`, { httpStatus: 503, retriable: false, cause: err });
     }
     // Same reason: a query without FROM (arrayJoin of a range) escapes the engine's max_result_rows.
     if (result.rows.length > this.maxRows) {

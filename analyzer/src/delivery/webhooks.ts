@@ -13,7 +13,7 @@
 import { createHmac, randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
-import { log, TapwatchError, type Alert } from '@tapwatch/schema';
+import { backoffDelay, log, TapwatchError, type Alert } from '@tapwatch/schema';
 import type { AlertPublisher } from '@tapwatch/bus';
 import type { DeadLetter } from '@tapwatch/store';
 
@@ -173,8 +173,7 @@ export class WebhookPublisher implements AlertPublisher {
       await this.deadLetter(hook, alert, body, attempt, status, error);
       return;
     }
-    const base = Math.min(this.options.backoffMs * 2 ** (attempt - 1), this.options.maxBackoffMs ?? 300_000);
-    const delay = Math.round(base * (0.8 + Math.random() * 0.4));
+    const delay = Math.round(backoffDelay(attempt, { initialDelayMs: this.options.backoffMs, maxDelayMs: this.options.maxBackoffMs ?? 300_000, jitter: 0.2 }));
     const timer = setTimeout(() => {
       this.waiting.delete(timer);
       void this.attempt(hook, alert, body, delivery, attempt + 1);

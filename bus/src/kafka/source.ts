@@ -4,8 +4,8 @@
  * resolved, i.e. after the batch was stored.
  */
 import type { Consumer, Kafka, KafkaMessage, Producer } from 'kafkajs';
-import { log } from '@tapwatch/schema';
-import type { EventBatchHandler, EventSource } from '../types.js';
+import { log, retry } from '@tapwatch/schema';
+import { BatchAbandoned, type EventBatchHandler, type EventSource } from '../types.js';
 import type { ConsumerLag } from './client.js';
 import { incomingRecord } from '../record.js';
 
@@ -25,11 +25,6 @@ export const DEAD_LETTER_HEADERS = {
   group: 'tapwatch-consumer-group',
   time: 'tapwatch-dead-lettered-at',
 } as const;
-
-/** Thrown by the heartbeat when the batch in hand is no longer ours (rebalance, shutdown): handlers stop retrying it. */
-function abandoned(why: string): Error {
-  return Object.assign(new Error(`batch abandoned: ${why}`), { abandon: true });
-}
 
 function isRebalancing(err: unknown): boolean {
   const type = (err as { type?: string }).type;
@@ -116,11 +111,11 @@ export class KafkaEventSource implements EventSource {
         // Records from the first of this batch to the partition's end: what is not stored yet.
         this.lagByPartition.set(batch.partition, Number(batch.offsetLagLow()) + 1);
         const beat = async (): Promise<void> => {
-          if (!isRunning() || isStale()) throw abandoned('the consumer is stopping or lost the partition');
+          if (!isRunning() || isStale()) throw new BatchAbandoned('the consumer is stopping or lost the partition');
           try {
             await heartbeat();
           } catch (err) {
-            if (isRebalancing(err)) throw abandoned(`the group is rebalancing (${(err as Error).message})`);
+            if (isRebalancing(err)) throw new BatchAbandoned(`the group is rebalancing (${(err as Error).message})`);
             throw err;
           }
         };
@@ -129,7 +124,7 @@ export class KafkaEventSource implements EventSource {
         try {
           outcome = await handler(records, beat);
         } catch (err) {
-          if ((err as { abandon?: boolean }).abandon) {
+          if (err instanceof BatchAbandoned) {
             log.info('batch left to the partition\'s next owner', { partition: batch.partition, error: (err as Error).message });
             return;
           }
@@ -182,27 +177,34 @@ export class KafkaEventSource implements EventSource {
         [DEAD_LETTER_HEADERS.time]: time,
       },
     }));
-    let delay = 200;
-    for (let attempt = 1; ; attempt++) {
-      try {
+    await retry(
+      async () => {
         this.producerReady ??= producer.connect().catch((err: unknown) => {
           this.producerReady = undefined;
           throw err;
         });
         await this.producerReady;
         await producer.send({ topic: dlq, acks: -1, messages });
-        this.deadLettered += messages.length;
-        log.warn('invalid records sent to the dead-letter topic', { topic: dlq, records: messages.length, reasons: [...new Set(dead.map((d) => d.reason))], setting: 'TAPWATCH_DLQ_TOPIC' });
-        return;
-      } catch (err) {
-        if (attempt === 1 || attempt % 10 === 0) log.warn('cannot write to the dead-letter topic; retrying', { topic: dlq, attempt, error: (err as Error).message });
-        await new Promise((resolve) => setTimeout(resolve, delay));
-        delay = Math.min(delay * 2, 5_000);
-        await beat().catch((hbErr: unknown) => {
-          if ((hbErr as { abandon?: boolean }).abandon) throw hbErr;
-        });
-      }
-    }
+      },
+      {
+        initialDelayMs: 200,
+        maxDelayMs: 5_000,
+        bail: (err) => err instanceof BatchAbandoned,
+        onRetry: async (err, attempt) => {
+          if (attempt === 1 || attempt % 10 === 0) log.warn('cannot write to the dead-letter topic; retrying', { topic: dlq, attempt, error: (err as Error).message });
+        },
+        // Waits, then heartbeats: a batch lost meanwhile ends the retries (BatchAbandoned); a
+        // broker briefly away does not.
+        sleep: async (ms) => {
+          await new Promise((resolve) => setTimeout(resolve, ms));
+          await beat().catch((hbErr: unknown) => {
+            if (hbErr instanceof BatchAbandoned) throw hbErr;
+          });
+        },
+      },
+    );
+    this.deadLettered += messages.length;
+    log.warn('invalid records sent to the dead-letter topic', { topic: dlq, records: messages.length, reasons: [...new Set(dead.map((d) => d.reason))], setting: 'TAPWATCH_DLQ_TOPIC' });
   }
 
   async stop(): Promise<void> {

@@ -3,7 +3,7 @@
  * storage (`/v1/sql`), and with `--follow` live from the alert stream
  * (resuming after the last alert shown, and again after a reconnect).
  */
-import { SEVERITY_RANK, SeveritySchema, type Alert, type Severity } from '@tapwatch/schema';
+import { SEVERITY_RANK, SeveritySchema, backoffDelay, type Alert, type Severity } from '@tapwatch/schema';
 import { CLIENT_HELP, CLIENT_OPTIONS, CliError, apiFailure, authHeaders, paint, parseCommand, request, runCli, targetFrom, useColour, type Target } from '../client.js';
 import { FILTER_FIELDS, StreamRefused, alertFromRow, followAlertStream } from '@tapwatch/dashboard-api';
 
@@ -152,7 +152,8 @@ async function follow(target: Target, filters: Filters, since: string, print: (a
   };
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
-  let delay = 500;
+  // Reconnects after 0.5 s, then doubling up to 10 s while the API stays away.
+  let failures = 0;
   while (!stopping) {
     const params = new URLSearchParams({ since: cursor });
     if (filters.severity) params.set('severity', filters.severity);
@@ -179,8 +180,7 @@ async function follow(target: Target, filters: Filters, since: string, print: (a
       if (err instanceof StreamRefused && err.status >= 400 && err.status < 500) throw new CliError(`the alert stream refused: ${err.message}`);
       if (stopping) break;
       process.stderr.write(`tapwatch alerts: cannot reach ${target.url} (${(err as Error).message}); retrying\n`);
-      await new Promise((r) => setTimeout(r, delay));
-      delay = Math.min(delay * 2, 10_000);
+      await new Promise((r) => setTimeout(r, backoffDelay(++failures, { initialDelayMs: 500, maxDelayMs: 10_000 })));
       continue;
     }
     current = follower;
@@ -188,9 +188,9 @@ async function follow(target: Target, filters: Filters, since: string, print: (a
     const closed = await follower.closed;
     current = undefined;
     if (stopping) break;
-    delay = 500;
+    failures = 0;
     process.stderr.write(`tapwatch alerts: stream closed (${closed.code}${closed.reason ? ` ${closed.reason}` : ''}); resuming\n`);
-    await new Promise((r) => setTimeout(r, delay));
+    await new Promise((r) => setTimeout(r, backoffDelay(1, { initialDelayMs: 500 })));
   }
   return 0;
 }

@@ -4,6 +4,7 @@
  */
 import { ConfigError, TapwatchError, loadConfig, log, setLogLevel, type Config } from '@tapwatch/schema';
 import { assertSafeBinding, authorizerFor } from '@tapwatch/dashboard-api';
+import { exitCodeOf } from '../client.js';
 import { HELP_OPTION, parseFlags } from '../flags.js';
 import { startService, type Service, type ServiceName } from '../services/index.js';
 
@@ -74,7 +75,8 @@ export async function serviceCommand(name: ServiceName, argv: string[]): Promise
     const msg = err instanceof Error ? err.message : String(err);
     process.stderr.write(`tapwatch ${name}: ${msg}\n`);
     log.error('start failed', { command: name, error: msg, code: err instanceof TapwatchError ? err.code : undefined });
-    return 1;
+    // A bad setting found while starting (TAPWATCH_WEBHOOKS, a rules file) exits 2 like one found by loadConfig.
+    return err instanceof TapwatchError ? exitCodeOf(err) : 1;
   }
   process.stdout.write(`tapwatch ${name} listening on ${service.url}\n`);
   log.info('started', { command: name, url: service.url, bus: config.KAFKA_BROKERS ? 'kafka' : 'memory', store: config.CLICKHOUSE_URL ? 'server' : 'embedded' });

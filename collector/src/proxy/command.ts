@@ -2,7 +2,7 @@
  * `tapwatch proxy --upstream URL [--listen HOST:PORT] [--name SERVER] [--agent ID] [--session ID] [--sink URL] [--capture LEVEL] [--observer MODE] [--idle-timeout S]`
  */
 import { parseArgs } from 'node:util';
-import { CaptureLevelSchema, loadConfig, log } from '@tapwatch/schema';
+import { CaptureLevelSchema, loadConfig, log, setLogLevel } from '@tapwatch/schema';
 import { createSink } from '../sinks/index.js';
 import { startHttpProxy } from './http-proxy.js';
 
@@ -105,6 +105,7 @@ export async function proxyCommand(argv: string[]): Promise<number> {
   const listen = parseListen(values.listen ?? '127.0.0.1:8788');
   if (!listen) return usage(`--listen must be HOST:PORT (got '${values.listen ?? ''}')`);
   const config = loadConfig();
+  setLogLevel(config.TAPWATCH_LOG_LEVEL);
   const capture = CaptureLevelSchema.safeParse(values.capture ?? config.TAPWATCH_CAPTURE);
   if (!capture.success) return usage(`--capture must be one of ${CaptureLevelSchema.options.join(', ')} (got '${values.capture ?? ''}')`);
 
@@ -115,7 +116,7 @@ export async function proxyCommand(argv: string[]): Promise<number> {
   if (!Number.isFinite(idle) || idle <= 0) return usage(`--idle-timeout must be a positive number of seconds (got '${values['idle-timeout']}')`);
 
   const sinkUrl = values.sink ?? config.TAPWATCH_SINK ?? 'http://127.0.0.1:8787';
-  const sink = await createSink(sinkUrl, { token: config.TAPWATCH_TOKEN, eventsTopic: config.TAPWATCH_EVENTS_TOPIC });
+  const sink = await createSink(sinkUrl, { token: config.TAPWATCH_TOKEN, eventsTopic: config.TAPWATCH_EVENTS_TOPIC, spool: { dir: config.TAPWATCH_SPOOL_DIR, maxBytes: config.TAPWATCH_SPOOL_MAX_BYTES } });
   let proxy;
   try {
     proxy = await startHttpProxy({

@@ -157,7 +157,11 @@ class TransportTap {
       const early: TapEvent[] = [];
       let ready: EventSink | undefined;
       let failed = false;
-      this.owned = createSink(sink, { token: options.token ?? config?.TAPWATCH_TOKEN, eventsTopic: config?.TAPWATCH_EVENTS_TOPIC ?? 'tapwatch.events' }).then(
+      this.owned = createSink(sink, {
+        token: options.token ?? config?.TAPWATCH_TOKEN,
+        eventsTopic: config?.TAPWATCH_EVENTS_TOPIC ?? 'tapwatch.events',
+        spool: config ? { dir: config.TAPWATCH_SPOOL_DIR, maxBytes: config.TAPWATCH_SPOOL_MAX_BYTES } : false,
+      }).then(
         (s) => {
           ready = s;
           for (const e of early.splice(0)) s.send(e);

@@ -2,7 +2,7 @@
  * Picks a sink from a URL: `kafka://host:port[,host:port]` or `http(s)://host:port`,
  * with the disk spool every tap gets (TAPWATCH_SPOOL_DIR, TAPWATCH_SPOOL_MAX_BYTES).
  */
-import { BrokerListSchema, loadConfig } from '@tapwatch/schema';
+import { BrokerListSchema, TapwatchError } from '@tapwatch/schema';
 import { HttpSink } from './http.js';
 import type { EventSink, QueueingSinkOptions } from './sink.js';
 import { defaultSpoolDir, spoolKey } from './spool.js';
@@ -11,15 +11,18 @@ export interface SinkSettings {
   token?: string | undefined;
   eventsTopic: string;
   /**
-   * Disk spool: `false` for none; default from TAPWATCH_SPOOL_DIR and
-   * TAPWATCH_SPOOL_MAX_BYTES (0 means none).
+   * Disk spool: `false` for none, else its directory (default: `defaultSpoolDir()`) and size
+   * (0 means none); the commands pass TAPWATCH_SPOOL_DIR and TAPWATCH_SPOOL_MAX_BYTES.
    */
-  spool?: { dir?: string | undefined; maxBytes: number } | false;
+  spool: { dir?: string | undefined; maxBytes: number } | false;
 }
 
 /** Thrown for a sink URL tapwatch cannot use; the message says what is accepted. */
-export class SinkUrlError extends Error {
-  readonly code = 'TAPWATCH_BAD_SINK_URL';
+export class SinkUrlError extends TapwatchError {
+  constructor(message: string) {
+    super('TAPWATCH_BAD_SINK_URL', message);
+    this.name = 'SinkUrlError';
+  }
 }
 
 export async function createSink(url: string, settings: SinkSettings): Promise<EventSink> {
@@ -46,11 +49,7 @@ export async function createSink(url: string, settings: SinkSettings): Promise<E
 
 /** The spool of a sink going to `destination` (its key: only a tap of the same destination recovers it). */
 function spoolOptions(settings: SinkSettings, destination: string): QueueingSinkOptions['spool'] {
-  let spool = settings.spool;
-  if (spool === undefined) {
-    const config = loadConfig();
-    spool = { dir: config.TAPWATCH_SPOOL_DIR, maxBytes: config.TAPWATCH_SPOOL_MAX_BYTES };
-  }
+  const spool = settings.spool;
   if (spool === false || spool.maxBytes <= 0) return undefined;
   return { dir: spool.dir ?? defaultSpoolDir(), maxBytes: spool.maxBytes, key: spoolKey(destination) };
 }

@@ -8,7 +8,7 @@
  * as one `delivery_gap` event ahead of the next delivery.
  */
 import { randomUUID } from 'node:crypto';
-import { EVENT_SCHEMA_VERSION, log, type DeliveryGapEvent, type TapEvent } from '@tapwatch/schema';
+import { EVENT_SCHEMA_VERSION, TapwatchError, backoffDelay, log, type DeliveryGapEvent, type TapEvent } from '@tapwatch/schema';
 import { earliest, infoOf, latest, Spool, type DropInfo, type SpoolOptions } from './spool.js';
 
 export interface SinkStats {
@@ -32,13 +32,9 @@ export interface EventSink {
 }
 
 /** A delivery failure; `retriable` false means the batch is dropped (e.g. the endpoint rejected it). */
-export class DeliveryError extends Error {
-  constructor(
-    message: string,
-    readonly retriable: boolean,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
+export class DeliveryError extends TapwatchError {
+  constructor(message: string, retriable: boolean, options: { cause?: unknown } = {}) {
+    super('TAPWATCH_DELIVERY_FAILED', message, { retriable, cause: options.cause });
     this.name = 'DeliveryError';
   }
 }
@@ -281,7 +277,7 @@ export abstract class QueueingSink implements EventSink {
   }
 
   private async loop(): Promise<void> {
-    let delay = this.backoffMs;
+    let failures = 0;
     for (;;) {
       if (this.abandoned) break;
       const spooled = this.spool?.pending ?? 0;
@@ -332,7 +328,7 @@ export abstract class QueueingSink implements EventSink {
         if (gap) this.gap.settle(gap);
         await this.remove(batch.length, fromSpool);
         this.stats.sent += batch.length;
-        delay = this.backoffMs;
+        failures = 0;
       } catch (err) {
         if (this.abandoned) break;
         this.stats.failedAttempts++;
@@ -353,8 +349,7 @@ export abstract class QueueingSink implements EventSink {
           });
         }
         if (!fromSpool) await this.spill();
-        this.retryAt = Date.now() + delay;
-        delay = Math.min(delay * 2, this.maxBackoffMs);
+        this.retryAt = Date.now() + backoffDelay(++failures, { initialDelayMs: this.backoffMs, maxDelayMs: this.maxBackoffMs });
       }
     }
     this.running = undefined;

@@ -3,7 +3,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { parseArgs } from 'node:util';
-import { CaptureLevelSchema, loadConfig, log } from '@tapwatch/schema';
+import { CaptureLevelSchema, loadConfig, log, setLogLevel } from '@tapwatch/schema';
 import { createSink } from '../sinks/index.js';
 import { runStdioTap } from './stdio.js';
 
@@ -60,6 +60,7 @@ export async function tapCommand(argv: string[]): Promise<number> {
     return 0;
   }
   const config = loadConfig();
+  setLogLevel(config.TAPWATCH_LOG_LEVEL);
   const capture = CaptureLevelSchema.safeParse(values.capture ?? config.TAPWATCH_CAPTURE);
   if (!capture.success) {
     process.stderr.write(
@@ -73,7 +74,7 @@ export async function tapCommand(argv: string[]): Promise<number> {
     return 2;
   }
   const sinkUrl = values.sink ?? config.TAPWATCH_SINK ?? 'http://127.0.0.1:8787';
-  const sink = await createSink(sinkUrl, { token: config.TAPWATCH_TOKEN, eventsTopic: config.TAPWATCH_EVENTS_TOPIC });
+  const sink = await createSink(sinkUrl, { token: config.TAPWATCH_TOKEN, eventsTopic: config.TAPWATCH_EVENTS_TOPIC, spool: { dir: config.TAPWATCH_SPOOL_DIR, maxBytes: config.TAPWATCH_SPOOL_MAX_BYTES } });
   const result = await runStdioTap({
     command,
     args,

@@ -87,7 +87,7 @@ export async function openConnections(options: ConnectionOptions): Promise<{ wri
       throw new TapwatchError(
         StoreErrorCode.UNAVAILABLE,
         `cannot open the embedded ClickHouse data in ${path}: is another tapwatch process using it? Stop it, use another --data directory, or set CLICKHOUSE_URL (${(err as Error).message})`,
-        { cause: err },
+        { retriable: false, httpStatus: 500, cause: err },
       );
     }
     prepareReader = async () => {

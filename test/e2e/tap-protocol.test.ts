@@ -64,12 +64,13 @@ test('progress, server→client requests and cancellation through the stdio tap 
   await assert.rejects(cancelled);
   await tapped.close();
 
+  // Calls a millisecond apart tie on started_at; the SDK numbers its requests in call order.
   const calls = await waitFor(
     'the five calls stored',
     async () => {
       const r = await rows(
         tw.url,
-        'SELECT tool, status, progress_notifications, server_requests, protocol_version, client_name FROM tool_calls WHERE session = {s:String} ORDER BY started_at',
+        'SELECT tool, status, progress_notifications, server_requests, protocol_version, client_name FROM tool_calls WHERE session = {s:String} ORDER BY started_at, toUInt64OrZero(request_id)',
         undefined,
         { s: session },
       );

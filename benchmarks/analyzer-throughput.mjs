@@ -187,8 +187,7 @@ function generateEvents(n, sessions, seed = 42) {
 /** The analyzer consumer's fetch limits (MAX_BYTES_PER_PARTITION, MAX_BYTES_PER_FETCH in bus/src/kafka/source.ts; keep in step). */
 const FETCH_LIMITS = { maxBytesPerPartition: 4 * 1024 * 1024, maxBytes: 8 * 1024 * 1024 };
 
-const kafkaFor = (brokers, clientId) =>
-  new Kafka({ clientId, brokers: [brokers], logLevel: logLevel.NOTHING, retry: { retries: 8, initialRetryTime: 300 } });
+const kafkaFor = (brokers, clientId) => new Kafka({ clientId, brokers: [brokers], logLevel: logLevel.NOTHING, retry: { retries: 8, initialRetryTime: 300 } });
 
 /**
  * A bare consumer group with the analyzer's consumer and run() settings,
@@ -412,7 +411,9 @@ async function main() {
   const inTopic = offsets.reduce((s, p) => s + Number(p.high) - Number(p.low), 0);
   if (inTopic !== n) throw new Error(`topic holds ${inTopic} messages, expected ${n}`);
   const perPartition = offsets.map((p) => Number(p.high)).sort((a, b) => a - b);
-  console.log(`produced ${n} events (mean ${fmt(meanBytes)} B, ${fmt((meanBytes * n) / 2 ** 20)} MiB) in ${fmt(produceSeconds)} s = ${fmt(n / produceSeconds)} events/s; per partition ${perPartition.join(', ')}`);
+  console.log(
+    `produced ${n} events (mean ${fmt(meanBytes)} B, ${fmt((meanBytes * n) / 2 ** 20)} MiB) in ${fmt(produceSeconds)} s = ${fmt(n / produceSeconds)} events/s; per partition ${perPartition.join(', ')}`,
+  );
 
   let profDir = opts.profDir;
   if (opts.cpuProf) {
@@ -434,8 +435,13 @@ async function main() {
 
   await measure('bare consumer', () => bareConsumer({ brokers, topic, n, parse: false, timeoutS: opts.timeoutS }));
   if (opts.parseBaseline) await measure('bare consumer + parse', () => bareConsumer({ brokers, topic, n, parse: true, timeoutS: opts.timeoutS }));
-  for (const bs of String(opts.batchSizes).split(',').map((s) => s.trim()).filter(Boolean)) {
-    const r = await measure(`analyzer (batch size ${bs})`, () => analyzerRun({ admin, brokers, topic, n, batchSize: bs, cpuProf: opts.cpuProf, profDir, timeoutS: opts.timeoutS }));
+  for (const bs of String(opts.batchSizes)
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)) {
+    const r = await measure(`analyzer (batch size ${bs})`, () =>
+      analyzerRun({ admin, brokers, topic, n, batchSize: bs, cpuProf: opts.cpuProf, profDir, timeoutS: opts.timeoutS }),
+    );
     phase('counting stored rows');
     r.stored = await storedRows(r.dataDir).catch((err) => ({ error: err.message }));
   }

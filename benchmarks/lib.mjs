@@ -28,7 +28,12 @@ export function parseFlags(argv, defaults) {
     if (!a.startsWith('--')) throw new Error(`unexpected argument ${a}`);
     let [name, value] = a.slice(2).split(/=(.*)/s, 2);
     const key = name.replace(/-([a-z])/g, (_, c) => c.toUpperCase());
-    if (!(key in defaults)) throw new Error(`unknown flag --${name} (known: ${Object.keys(defaults).map((k) => '--' + k.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase())).join(' ')})`);
+    if (!(key in defaults))
+      throw new Error(
+        `unknown flag --${name} (known: ${Object.keys(defaults)
+          .map((k) => '--' + k.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase()))
+          .join(' ')})`,
+      );
     if (typeof defaults[key] === 'boolean' && value === undefined) {
       out[key] = true;
       continue;
@@ -140,7 +145,10 @@ export function machine() {
   } catch {
     // keep Node's figure
   }
-  const load = os.loadavg().map((l) => l.toFixed(2)).join(' ');
+  const load = os
+    .loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' ');
   return {
     date: new Date().toISOString(),
     nproc,

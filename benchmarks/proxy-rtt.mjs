@@ -48,7 +48,19 @@ import {
   waitFor,
 } from './lib.mjs';
 
-const DEFAULTS = { calls: 2000, warmup: 200, block: 100, bigBytes: 10240, rate: 1000, loadS: 15, concurrency: 32, observers: 'worker', bare: false, nullSink: false, json: '' };
+const DEFAULTS = {
+  calls: 2000,
+  warmup: 200,
+  block: 100,
+  bigBytes: 10240,
+  rate: 1000,
+  loadS: 15,
+  concurrency: 32,
+  observers: 'worker',
+  bare: false,
+  nullSink: false,
+  json: '',
+};
 
 const HELP = `Usage: node benchmarks/proxy-rtt.mjs [options]
 
@@ -108,10 +120,15 @@ async function startProcess(label, args, env, pattern) {
     }
   };
   onCleanup(stop);
-  const match = await waitFor(`${label} to start`, () => {
-    if (proc.exitCode !== null) throw new Error(`${label} exited:\n${out.slice(-4000)}`);
-    return pattern.exec(out);
-  }, 60_000, 50);
+  const match = await waitFor(
+    `${label} to start`,
+    () => {
+      if (proc.exitCode !== null) throw new Error(`${label} exited:\n${out.slice(-4000)}`);
+      return pattern.exec(out);
+    },
+    60_000,
+    50,
+  );
   return { pid: proc.pid, proc, match, output: () => out, stop };
 }
 
@@ -241,7 +258,8 @@ async function main() {
     .split(',')
     .map((x) => x.trim())
     .filter(Boolean);
-  if (modes.length === 0 || modes.some((x) => x !== 'worker' && x !== 'inline')) throw new Error(`--observers must list worker and/or inline (got '${opts.observers}')`);
+  if (modes.length === 0 || modes.some((x) => x !== 'worker' && x !== 'inline'))
+    throw new Error(`--observers must list worker and/or inline (got '${opts.observers}')`);
   /** One proxy per observer mode; a single one keeps the label `proxied`. */
   const proxies = [];
   for (const mode of modes) {
@@ -257,7 +275,9 @@ async function main() {
     const proc = await startProcess('bare relay', ['-e', BARE_RELAY, String(port)], {}, /bare relay on (\d+)/);
     proxies.push({ label: 'bare relay', mode: 'none', proc, url: `http://127.0.0.1:${proc.match[1]}/mcp`, bare: true });
   }
-  console.log(`${opts.nullSink ? 'null sink' : 'tapwatch up'} at ${up.url}; server-everything at ${direct}; ${proxies.map((p) => `${p.label} at ${p.url} (pid ${p.proc.pid})`).join('; ')}`);
+  console.log(
+    `${opts.nullSink ? 'null sink' : 'tapwatch up'} at ${up.url}; server-everything at ${direct}; ${proxies.map((p) => `${p.label} at ${p.url} (pid ${p.proc.pid})`).join('; ')}`,
+  );
 
   // 1. RTT, one session per path, alternating blocks.
   const small = 'hello, tapwatch';
@@ -327,7 +347,9 @@ async function main() {
   console.log(table(['series', 'path', 'added p50 (µs)', 'added p99 (µs)', 'p50 ratio', 'p99 ratio'], added));
   for (const [label, us] of Object.entries(proxyCpuPerCallUs)) console.log(`\n${label}: proxy CPU during the RTT series ${fmt(us)} µs per call`);
 
-  console.log(`\nLoad: ${opts.rate} calls/s scheduled for ${opts.loadS} s over ${opts.concurrency} sessions (watched process: the server when direct, the proxy when proxied)\n`);
+  console.log(
+    `\nLoad: ${opts.rate} calls/s scheduled for ${opts.loadS} s over ${opts.concurrency} sessions (watched process: the server when direct, the proxy when proxied)\n`,
+  );
   console.log(
     table(
       ['path', 'achieved calls/s', 'skipped', 'errors', 'p50 ms', 'p99 ms', 'watched CPU %', 'RSS start MiB', 'RSS max MiB', 'RSS end MiB'],
@@ -345,7 +367,9 @@ async function main() {
       ]),
     ),
   );
-  console.log(opts.nullSink ? `\nnull sink: ${stored} events received for ${expected} proxied calls` : `\nsink: ${stored}/${expected} proxied calls stored in tool_calls`);
+  console.log(
+    opts.nullSink ? `\nnull sink: ${stored} events received for ${expected} proxied calls` : `\nsink: ${stored}/${expected} proxied calls stored in tool_calls`,
+  );
   code.unchangedDuringRun = checkCodeUnchanged(code);
   if (opts.json) {
     writeFileSync(opts.json, JSON.stringify({ machine: m, code, options: opts, results, proxyCpuPerCallUs, loads, sink: { stored, expected } }, null, 2));

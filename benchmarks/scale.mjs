@@ -20,7 +20,22 @@ import { Kafka, logLevel } from 'kafkajs';
 import { openStore } from '@tapwatch/store';
 import { startKafka } from '../test/support/kafka.mjs';
 import { startClickHouseHttp } from '../test/support/clickhouse-http.mjs';
-import { codeLine, codeVersion, fmt, healthz, machine, machineLine, memory, onCleanup, parseFlags, runMain, sleep, startTapwatch, table, tempDir } from './lib.mjs';
+import {
+  codeLine,
+  codeVersion,
+  fmt,
+  healthz,
+  machine,
+  machineLine,
+  memory,
+  onCleanup,
+  parseFlags,
+  runMain,
+  sleep,
+  startTapwatch,
+  table,
+  tempDir,
+} from './lib.mjs';
 
 const DEFAULTS = { events: '50k,200k', sessions: 2000, stateSessions: 100_000, burst: 0, partitions: 4, json: '', timeoutS: 900 };
 const HELP = `Usage: node benchmarks/scale.mjs [options]
@@ -90,7 +105,13 @@ async function produce(producer, topic, n, sessions) {
 const FETCH_LIMITS = { maxBytesPerPartition: 4 * 1024 * 1024, maxBytes: 8 * 1024 * 1024 };
 
 async function bare(kafka, topic, n, timeoutS) {
-  const consumer = kafka.consumer({ groupId: `bench-bare-${randomUUID()}`, allowAutoTopicCreation: false, sessionTimeout: 30_000, maxWaitTimeInMs: 500, ...FETCH_LIMITS });
+  const consumer = kafka.consumer({
+    groupId: `bench-bare-${randomUUID()}`,
+    allowAutoTopicCreation: false,
+    sessionTimeout: 30_000,
+    maxWaitTimeInMs: 500,
+    ...FETCH_LIMITS,
+  });
   let joinedAt;
   let doneAt;
   let seen = 0;
@@ -140,7 +161,15 @@ async function analyzers({ brokers, ch, topic, n, k, timeoutS, sampleEveryMs = 2
   // race in the version-4 table rebuild (see benchmarks/README.md, Scale-out). Then all start
   // together; the clock starts when the first one consumes, so a second one's join and the
   // rebalance it causes are part of the measured time.
-  const store = await openStore({ url: ch.url, user: 'default', password: '', database, dataDir: tempDir('scale-unused'), sqlMaxRows: 10, sqlTimeoutSeconds: 10 });
+  const store = await openStore({
+    url: ch.url,
+    user: 'default',
+    password: '',
+    database,
+    dataDir: tempDir('scale-unused'),
+    sqlMaxRows: 10,
+    sqlTimeoutSeconds: 10,
+  });
   await store.migrate();
   await store.close();
   const procs = await Promise.all(Array.from({ length: k }, () => startTapwatch('analyzer', { env })));
@@ -161,7 +190,14 @@ async function analyzers({ brokers, ch, topic, n, k, timeoutS, sampleEveryMs = 2
         rss[i].samples.push([Math.round((now - t0) / 100) / 10, Math.round(m)]);
       });
     }
-    const stats = await Promise.all(procs.map((p) => healthz(p.url).then((h) => h.analyzer, () => undefined)));
+    const stats = await Promise.all(
+      procs.map((p) =>
+        healthz(p.url).then(
+          (h) => h.analyzer,
+          () => undefined,
+        ),
+      ),
+    );
     stored = stats.reduce((s, x) => s + (x?.eventsStored ?? 0), 0);
     if (stored >= n) {
       doneAt = performance.now();
@@ -205,7 +241,9 @@ async function main() {
     return topic;
   };
 
-  console.log(`# scale — ${machineLine(m)} · Kafka ${broker.version} · ${opts.partitions} partitions · store: chDB behind the ClickHouse HTTP front (in the benchmark process)`);
+  console.log(
+    `# scale — ${machineLine(m)} · Kafka ${broker.version} · ${opts.partitions} partitions · store: chDB behind the ClickHouse HTTP front (in the benchmark process)`,
+  );
   console.log(codeLine(code));
   const results = { machine: m, code, loads: [], state: undefined, burst: undefined };
 
@@ -224,7 +262,14 @@ async function main() {
     console.log(
       table(
         ['consumer', 'seconds', 'events/s', 'vs bare', 'rows stored', 'peak RSS MiB per process'],
-        [b, one, two].map((r) => [r.name, fmt(r.seconds), int(r.eventsPerSecond), fmt(r.eventsPerSecond / b.eventsPerSecond, 3), r.rows ?? '—', r.rss ? r.rss.map((x) => int(x.peak)).join(' / ') : '—']),
+        [b, one, two].map((r) => [
+          r.name,
+          fmt(r.seconds),
+          int(r.eventsPerSecond),
+          fmt(r.eventsPerSecond / b.eventsPerSecond, 3),
+          r.rows ?? '—',
+          r.rss ? r.rss.map((x) => int(x.peak)).join(' / ') : '—',
+        ]),
       ),
     );
   }
@@ -256,7 +301,9 @@ async function main() {
     const samples = r.rss[0].samples;
     const pick = [0, 0.25, 0.5, 0.75, 1].map((f) => samples[Math.min(samples.length - 1, Math.floor(f * (samples.length - 1)))]);
     console.log(`\n## Burst of ${n.toLocaleString('en')} events\n`);
-    console.log(`Produced in ${fmt(produceSeconds)} s; one analyzer stored them in ${fmt(r.seconds)} s (${int(r.eventsPerSecond)} events/s), ${r.rows.toLocaleString('en')} rows.`);
+    console.log(
+      `Produced in ${fmt(produceSeconds)} s; one analyzer stored them in ${fmt(r.seconds)} s (${int(r.eventsPerSecond)} events/s), ${r.rows.toLocaleString('en')} rows.`,
+    );
     console.log(`Analyzer RSS (s → MiB): ${pick.map(([t, mib]) => `${t} s: ${mib}`).join(' · ')}; peak ${int(r.rss[0].peak)} MiB.`);
   }
   if (opts.json) writeFileSync(opts.json, JSON.stringify(results, null, 2));

@@ -37,7 +37,18 @@ import {
 } from './lib.mjs';
 import { summarizeProfile } from './profile-summary.mjs';
 
-const DEFAULTS = { calls: 3000, warmup: 200, block: 100, bigBytes: 10240, startups: 10, nullSink: true, loadRate: 1000, loadSeconds: 10, cpuProf: '', json: '' };
+const DEFAULTS = {
+  calls: 3000,
+  warmup: 200,
+  block: 100,
+  bigBytes: 10240,
+  startups: 10,
+  nullSink: true,
+  loadRate: 1000,
+  loadSeconds: 10,
+  cpuProf: '',
+  json: '',
+};
 
 const HELP = `Usage: node benchmarks/tap-rtt.mjs [options]
 
@@ -93,7 +104,20 @@ function memoryOf(pid) {
 }
 
 const directArgs = () => [EVERYTHING, 'stdio'];
-const tappedArgs = (sink, session, name = 'everything') => [TAPWATCH_BIN, 'tap', '--sink', sink, '--session', session, '--name', name, '--', process.execPath, EVERYTHING, 'stdio'];
+const tappedArgs = (sink, session, name = 'everything') => [
+  TAPWATCH_BIN,
+  'tap',
+  '--sink',
+  sink,
+  '--session',
+  session,
+  '--name',
+  name,
+  '--',
+  process.execPath,
+  EVERYTHING,
+  'stdio',
+];
 
 /** Alternating blocks of `block` calls; the order within a round flips every round. */
 async function series(paths, message, { calls, warmup, block }) {
@@ -118,7 +142,7 @@ async function series(paths, message, { calls, warmup, block }) {
     result[p.label] = {
       ...summarize(samples.get(p.label)),
       ...memoryOf(p.pid),
-      callsPerSecond: samples.get(p.label).length / samples.get(p.label).reduce((a, b) => a + b, 0) * 1000,
+      callsPerSecond: (samples.get(p.label).length / samples.get(p.label).reduce((a, b) => a + b, 0)) * 1000,
       seriesSeconds: seconds,
       // CPU of the spawned process (the tap, or the server itself when direct) per measured call.
       spawnedCpuUsPerCall: cpu0.get(p.label) !== undefined && cpu1 !== undefined ? ((cpu1 - cpu0.get(p.label)) * 1e6) / calls : undefined,
@@ -152,7 +176,13 @@ async function load(p, message, rate, seconds) {
   }
   await Promise.all(inflight);
   const elapsed = (performance.now() - t0) / 1000;
-  return { ...summarize(latencies), callsPerSecond: latencies.length / elapsed, sampledMaxRssMiB: maxRssMiB, ...memoryOf(p.pid), cpuUsPerCall: ((cpuSeconds(p.pid) - cpu0) * 1e6) / latencies.length };
+  return {
+    ...summarize(latencies),
+    callsPerSecond: latencies.length / elapsed,
+    sampledMaxRssMiB: maxRssMiB,
+    ...memoryOf(p.pid),
+    cpuUsPerCall: ((cpuSeconds(p.pid) - cpu0) * 1e6) / latencies.length,
+  };
 }
 
 const T0 = performance.now();
@@ -168,7 +198,9 @@ async function main() {
   const code = codeVersion();
   console.log(`# tap-rtt — ${machineLine(m)}`);
   console.log(codeLine(code));
-  console.log(`calls ${opts.calls}/path/series after ${opts.warmup} warm-up, blocks of ${opts.block}, big message ${opts.bigBytes} B, ${opts.startups} startups/path\n`);
+  console.log(
+    `calls ${opts.calls}/path/series after ${opts.warmup} warm-up, blocks of ${opts.block}, big message ${opts.bigBytes} B, ${opts.startups} startups/path\n`,
+  );
 
   // The sink: a real `tapwatch up` (in-process bus + embedded ClickHouse).
   phase('starting tapwatch up');
@@ -217,7 +249,9 @@ async function main() {
     const prof = opts.cpuProf ? ['--cpu-prof', '--cpu-prof-dir', opts.cpuProf, '--cpu-prof-name', `tap-${i}.cpuprofile`] : [];
     const tapped = await connect('tapped', process.execPath, tappedArgs(up.url, session, `everything-${i}`), prof);
     onCleanup(() => tapped.close());
-    const inline = await connect('tapped, inline observer', process.execPath, tappedArgs(up.url, `${session}-inline`, `everything-inline-${i}`), [], { TAPWATCH_TAP_OBSERVER: 'inline' });
+    const inline = await connect('tapped, inline observer', process.execPath, tappedArgs(up.url, `${session}-inline`, `everything-inline-${i}`), [], {
+      TAPWATCH_TAP_OBSERVER: 'inline',
+    });
     onCleanup(() => inline.close());
     const paths = [direct, tapped, inline];
     if (nullSink) {
@@ -304,11 +338,21 @@ async function main() {
       fmt((r.tapped.p50 - r.direct.p50) * 1000),
     ]);
     const z = r['tapped, null sink'];
-    if (z) nullRows.push([name, fmt(z.p50 / r.direct.p50), fmt(z.p90 / r.direct.p90), fmt(z.p99 / r.direct.p99), fmt(z.mean / r.direct.mean), fmt((z.p50 - r.direct.p50) * 1000)]);
+    if (z)
+      nullRows.push([
+        name,
+        fmt(z.p50 / r.direct.p50),
+        fmt(z.p90 / r.direct.p90),
+        fmt(z.p99 / r.direct.p99),
+        fmt(z.mean / r.direct.mean),
+        fmt((z.p50 - r.direct.p50) * 1000),
+      ]);
   }
-  console.log('\nRound-trip time of tools/call echo (ms; CPU = µs of CPU per measured call in the spawned process: the server when direct, the tap when tapped)\n');
+  console.log(
+    '\nRound-trip time of tools/call echo (ms; CPU = µs of CPU per measured call in the spawned process: the server when direct, the tap when tapped)\n',
+  );
   console.log(table(['series', 'path', 'n', 'p50', 'p90', 'p99', 'mean', 'max', 'CPU µs/call', 'calls/s', 'peak RSS MiB'], rows));
-  console.log('\nAdded to a call by each tapped path vs direct, same run (µs), and the tap process\'s peak RSS (direct: the server\'s)\n');
+  console.log("\nAdded to a call by each tapped path vs direct, same run (µs), and the tap process's peak RSS (direct: the server's)\n");
   console.log(table(['series', 'path', 'added p50 µs', 'added p99 µs', 'peak RSS MiB'], added));
   console.log('\nTapped / direct\n');
   console.log(table(['series', 'p50 ratio', 'p99 ratio', 'mean ratio', 'added p50 (µs)'], ratios));
@@ -317,11 +361,24 @@ async function main() {
     console.log(table(['series', 'p50 ratio', 'p90 ratio', 'p99 ratio', 'mean ratio', 'added p50 (µs)'], nullRows));
   }
   if (loaded) {
-    console.log(`\nOpen-loop load: ${opts.loadRate} calls/s of echo ${small.length} B for ${opts.loadSeconds} s on a fresh process (ms; RSS MiB; CPU µs per call)\n`);
+    console.log(
+      `\nOpen-loop load: ${opts.loadRate} calls/s of echo ${small.length} B for ${opts.loadSeconds} s on a fresh process (ms; RSS MiB; CPU µs per call)\n`,
+    );
     console.log(
       table(
         ['path', 'calls', 'calls/s', 'p50', 'p99', 'max', 'idle RSS', 'max sampled RSS', 'peak RSS (VmHWM)', 'CPU µs/call'],
-        Object.entries(loaded).map(([k, l]) => [k, l.n, fmt(l.callsPerSecond), fmt(l.p50), fmt(l.p99), fmt(l.max), fmt(l.idleRssMiB), fmt(l.sampledMaxRssMiB), fmt(l.peakRssMiB), fmt(l.cpuUsPerCall)]),
+        Object.entries(loaded).map(([k, l]) => [
+          k,
+          l.n,
+          fmt(l.callsPerSecond),
+          fmt(l.p50),
+          fmt(l.p99),
+          fmt(l.max),
+          fmt(l.idleRssMiB),
+          fmt(l.sampledMaxRssMiB),
+          fmt(l.peakRssMiB),
+          fmt(l.cpuUsPerCall),
+        ]),
       ),
     );
   }
@@ -333,23 +390,47 @@ async function main() {
       ['direct', 'tapped'].map((k) => [k, st[k].n, fmt(st[k].min), fmt(st[k].p50), fmt(st[k].p90), fmt(st[k].max), fmt(st[k].mean)]),
     ),
   );
-  console.log(`\nstartup median ratio tapped/direct: ${fmt(median(startup.tapped) / median(startup.direct))} (+${fmt(median(startup.tapped) - median(startup.direct))} ms)`);
+  console.log(
+    `\nstartup median ratio tapped/direct: ${fmt(median(startup.tapped) / median(startup.direct))} (+${fmt(median(startup.tapped) - median(startup.direct))} ms)`,
+  );
   console.log(`client.close() → process gone: direct median ${fmt(median(shutdown.direct))} ms, tapped median ${fmt(median(shutdown.tapped))} ms`);
   const tappedCalls = expected;
-  console.log(`sink: ${stored}/${expected} tapped calls stored in tool_calls; tapwatch up used ${fmt(upCpu)} s CPU ≈ ${fmt((upCpu * 1e6) / tappedCalls)} µs/call`);
+  console.log(
+    `sink: ${stored}/${expected} tapped calls stored in tool_calls; tapwatch up used ${fmt(upCpu)} s CPU ≈ ${fmt((upCpu * 1e6) / tappedCalls)} µs/call`,
+  );
 
   const a = upStats?.analyzer;
-  if (a) console.log(`tapwatch up analyzer (whole run, incl. startups): ${a.eventsStored} events stored in ${a.batches} batches (${fmt(a.eventsStored / a.batches)} events/insert), ${a.alerts} alerts`);
+  if (a)
+    console.log(
+      `tapwatch up analyzer (whole run, incl. startups): ${a.eventsStored} events stored in ${a.batches} batches (${fmt(a.eventsStored / a.batches)} events/insert), ${a.alerts} alerts`,
+    );
 
   if (opts.cpuProf) {
-    for (const f of readdirSync(opts.cpuProf).filter((x) => /^tap-\d+\.cpuprofile$/.test(x)).sort()) {
+    for (const f of readdirSync(opts.cpuProf)
+      .filter((x) => /^tap-\d+\.cpuprofile$/.test(x))
+      .sort()) {
       console.log(`\nCPU profile of the tap (real sink) of series ${f.match(/\d+/)[0]}: ${path.join(opts.cpuProf, f)}\n`);
       console.log(summarizeProfile(path.join(opts.cpuProf, f), { top: 15 }));
     }
   }
   code.unchangedDuringRun = checkCodeUnchanged(code);
   if (opts.json) {
-    writeFileSync(opts.json, JSON.stringify({ machine: m, code, options: opts, results, load: loaded, startup: { ...st, raw: startup, shutdown }, sink: { stored, expected, upCpuSeconds: upCpu, upStats } }, null, 2));
+    writeFileSync(
+      opts.json,
+      JSON.stringify(
+        {
+          machine: m,
+          code,
+          options: opts,
+          results,
+          load: loaded,
+          startup: { ...st, raw: startup, shutdown },
+          sink: { stored, expected, upCpuSeconds: upCpu, upStats },
+        },
+        null,
+        2,
+      ),
+    );
     console.log(`wrote ${opts.json}`);
   }
 }

@@ -74,10 +74,13 @@ export class Analyzer {
     const warmed = await this.engine.warm(this.options.store.baselines);
     log.info('analyzer ready', warmed);
     // Summaries of merged repeats go out when their window closes, even if no traffic comes.
-    this.mergeTimer = setInterval(() => {
-      const due = closeExpired(this.merge, Date.now());
-      if (due.length > 0) void this.emitAlerts(due, async () => {}).catch(() => undefined);
-    }, Math.min(30_000, Math.max(1_000, (this.options.mergeWindowMs ?? 600_000) / 4)));
+    this.mergeTimer = setInterval(
+      () => {
+        const due = closeExpired(this.merge, Date.now());
+        if (due.length > 0) void this.emitAlerts(due, async () => {}).catch(() => undefined);
+      },
+      Math.min(30_000, Math.max(1_000, (this.options.mergeWindowMs ?? 600_000) / 4)),
+    );
     this.mergeTimer.unref();
     const every = this.options.baselineRefreshMs ?? 0;
     if (every > 0) {

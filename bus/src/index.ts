@@ -2,6 +2,16 @@
 export { MemoryEventBus, AlertHub } from './memory.js';
 export type { MemoryBusOptions } from './memory.js';
 export { BatchAbandoned } from './types.js';
-export type { EventRecord, EventBatchHandler, EventSource, EventPublisher, AlertPublisher, AlertFeed, AlertListener, BatchOutcome, RejectedRecord } from './types.js';
+export type {
+  EventRecord,
+  EventBatchHandler,
+  EventSource,
+  EventPublisher,
+  AlertPublisher,
+  AlertFeed,
+  AlertListener,
+  BatchOutcome,
+  RejectedRecord,
+} from './types.js';
 export { eventRecord, alertRecord, incomingRecord } from './record.js';
 export type { OutgoingRecord } from './record.js';

@@ -79,7 +79,9 @@ export async function request(target: Target, path: string, init: RequestInit = 
     return await fetch(`${target.url}${path}`, { ...init, headers: { ...authHeaders(target), ...(init.headers as Record<string, string> | undefined) } });
   } catch (err) {
     const cause = (err as { cause?: { code?: string; message?: string } }).cause;
-    throw new CliError(`cannot reach tapwatch at ${target.url} (${cause?.code ?? cause?.message ?? (err as Error).message}): is \`tapwatch up\` running there? Set --url or TAPWATCH_URL`);
+    throw new CliError(
+      `cannot reach tapwatch at ${target.url} (${cause?.code ?? cause?.message ?? (err as Error).message}): is \`tapwatch up\` running there? Set --url or TAPWATCH_URL`,
+    );
   }
 }
 

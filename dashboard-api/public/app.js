@@ -53,7 +53,10 @@ class HttpError extends Error {
 
 /** Calls the API with the token; a 401 opens the token dialog. */
 async function api(path, options = {}) {
-  const headers = { ...(options.body !== undefined ? { 'content-type': 'application/json' } : {}), ...(state.token ? { authorization: `Bearer ${state.token}` } : {}) };
+  const headers = {
+    ...(options.body !== undefined ? { 'content-type': 'application/json' } : {}),
+    ...(state.token ? { authorization: `Bearer ${state.token}` } : {}),
+  };
   const res = await fetch(path, { ...options, headers, body: options.body === undefined ? undefined : JSON.stringify(options.body) });
   const text = await res.text();
   const body = text ? JSON.parse(text) : undefined;
@@ -136,7 +139,10 @@ function alertItem(a, fresh) {
   );
   const li = h(
     'li',
-    { class: `alert ${sev} st-${a.status || 'open'}${a.silenced ? ' silenced' : ''}${fresh ? ' new' : ''}`, dataset: { id: a.id, detector: a.detector, session: a.session } },
+    {
+      class: `alert ${sev} st-${a.status || 'open'}${a.silenced ? ' silenced' : ''}${fresh ? ' new' : ''}`,
+      dataset: { id: a.id, detector: a.detector, session: a.session },
+    },
     h(
       'details',
       {},
@@ -146,7 +152,12 @@ function alertItem(a, fresh) {
         h('span', { class: `badge ${sev}` }, a.severity),
         h('span', { class: 'muted' }, fmtClock(a.time)),
         h('span', {}, h('span', { class: 'title' }, a.title), h('br'), h('span', { class: 'where' }, `${a.detector} · ${where}`)),
-        h('span', {}, a.status && a.status !== 'open' ? h('span', { class: 'tag' }, a.status) : null, a.silenced ? h('span', { class: 'tag' }, 'silenced') : null),
+        h(
+          'span',
+          {},
+          a.status && a.status !== 'open' ? h('span', { class: 'tag' }, a.status) : null,
+          a.silenced ? h('span', { class: 'tag' }, 'silenced') : null,
+        ),
       ),
       body,
     ),
@@ -273,7 +284,8 @@ function serverChart(server, hours, rows) {
   hours.forEach((hour, i) => {
     const r = byHour.get(hour);
     const x = pad.l + i * bw;
-    if (i % Math.max(1, Math.ceil(hours.length / 6)) === 0) svg.append(s('text', { x, y: H - 6 }, new Date(hour).getHours().toString().padStart(2, '0') + ':00'));
+    if (i % Math.max(1, Math.ceil(hours.length / 6)) === 0)
+      svg.append(s('text', { x, y: H - 6 }, new Date(hour).getHours().toString().padStart(2, '0') + ':00'));
     if (!r) return;
     const bar = s('rect', { class: 'bar', x: x + 1, y: y(r.calls), width: Math.max(1, bw - 2), height: H - pad.b - y(r.calls) });
     bar.append(s('title', {}, `${fmtTime(hour)}: ${r.calls} calls, ${r.errors} errors, p95 ${r.p95Ms} ms, ${r.alerts} alerts`));
@@ -299,7 +311,13 @@ function toolChart(tools) {
   const maxLat = Math.max(1, ...top.map((t) => t.p95Ms));
   // Two bar columns, each leaving room for its value label.
   const col = (W - labelW - 180) / 2;
-  const svg = s('svg', { viewBox: `0 0 ${W} ${top.length * rowH + 24}`, width: '100%', role: 'img', 'aria-label': 'calls and p95 latency per tool', class: 'tool-chart' });
+  const svg = s('svg', {
+    viewBox: `0 0 ${W} ${top.length * rowH + 24}`,
+    width: '100%',
+    role: 'img',
+    'aria-label': 'calls and p95 latency per tool',
+    class: 'tool-chart',
+  });
   svg.append(s('text', { x: labelW, y: 12 }, 'calls (errors in red)'), s('text', { x: labelW + col + 90, y: 12 }, 'p95 latency'));
   top.forEach((t, i) => {
     const y0 = 20 + i * rowH;
@@ -329,13 +347,24 @@ async function loadTraffic() {
       'div',
       { class: 'chart', dataset: { server: sv.server } },
       h('h3', {}, sv.server || '(unnamed)'),
-      h('div', { class: 'figures' }, `${sv.calls} calls · ${sv.errors} errors (${sv.calls ? ((100 * sv.errors) / sv.calls).toFixed(1) : 0}%) · avg ${sv.avgMs} ms · p95 ≤ ${sv.p95Ms} ms · ${fmtBytes(sv.responseBytes)} · ${sv.alerts} alerts`),
+      h(
+        'div',
+        { class: 'figures' },
+        `${sv.calls} calls · ${sv.errors} errors (${sv.calls ? ((100 * sv.errors) / sv.calls).toFixed(1) : 0}%) · avg ${sv.avgMs} ms · p95 ≤ ${sv.p95Ms} ms · ${fmtBytes(sv.responseBytes)} · ${sv.alerts} alerts`,
+      ),
       serverChart(
         sv.server,
         hours,
         stats.hourly.filter((r) => r.server === sv.server),
       ),
-      h('div', { class: 'legend' }, h('span', {}, h('i', { style: 'background:var(--accent)' }), 'calls'), h('span', {}, h('i', { style: 'background:var(--critical)' }), 'errors'), h('span', {}, h('i', { style: 'background:var(--medium)' }), 'p95 latency'), h('span', {}, h('i', { style: 'background:var(--high);border-radius:50%' }), 'alerts')),
+      h(
+        'div',
+        { class: 'legend' },
+        h('span', {}, h('i', { style: 'background:var(--accent)' }), 'calls'),
+        h('span', {}, h('i', { style: 'background:var(--critical)' }), 'errors'),
+        h('span', {}, h('i', { style: 'background:var(--medium)' }), 'p95 latency'),
+        h('span', {}, h('i', { style: 'background:var(--high);border-radius:50%' }), 'alerts'),
+      ),
     ),
   );
   $('#server-charts').replaceChildren(...(charts.length ? charts : [h('p', { class: 'muted' }, 'No calls in this window.')]));
@@ -369,7 +398,11 @@ async function loadSession(id, alertId) {
   const causes = new Set(focus?.detail?.eventIds ?? []);
   head.replaceChildren(
     h('h2', {}, `session ${t.session}`),
-    h('p', {}, `server ${t.server} · agent ${t.agent || '—'} · ${fmtTime(t.start)} → ${fmtTime(t.end)} · ${t.counts.calls} calls · ${t.counts.serverRequests} server requests · ${t.counts.alerts} alerts`),
+    h(
+      'p',
+      {},
+      `server ${t.server} · agent ${t.agent || '—'} · ${fmtTime(t.start)} → ${fmtTime(t.end)} · ${t.counts.calls} calls · ${t.counts.serverRequests} server requests · ${t.counts.alerts} alerts`,
+    ),
   );
   // A strip: every entry placed on the session's time axis.
   const W = 900;
@@ -380,7 +413,16 @@ async function loadSession(id, alertId) {
   strip.append(s('line', { class: 'axis', x1: 0, x2: W, y1: H / 2, y2: H / 2 }));
   for (const e of t.timeline) {
     const x = 6 + ((W - 12) * (Date.parse(e.time) - t0)) / span;
-    const color = e.kind === 'alert' ? 'var(--critical)' : e.kind === 'tool_call' ? (causes.has(e.id) ? 'var(--high)' : 'var(--accent)') : e.kind === 'server_request' ? '#a678ff' : 'var(--muted)';
+    const color =
+      e.kind === 'alert'
+        ? 'var(--critical)'
+        : e.kind === 'tool_call'
+          ? causes.has(e.id)
+            ? 'var(--high)'
+            : 'var(--accent)'
+          : e.kind === 'server_request'
+            ? '#a678ff'
+            : 'var(--muted)';
     const mark = s('circle', { cx: x, cy: H / 2, r: e.kind === 'alert' || causes.has(e.id) ? 5 : 3, fill: color });
     mark.append(s('title', {}, `${fmtClock(e.time)} ${e.summary}`));
     strip.append(mark);
@@ -418,7 +460,11 @@ async function loadTools() {
       .map((t) =>
         h(
           'tr',
-          { dataset: { server: t.server, tool: t.tool }, class: state.tool === `${t.server}/${t.tool}` ? 'selected' : null, onclick: () => loadHistory(t.server, t.tool).catch(report) },
+          {
+            dataset: { server: t.server, tool: t.tool },
+            class: state.tool === `${t.server}/${t.tool}` ? 'selected' : null,
+            onclick: () => loadHistory(t.server, t.tool).catch(report),
+          },
           h('td', {}, t.server),
           h('td', {}, t.tool),
           h('td', { class: 'num' }, t.versions),
@@ -439,11 +485,18 @@ async function loadHistory(server, tool) {
         'div',
         { class: 'version', dataset: { hash: v.hash } },
         h('h3', {}, `version ${i + 1} · ${v.hash.slice(0, 12)} · first seen ${fmtTime(v.firstSeen)} · last seen ${fmtTime(v.lastSeen)}`),
-        h('div', { class: 'diff' }, ...(v.diff ?? v.definition.split('\n').map((text) => ({ op: 'same', text }))).map((d) => h('div', { class: d.op }, d.text))),
+        h(
+          'div',
+          { class: 'diff' },
+          ...(v.diff ?? v.definition.split('\n').map((text) => ({ op: 'same', text }))).map((d) => h('div', { class: d.op }, d.text)),
+        ),
       ),
     )
     .reverse();
-  $('#tool-history').replaceChildren(h('h2', {}, `${server} / ${tool}: ${hist.versions.length} versions, newest first (changes against the previous version)`), ...versions);
+  $('#tool-history').replaceChildren(
+    h('h2', {}, `${server} / ${tool}: ${hist.versions.length} versions, newest first (changes against the previous version)`),
+    ...versions,
+  );
 }
 
 // ---------- SQL console ----------

@@ -107,7 +107,9 @@ export function createApp(options: AppOptions): AppHandle {
       } catch (err) {
         ingestStats.rejected.unavailable++;
         return next(
-          err instanceof TapwatchError ? err : new TapwatchError('TAPWATCH_BUS_UNAVAILABLE', `cannot queue events: ${(err as Error).message}`, { httpStatus: 503, retriable: true, cause: err }),
+          err instanceof TapwatchError
+            ? err
+            : new TapwatchError('TAPWATCH_BUS_UNAVAILABLE', `cannot queue events: ${(err as Error).message}`, { httpStatus: 503, retriable: true, cause: err }),
         );
       }
       ingestStats.accepted += events.length;

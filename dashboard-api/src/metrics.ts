@@ -78,7 +78,13 @@ export function metricsRenderer(src: MetricSources): () => string {
     }
     if (src.queued) {
       const q = src.queued();
-      if (q !== undefined) families.push({ name: 'tapwatch_bus_queued_events', help: 'Events accepted and waiting for the analyzer (in-process bus).', type: 'gauge', samples: [[{}, q]] });
+      if (q !== undefined)
+        families.push({
+          name: 'tapwatch_bus_queued_events',
+          help: 'Events accepted and waiting for the analyzer (in-process bus).',
+          type: 'gauge',
+          samples: [[{}, q]],
+        });
     }
     if (src.consumer) {
       const c = src.consumer();
@@ -89,8 +95,18 @@ export function metricsRenderer(src: MetricSources): () => string {
           type: 'gauge',
           samples: Object.entries(c.lag.partitions).map(([partition, n]): [Labels, number] => [{ partition }, n]),
         },
-        { name: 'tapwatch_consumer_lag_total', help: 'Records of the events topic not yet consumed by this instance.', type: 'gauge', samples: [[{}, c.lag.total]] },
-        { name: 'tapwatch_dead_lettered_total', help: 'Records sent to the dead-letter topic (not valid events).', type: 'counter', samples: [[{}, c.deadLettered]] },
+        {
+          name: 'tapwatch_consumer_lag_total',
+          help: 'Records of the events topic not yet consumed by this instance.',
+          type: 'gauge',
+          samples: [[{}, c.lag.total]],
+        },
+        {
+          name: 'tapwatch_dead_lettered_total',
+          help: 'Records sent to the dead-letter topic (not valid events).',
+          type: 'counter',
+          samples: [[{}, c.deadLettered]],
+        },
       );
     }
     if (src.analyzer) {
@@ -99,9 +115,24 @@ export function metricsRenderer(src: MetricSources): () => string {
         { name: 'tapwatch_analyzer_events_in_total', help: 'Valid events the analyzer took off the bus.', type: 'counter', samples: [[{}, a.eventsIn]] },
         { name: 'tapwatch_analyzer_events_stored_total', help: 'Events inserted into ClickHouse.', type: 'counter', samples: [[{}, a.eventsStored]] },
         { name: 'tapwatch_analyzer_batches_total', help: 'Batches handled.', type: 'counter', samples: [[{}, a.batches]] },
-        { name: 'tapwatch_analyzer_dropped_records_total', help: 'Bus records dropped because they were not valid events.', type: 'counter', samples: [[{}, a.invalidRecords]] },
-        { name: 'tapwatch_analyzer_store_retries_total', help: 'Storage or publish attempts that failed and were retried.', type: 'counter', samples: [[{}, a.storeRetries]] },
-        { name: 'tapwatch_analyzer_publish_failures_total', help: 'Alert batches no publisher took after retries (still stored).', type: 'counter', samples: [[{}, a.publishFailures]] },
+        {
+          name: 'tapwatch_analyzer_dropped_records_total',
+          help: 'Bus records dropped because they were not valid events.',
+          type: 'counter',
+          samples: [[{}, a.invalidRecords]],
+        },
+        {
+          name: 'tapwatch_analyzer_store_retries_total',
+          help: 'Storage or publish attempts that failed and were retried.',
+          type: 'counter',
+          samples: [[{}, a.storeRetries]],
+        },
+        {
+          name: 'tapwatch_analyzer_publish_failures_total',
+          help: 'Alert batches no publisher took after retries (still stored).',
+          type: 'counter',
+          samples: [[{}, a.publishFailures]],
+        },
       );
     }
     if (src.alerts) {
@@ -111,8 +142,18 @@ export function metricsRenderer(src: MetricSources): () => string {
       }
       families.push(
         { name: 'tapwatch_alerts_total', help: 'Alerts raised, by detector and severity (silenced ones included).', type: 'counter', samples },
-        { name: 'tapwatch_alerts_silenced_total', help: 'Alerts held back by a silence (stored, not pushed).', type: 'counter', samples: [[{}, src.alerts.silenced]] },
-        { name: 'tapwatch_alerts_published_total', help: 'Alerts pushed to the stream, the alerts topic and webhooks.', type: 'counter', samples: [[{}, src.alerts.published]] },
+        {
+          name: 'tapwatch_alerts_silenced_total',
+          help: 'Alerts held back by a silence (stored, not pushed).',
+          type: 'counter',
+          samples: [[{}, src.alerts.silenced]],
+        },
+        {
+          name: 'tapwatch_alerts_published_total',
+          help: 'Alerts pushed to the stream, the alerts topic and webhooks.',
+          type: 'counter',
+          samples: [[{}, src.alerts.published]],
+        },
       );
     }
     if (src.stream) {
@@ -124,8 +165,21 @@ export function metricsRenderer(src: MetricSources): () => string {
     if (src.webhooks) {
       const w = src.webhooks;
       families.push(
-        { name: 'tapwatch_webhook_deliveries_total', help: 'Webhook deliveries by outcome (delivered, dead_lettered).', type: 'counter', samples: [[{ result: 'delivered' }, w.delivered], [{ result: 'dead_lettered' }, w.deadLettered]] },
-        { name: 'tapwatch_webhook_attempt_failures_total', help: 'Webhook attempts that failed (each retry counts).', type: 'counter', samples: [[{}, w.failedAttempts]] },
+        {
+          name: 'tapwatch_webhook_deliveries_total',
+          help: 'Webhook deliveries by outcome (delivered, dead_lettered).',
+          type: 'counter',
+          samples: [
+            [{ result: 'delivered' }, w.delivered],
+            [{ result: 'dead_lettered' }, w.deadLettered],
+          ],
+        },
+        {
+          name: 'tapwatch_webhook_attempt_failures_total',
+          help: 'Webhook attempts that failed (each retry counts).',
+          type: 'counter',
+          samples: [[{}, w.failedAttempts]],
+        },
         { name: 'tapwatch_webhook_pending', help: 'Webhook deliveries waiting or retrying.', type: 'gauge', samples: [[{}, w.pending]] },
       );
     }

@@ -97,7 +97,17 @@ const alertViewSchema = jsonSchema(
   }),
 );
 
-const silenceSchema = obj({ id: str, createdAt: time, until: time, detector: str, server: str, tool: str, agent: str, reason: str, active: { type: 'boolean' } });
+const silenceSchema = obj({
+  id: str,
+  createdAt: time,
+  until: time,
+  detector: str,
+  server: str,
+  tool: str,
+  agent: str,
+  reason: str,
+  active: { type: 'boolean' },
+});
 
 const diffLine = obj({ op: { enum: ['same', 'add', 'del'] }, text: str });
 
@@ -181,7 +191,15 @@ export function openApiDocument(version: string): Json {
           description:
             "One SELECT over tapwatch's tables and views, checked by ClickHouse's own parser and run read-only. " +
             'Named parameters as `{name:Type}` with `params`. Role: `sql` or `admin`.',
-          parameters: [{ name: 'format', in: 'query', required: false, description: 'json (default) or csv; the body field `format` does the same', schema: { enum: ['json', 'csv'] } }],
+          parameters: [
+            {
+              name: 'format',
+              in: 'query',
+              required: false,
+              description: 'json (default) or csv; the body field `format` does the same',
+              schema: { enum: ['json', 'csv'] },
+            },
+          ],
           requestBody: {
             required: true,
             content: {
@@ -344,13 +362,20 @@ export function openApiDocument(version: string): Json {
             properties: { code: { type: 'string', examples: Object.values(ApiErrors).map((e) => e.code) }, message: str },
           },
         }),
-        Health: { type: 'object', required: ['status', 'store'], properties: { status: { enum: ['ok', 'degraded'] }, store: { enum: ['ok', 'unreachable', 'none'] }, ingest: { type: 'object' } } },
+        Health: {
+          type: 'object',
+          required: ['status', 'store'],
+          properties: { status: { enum: ['ok', 'degraded'] }, store: { enum: ['ok', 'unreachable', 'none'] }, ingest: { type: 'object' } },
+        },
         TapEvent: jsonSchema(TapEventSchema, 'input'),
-        SqlResult: obj({
-          rows: { type: 'array', items: { type: 'object' } },
-          columns: { type: 'array', items: obj({ name: str, type: str }) },
-          statistics: { type: 'object' },
-        }, { required: ['rows', 'columns'] }),
+        SqlResult: obj(
+          {
+            rows: { type: 'array', items: { type: 'object' } },
+            columns: { type: 'array', items: obj({ name: str, type: str }) },
+            statistics: { type: 'object' },
+          },
+          { required: ['rows', 'columns'] },
+        ),
         Alert: jsonSchema(AlertSchema),
         AlertView: alertViewSchema,
         AlertAction: jsonSchema(AlertActionBodySchema, 'input'),
@@ -363,7 +388,15 @@ export function openApiDocument(version: string): Json {
           tool: str,
           versions: {
             type: 'array',
-            items: obj({ hash: str, firstSeen: time, lastSeen: time, agent: str, session: str, definition: str, diff: nullable({ type: 'array', items: diffLine }) }),
+            items: obj({
+              hash: str,
+              firstSeen: time,
+              lastSeen: time,
+              agent: str,
+              session: str,
+              definition: str,
+              diff: nullable({ type: 'array', items: diffLine }),
+            }),
           },
         }),
         SessionTimeline: obj({
@@ -402,7 +435,12 @@ function alertAction(summary: string) {
       summary,
       parameters: [pathParam('id')],
       requestBody: { required: false, content: { 'application/json': { schema: ref('AlertAction') } } },
-      responses: { ...ok('the alert with its new state', ref('AlertView')), '404': errorResponse('no such alert'), '422': errorResponse('bad body'), ...standardErrors },
+      responses: {
+        ...ok('the alert with its new state', ref('AlertView')),
+        '404': errorResponse('no such alert'),
+        '422': errorResponse('bad body'),
+        ...standardErrors,
+      },
     },
   };
 }

@@ -52,7 +52,10 @@ export const AlertsQuerySchema = z.strictObject({
   detector: name.optional(),
   severity: severityList.optional(),
   status: z.enum(['open', 'acknowledged', 'resolved']).optional(),
-  silenced: z.enum(['true', 'false']).transform((v) => v === 'true').optional(),
+  silenced: z
+    .enum(['true', 'false'])
+    .transform((v) => v === 'true')
+    .optional(),
   from: isoTime.optional(),
   to: isoTime.optional(),
   limit,
@@ -68,11 +71,17 @@ export const SilenceBodySchema = z
     tool: name.optional(),
     agent: name.optional(),
     until: isoTime.optional(),
-    durationMinutes: z.number().positive().max(60 * 24 * 366).optional(),
+    durationMinutes: z
+      .number()
+      .positive()
+      .max(60 * 24 * 366)
+      .optional(),
     reason: z.string().trim().min(1).max(2000),
   })
   .refine((b) => (b.until === undefined) !== (b.durationMinutes === undefined), { message: 'give exactly one of "until" and "durationMinutes"' })
-  .refine((b) => b.detector || b.server || b.tool || b.agent, { message: 'name at least one of detector, server, tool, agent (a silence of everything is refused)' })
+  .refine((b) => b.detector || b.server || b.tool || b.agent, {
+    message: 'name at least one of detector, server, tool, agent (a silence of everything is refused)',
+  })
   .refine((b) => b.until === undefined || Date.parse(b.until) > Date.now(), { message: '"until" is in the past' });
 
 export const StatsQuerySchema = z.strictObject({
@@ -94,7 +103,10 @@ function parseQuery<T extends z.ZodType>(schema: T, req: Request): z.infer<T> {
 }
 
 function parseBody<T extends z.ZodType>(schema: T, req: Request): z.infer<T> {
-  const body: unknown = req.body === undefined || (typeof req.body === 'object' && req.body !== null && Object.keys(req.body as object).length === 0 && !req.is('json')) ? {} : req.body;
+  const body: unknown =
+    req.body === undefined || (typeof req.body === 'object' && req.body !== null && Object.keys(req.body as object).length === 0 && !req.is('json'))
+      ? {}
+      : req.body;
   const parsed = schema.safeParse(body);
   if (!parsed.success) throw new ApiError('BAD_BODY', issues(parsed.error));
   return parsed.data;

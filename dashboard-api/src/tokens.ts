@@ -58,7 +58,9 @@ export class TokenFile {
       try {
         parsed = JSON.parse(readFileSync(this.path, 'utf8'));
       } catch (err) {
-        throw new TapwatchError('TAPWATCH_BAD_TOKENS_FILE', `cannot read the tokens file ${this.path}: ${(err as Error).message}; fix or remove it`, { cause: err });
+        throw new TapwatchError('TAPWATCH_BAD_TOKENS_FILE', `cannot read the tokens file ${this.path}: ${(err as Error).message}; fix or remove it`, {
+          cause: err,
+        });
       }
       const tokens = (parsed as { tokens?: unknown }).tokens;
       if (!Array.isArray(tokens)) throw new TapwatchError('TAPWATCH_BAD_TOKENS_FILE', `the tokens file ${this.path} has no "tokens" array; fix or remove it`);
@@ -85,7 +87,8 @@ export class TokenFile {
   create(name: string, role: Role): { token: string; record: TokenRecord } {
     if (!/^[\w.@-]{1,64}$/.test(name)) throw new TapwatchError('TAPWATCH_BAD_TOKEN_NAME', 'a token name is 1 to 64 letters, digits, _ . @ or -');
     const tokens = [...this.list()];
-    if (tokens.some((t) => t.name === name)) throw new TapwatchError('TAPWATCH_TOKEN_EXISTS', `a token named ${name} exists: revoke it first or choose another name`);
+    if (tokens.some((t) => t.name === name))
+      throw new TapwatchError('TAPWATCH_TOKEN_EXISTS', `a token named ${name} exists: revoke it first or choose another name`);
     const token = `tw_${randomBytes(32).toString('base64url')}`;
     const record: TokenRecord = { id: randomBytes(4).toString('hex'), name, role, hash: hashToken(token), created: new Date().toISOString() };
     this.write([...tokens, record]);

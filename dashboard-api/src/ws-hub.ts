@@ -147,7 +147,10 @@ export function attachAlertStream(server: Server, feed: AlertFeed, options: Aler
       msg = JSON.parse(data.toString()) as typeof msg;
       if (typeof msg !== 'object' || msg === null) throw new Error('not an object');
     } catch {
-      return errorMessage(sub, new TapwatchError('TAPWATCH_STREAM_BAD_MESSAGE', 'expected a JSON text message {"type":"subscribe","filters":{…}} or {"type":"ping"}'));
+      return errorMessage(
+        sub,
+        new TapwatchError('TAPWATCH_STREAM_BAD_MESSAGE', 'expected a JSON text message {"type":"subscribe","filters":{…}} or {"type":"ping"}'),
+      );
     }
     if (msg.type === 'ping') return control(sub, { type: 'pong' });
     if (msg.type !== 'subscribe') {
@@ -157,7 +160,8 @@ export function attachAlertStream(server: Server, feed: AlertFeed, options: Aler
       if (msg.filters !== undefined && (typeof msg.filters !== 'object' || msg.filters === null || Array.isArray(msg.filters))) {
         throw new TapwatchError('TAPWATCH_STREAM_BAD_FILTER', '"filters" must be an object');
       }
-      if (msg.since !== undefined && typeof msg.since !== 'string') throw new TapwatchError('TAPWATCH_STREAM_BAD_MESSAGE', '"since" must be an alert id or ISO time');
+      if (msg.since !== undefined && typeof msg.since !== 'string')
+        throw new TapwatchError('TAPWATCH_STREAM_BAD_MESSAGE', '"since" must be an alert id or ISO time');
       sub.filters = parseFilters((msg.filters as Record<string, unknown> | undefined) ?? {});
     } catch (err) {
       return errorMessage(sub, err);
@@ -275,7 +279,11 @@ export class StreamRefused extends TapwatchError {
  * `wsUrl` and hands over each message parsed. Rejects with StreamRefused
  * when the upgrade is refused, or the connection error.
  */
-export function followAlertStream(wsUrl: string, headers: Record<string, string>, onMessage: (message: Record<string, unknown>) => void): Promise<StreamFollower> {
+export function followAlertStream(
+  wsUrl: string,
+  headers: Record<string, string>,
+  onMessage: (message: Record<string, unknown>) => void,
+): Promise<StreamFollower> {
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(wsUrl, { headers });
     const closed = new Promise<{ code: number; reason: string }>((r) => ws.on('close', (code, reason) => r({ code, reason: reason.toString() })));

@@ -39,7 +39,11 @@ export const ConfigSchema = z.object({
   TAPWATCH_CAPTURE: CaptureLevelSchema.default('redacted'),
   TAPWATCH_TAP_OBSERVER: z.enum(['worker', 'inline']).default('worker'),
   TAPWATCH_SPOOL_DIR: optionalString,
-  TAPWATCH_SPOOL_MAX_BYTES: z.coerce.number().int().min(0).default(64 * 1024 * 1024),
+  TAPWATCH_SPOOL_MAX_BYTES: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .default(64 * 1024 * 1024),
   TAPWATCH_LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
   KAFKA_BROKERS: optionalString.pipe(BrokerListSchema.optional()),
   KAFKA_CLIENT_ID: z.string().default('tapwatch'),
@@ -84,15 +88,19 @@ export const SETTINGS_DOC: Readonly<Record<keyof z.infer<typeof ConfigSchema>, s
   TAPWATCH_URL: 'The API that `tapwatch sql`, `alerts` and `status` talk to (their --url).',
   TAPWATCH_AGENT: 'Default agent id of `tapwatch tap`.',
   TAPWATCH_CAPTURE: 'Default capture level of `tapwatch tap`: metadata, redacted or full.',
-  TAPWATCH_SPOOL_DIR: 'Where taps keep events their sink cannot take yet (default `$XDG_STATE_HOME/tapwatch/spool`, else `~/.local/state/tapwatch/spool`); a later tap of the same sink delivers what a dead one left.',
-  TAPWATCH_TAP_OBSERVER: 'Where the stdio tap inspects traffic: `worker` (a thread of its own, never delaying the relay) or `inline` (the relay\'s thread; for comparison).',
-  TAPWATCH_SPOOL_MAX_BYTES: 'Most bytes one tap keeps in its spool; past it the oldest events are dropped and reported as a delivery_gap event. 0: no spool (memory only).',
+  TAPWATCH_SPOOL_DIR:
+    'Where taps keep events their sink cannot take yet (default `$XDG_STATE_HOME/tapwatch/spool`, else `~/.local/state/tapwatch/spool`); a later tap of the same sink delivers what a dead one left.',
+  TAPWATCH_TAP_OBSERVER:
+    "Where the stdio tap inspects traffic: `worker` (a thread of its own, never delaying the relay) or `inline` (the relay's thread; for comparison).",
+  TAPWATCH_SPOOL_MAX_BYTES:
+    'Most bytes one tap keeps in its spool; past it the oldest events are dropped and reported as a delivery_gap event. 0: no spool (memory only).',
   TAPWATCH_LOG_LEVEL: 'debug, info, warn, error or silent (read by every command at start; a library user calls `setLogLevel`).',
   KAFKA_BROKERS: 'Kafka bootstrap brokers (`host:port,…`); unset means the in-process bus.',
   KAFKA_CLIENT_ID: 'kafkajs client id.',
   TAPWATCH_EVENTS_TOPIC: 'Topic taps write events to.',
   TAPWATCH_ALERTS_TOPIC: 'Topic the analyzer writes alerts to.',
-  TAPWATCH_DLQ_TOPIC: 'Dead-letter topic of the analyzer: records of the events topic that are not valid events (not JSON, wrong shape, larger than TAPWATCH_MAX_BODY_BYTES), with the reason and source topic/partition/offset in headers.',
+  TAPWATCH_DLQ_TOPIC:
+    'Dead-letter topic of the analyzer: records of the events topic that are not valid events (not JSON, wrong shape, larger than TAPWATCH_MAX_BODY_BYTES), with the reason and source topic/partition/offset in headers.',
   TAPWATCH_CONSUMER_GROUP: 'Consumer group of the analyzers.',
   TAPWATCH_TOPIC_PARTITIONS: 'Partitions of the topics when tapwatch creates them.',
   CLICKHOUSE_URL: 'ClickHouse server URL; unset means the embedded engine (chDB) under TAPWATCH_DATA_DIR.',
@@ -103,15 +111,16 @@ export const SETTINGS_DOC: Readonly<Record<keyof z.infer<typeof ConfigSchema>, s
   CLICKHOUSE_READONLY_PASSWORD: 'Password of CLICKHOUSE_READONLY_USER.',
   TAPWATCH_BATCH_SIZE: 'Most events the in-process bus hands the analyzer at once (with Kafka, a batch is what one fetch returns).',
   TAPWATCH_MAX_BODY_BYTES: 'Largest body the ingest endpoint accepts.',
-  TAPWATCH_SQL_MAX_ROWS: 'Most rows /v1/sql returns (embedded engine; with a server, the read-only user\'s profile sets it).',
-  TAPWATCH_SQL_TIMEOUT_S: 'Longest a /v1/sql query may run (embedded engine; with a server, the read-only user\'s profile sets it).',
+  TAPWATCH_SQL_MAX_ROWS: "Most rows /v1/sql returns (embedded engine; with a server, the read-only user's profile sets it).",
+  TAPWATCH_SQL_TIMEOUT_S: "Longest a /v1/sql query may run (embedded engine; with a server, the read-only user's profile sets it).",
   TAPWATCH_WS_MAX_CLIENTS: 'Most open subscribers of the alert stream (WebSocket); one more is closed at once with code 1013 and a reason.',
   TAPWATCH_TOKENS_FILE: 'Where API tokens with roles are kept, hashed (`tapwatch token`); default `tokens.json` in TAPWATCH_DATA_DIR.',
   TAPWATCH_OUTLIER_MIN_SAMPLES: 'Results seen per (server, tool) before the size outlier detector judges.',
   TAPWATCH_OUTLIER_THRESHOLD: 'Robust z-score (median/MAD of log sizes) above which a result is an outlier.',
   TAPWATCH_RULES: 'Comma-separated paths of rules files (YAML or JSON) loaded after the built-in rules; a rule with a built-in id replaces it.',
   TAPWATCH_BASELINE_REFRESH_S: 'How often an analyzer reloads the baselines shared through ClickHouse (what other instances learned); 0: only at start.',
-  TAPWATCH_WEBHOOKS: 'Webhooks for alerts: comma list of URLs (`slack+https://…` for Slack\'s shape), a JSON array of {url, format, secret}, or the path of a JSON file holding it.',
+  TAPWATCH_WEBHOOKS:
+    "Webhooks for alerts: comma list of URLs (`slack+https://…` for Slack's shape), a JSON array of {url, format, secret}, or the path of a JSON file holding it.",
   TAPWATCH_WEBHOOK_SECRET: 'HMAC-SHA256 key of the `X-Tapwatch-Signature: sha256=<hex>` header on every webhook POST.',
   TAPWATCH_WEBHOOK_MAX_ATTEMPTS: 'Attempts per webhook delivery before it is written to `webhook_deadletters`.',
   TAPWATCH_WEBHOOK_BACKOFF_MS: 'First webhook retry delay; each next one doubles (±20% jitter, at most 5 minutes).',

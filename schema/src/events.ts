@@ -128,7 +128,10 @@ export const ToolCallEventSchema = EventBase.extend({
   /** The arguments, redacted at `redacted`, as sent at `full`; absent at `metadata`. */
   arguments: z.unknown().optional(),
   /** Text of the result, redacted and cut to a bounded preview; absent at `metadata`. */
-  resultPreview: z.string().max(16 * 1024).optional(),
+  resultPreview: z
+    .string()
+    .max(16 * 1024)
+    .optional(),
   /** Findings of the tap's content checks (every capture level). */
   findings: z.array(ContentFindingSchema).max(64).optional(),
   /** Digests of secret-like tokens and text shingles of the result (every capture level). */

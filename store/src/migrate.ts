@@ -52,9 +52,11 @@ async function rebuild(db: Connection, r: TableRebuild): Promise<void> {
   const tmpName = `${r.table}__rebuild`;
   const tmp = `{db}.${tmpName}`;
   const engineOf = async (name: string): Promise<string | undefined> =>
-    (await db.select<{ engine: string }>(`SELECT engine FROM system.tables WHERE database = {db:String} AND name = {name:String}`, { db: db.database, name }))[0]
-      ?.engine;
-  const copyMissing = (into: string, from: string) => db.run(`INSERT INTO ${into} SELECT * FROM ${from} WHERE ${r.idColumn} NOT IN (SELECT ${r.idColumn} FROM ${into})`);
+    (
+      await db.select<{ engine: string }>(`SELECT engine FROM system.tables WHERE database = {db:String} AND name = {name:String}`, { db: db.database, name })
+    )[0]?.engine;
+  const copyMissing = (into: string, from: string) =>
+    db.run(`INSERT INTO ${into} SELECT * FROM ${from} WHERE ${r.idColumn} NOT IN (SELECT ${r.idColumn} FROM ${into})`);
   // Only the plain MergeTree of versions 1–3 is rebuilt: a cluster's Replicated*/Distributed
   // tables (deploy/k8s/clickhouse-cluster-schema.sql) are created deduplicating already.
   if ((await engineOf(r.table)) === OLD_ENGINE) {

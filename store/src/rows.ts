@@ -1,7 +1,18 @@
 /**
  * Maps events and alerts to table rows. Pure; column names match schema.ts.
  */
-import type { Alert, ContentFinding, DeliveryGapEvent, ServerRequestEvent, SessionEndEvent, SessionStartEvent, TapEvent, ToolCallEvent, ToolDefinition, ToolsListEvent } from '@tapwatch/schema';
+import type {
+  Alert,
+  ContentFinding,
+  DeliveryGapEvent,
+  ServerRequestEvent,
+  SessionEndEvent,
+  SessionStartEvent,
+  TapEvent,
+  ToolCallEvent,
+  ToolDefinition,
+  ToolsListEvent,
+} from '@tapwatch/schema';
 
 /** ISO 8601 → `YYYY-MM-DD hh:mm:ss.sss` in UTC, which every ClickHouse input format parses. */
 export function toChTime(iso: string): string {
@@ -221,7 +232,17 @@ export function toolsListFromRows(rows: Row[]): ToolsListEvent[] {
     const id = str(r.event_id);
     let e = byEvent.get(id);
     if (!e) {
-      e = { v: 1, id, time: fromChTime(str(r.time)), session: str(r.session), agent: str(r.agent), server: str(r.server), transport: 'stdio', type: 'tools_list', tools: [] };
+      e = {
+        v: 1,
+        id,
+        time: fromChTime(str(r.time)),
+        session: str(r.session),
+        agent: str(r.agent),
+        server: str(r.server),
+        transport: 'stdio',
+        type: 'tools_list',
+        tools: [],
+      };
       byEvent.set(id, e);
     }
     e.tools.push(parseJson<ToolDefinition>(r.definition, { name: str(r.tool) }));

@@ -33,7 +33,8 @@ export interface GuardOptions {
 }
 
 /** Scalar functions that read files, dictionaries or other tables, or hold a thread; refused anywhere in a query. */
-const FORBIDDEN_FUNCTIONS = /^(file|dictget\w*|dicthas|dictisin|dictgethierarchy|dictgetchildren|dictgetdescendants|dictgetall|joinget\w*|getmacro|getserversetting\w*|filesystem\w*|catboostevaluate|modelevaluate|evalmlmethod|sleep|sleepeachrow|addresstoline\w*|addresstosymbol|demangle|currentprofiles|enabledprofiles|defaultprofiles|currentroles|enabledroles|defaultroles)$/i;
+const FORBIDDEN_FUNCTIONS =
+  /^(file|dictget\w*|dicthas|dictisin|dictgethierarchy|dictgetchildren|dictgetdescendants|dictgetall|joinget\w*|getmacro|getserversetting\w*|filesystem\w*|catboostevaluate|modelevaluate|evalmlmethod|sleep|sleepeachrow|addresstoline\w*|addresstosymbol|demangle|currentprofiles|enabledprofiles|defaultprofiles|currentroles|enabledroles|defaultroles)$/i;
 
 /** Databases that are never tapwatch's, whatever an identifier's context. */
 const FOREIGN_DATABASES = new Set(['system', 'information_schema', 'default']);
@@ -125,15 +126,23 @@ export function checkAst(nodes: readonly AstNode[], sql: string, options: GuardO
   const allowed = new Set(options.tables.map((t) => t.toLowerCase()));
   const list = options.tables.join(', ');
   if (root.kind !== 'SelectWithUnionQuery' && root.kind !== 'SelectIntersectExceptQuery') {
-    throw new TapwatchError(StoreErrorCode.NOT_READ_ONLY, `only read-only queries are allowed: /v1/sql runs one SELECT, and this is ${root.kind.replace(/Query$/, '') || 'something else'}`, {
-      httpStatus: 403,
-    });
+    throw new TapwatchError(
+      StoreErrorCode.NOT_READ_ONLY,
+      `only read-only queries are allowed: /v1/sql runs one SELECT, and this is ${root.kind.replace(/Query$/, '') || 'something else'}`,
+      {
+        httpStatus: 403,
+      },
+    );
   }
   // The root's only child is the list of SELECTs; anything more is FORMAT, INTO OUTFILE or SETTINGS on the whole query.
-  if (root.children > 1) throw forbidden('FORMAT, INTO OUTFILE and SETTINGS clauses are not allowed: choose the output with "format" in the request; limits are fixed by the server');
+  if (root.children > 1)
+    throw forbidden(
+      'FORMAT, INTO OUTFILE and SETTINGS clauses are not allowed: choose the output with "format" in the request; limits are fixed by the server',
+    );
   const ctes = cteNames(sql);
   nodes.forEach((node, i) => {
-    if (node.kind === 'Set' || node.kind === 'SetQuery') throw forbidden('SETTINGS clauses are not allowed: the server fixes the limits (TAPWATCH_SQL_TIMEOUT_S, TAPWATCH_SQL_MAX_ROWS)');
+    if (node.kind === 'Set' || node.kind === 'SetQuery')
+      throw forbidden('SETTINGS clauses are not allowed: the server fixes the limits (TAPWATCH_SQL_TIMEOUT_S, TAPWATCH_SQL_MAX_ROWS)');
     if (node.kind === 'TableExpression') {
       const child = nodes[i + 1];
       if (child && child.depth === node.depth + 1 && child.kind === 'Function') {

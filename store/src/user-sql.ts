@@ -52,7 +52,11 @@ export class UserSql {
     const text = await this.reader.queryText(query, params);
     // The embedded engine does not enforce max_result_bytes on a single block: the cap holds here too.
     if (text.length > MAX_RESULT_BYTES) {
-      throw new TapwatchError(StoreErrorCode.LIMIT, `query exceeded a limit (add a LIMIT or select fewer columns): the result is larger than max_result_bytes (${MAX_RESULT_BYTES} bytes)`, { httpStatus: 422 });
+      throw new TapwatchError(
+        StoreErrorCode.LIMIT,
+        `query exceeded a limit (add a LIMIT or select fewer columns): the result is larger than max_result_bytes (${MAX_RESULT_BYTES} bytes)`,
+        { httpStatus: 422 },
+      );
     }
     let result: QueryResult;
     try {
@@ -60,11 +64,19 @@ export class UserSql {
       const columns = body.meta ?? [];
       result = { rows: normalizeRows(body.data ?? [], columns), columns, statistics: body.statistics };
     } catch (err) {
-      throw new TapwatchError(StoreErrorCode.UNAVAILABLE, `storage answered with a result that is not JSON: ${(err as Error).message}`, { httpStatus: 503, retriable: false, cause: err });
+      throw new TapwatchError(StoreErrorCode.UNAVAILABLE, `storage answered with a result that is not JSON: ${(err as Error).message}`, {
+        httpStatus: 503,
+        retriable: false,
+        cause: err,
+      });
     }
     // Same reason: a query without FROM (arrayJoin of a range) escapes the engine's max_result_rows.
     if (result.rows.length > this.maxRows) {
-      throw new TapwatchError(StoreErrorCode.LIMIT, `query exceeded a limit (add a LIMIT or narrow the time range): more than max_result_rows (${this.maxRows}, TAPWATCH_SQL_MAX_ROWS) rows`, { httpStatus: 422 });
+      throw new TapwatchError(
+        StoreErrorCode.LIMIT,
+        `query exceeded a limit (add a LIMIT or narrow the time range): more than max_result_rows (${this.maxRows}, TAPWATCH_SQL_MAX_ROWS) rows`,
+        { httpStatus: 422 },
+      );
     }
     return result;
   }

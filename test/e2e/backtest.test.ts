@@ -46,8 +46,14 @@ test('backtest replays stored history and reports the alerts that fired live, st
 
     // A rules file tried in the backtest: fires on the stored history, names bad rules clearly.
     const rulesFile = join(dataDir, 'try.yaml');
-    writeFileSync(rulesFile, 'version: 1\nrules:\n  - id: big-echo\n    description: An echo answered with a large result.\n    severity: medium\n    when:\n      tool: echo\n      response_bytes: { gt: 100000 }\n');
-    const tried = spawnSync(process.execPath, [TAPWATCH_BIN, 'backtest', '--data', dataDir, '--json', '--rules', rulesFile], { encoding: 'utf8', timeout: 60_000 });
+    writeFileSync(
+      rulesFile,
+      'version: 1\nrules:\n  - id: big-echo\n    description: An echo answered with a large result.\n    severity: medium\n    when:\n      tool: echo\n      response_bytes: { gt: 100000 }\n',
+    );
+    const tried = spawnSync(process.execPath, [TAPWATCH_BIN, 'backtest', '--data', dataDir, '--json', '--rules', rulesFile], {
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
     assert.equal(tried.status, 0, tried.stderr);
     assert.deepEqual(JSON.parse(tried.stdout).byDetector['rule:big-echo'], { medium: 1 });
     const badFile = join(dataDir, 'bad.yaml');
@@ -56,7 +62,10 @@ test('backtest replays stored history and reports the alerts that fired live, st
     assert.equal(bad1.status, 2);
     assert.match(bad1.stderr, /bad\.yaml.*broken.*severity/s);
 
-    const future = spawnSync(process.execPath, [TAPWATCH_BIN, 'backtest', '--data', dataDir, '--json', '--from', '2999-01-01T00:00:00Z'], { encoding: 'utf8', timeout: 60_000 });
+    const future = spawnSync(process.execPath, [TAPWATCH_BIN, 'backtest', '--data', dataDir, '--json', '--from', '2999-01-01T00:00:00Z'], {
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
     assert.equal(JSON.parse(future.stdout).events, 0);
     const bad = spawnSync(process.execPath, [TAPWATCH_BIN, 'backtest', '--data', dataDir, '--from', 'yesterday-ish'], { encoding: 'utf8' });
     assert.equal(bad.status, 2);

@@ -70,7 +70,13 @@ test('the page asks for the token, keeps it for the tab, and the alert stream go
 });
 
 test('live alert feed: a real outlier appears without reload, coloured by severity, evidence expands', async () => {
-  const tapped = await connectThroughTap({ sink: tw.url, name: 'everything', agent: 'agent-ui', server: [process.execPath, EVERYTHING, 'stdio'], env: { TAPWATCH_TOKEN: TOKEN } });
+  const tapped = await connectThroughTap({
+    sink: tw.url,
+    name: 'everything',
+    agent: 'agent-ui',
+    server: [process.execPath, EVERYTHING, 'stdio'],
+    env: { TAPWATCH_TOKEN: TOKEN },
+  });
   outlierSession = tapped.session;
   await tapped.client.listTools();
   for (let i = 0; i < 20; i++) await tapped.client.callTool({ name: 'echo', arguments: { message: `hello ${i}` } });
@@ -109,7 +115,9 @@ test('live alert feed: a real outlier appears without reload, coloured by severi
 
   await item.locator('button.ack').click();
   await page.locator(`#alert-list li[data-session="${outlierSession}"].st-acknowledged`).waitFor();
-  const stored: any = await (await fetch(`${tw.url}/v1/alerts?session=${outlierSession}&detector=result_size_outlier`, { headers: { authorization: `Bearer ${TOKEN}` } })).json();
+  const stored: any = await (
+    await fetch(`${tw.url}/v1/alerts?session=${outlierSession}&detector=result_size_outlier`, { headers: { authorization: `Bearer ${TOKEN}` } })
+  ).json();
   assert.equal(stored.items[0].status, 'acknowledged', 'the button acknowledged it through the API');
 });
 
@@ -155,8 +163,14 @@ test('tools: the definition diff view shows what changed between versions', asyn
   assert.equal(await page.locator('#tool-history .version').count(), 2);
   const added = await page.locator('#tool-history .diff .add').allTextContents();
   const removed = await page.locator('#tool-history .diff .del').allTextContents();
-  assert.ok(added.some((t) => t.includes('"description": "Echoes back the input string"')), added.join('\n'));
-  assert.ok(removed.some((t) => t.includes('"description": "Echoes back the input"')), removed.join('\n'));
+  assert.ok(
+    added.some((t) => t.includes('"description": "Echoes back the input string"')),
+    added.join('\n'),
+  );
+  assert.ok(
+    removed.some((t) => t.includes('"description": "Echoes back the input"')),
+    removed.join('\n'),
+  );
   await shot('4-tools-diff');
 });
 
@@ -165,7 +179,9 @@ test('SQL console: results as a table; errors say what is wrong', async () => {
   await page.fill('#sql-text', `SELECT tool, count() AS calls FROM tool_calls WHERE session = '${outlierSession}' GROUP BY tool ORDER BY calls DESC`);
   await page.click('#sql-form button[type=submit]');
   await page.waitForSelector('#sql-result tbody tr');
-  const expected = await rows(tw.url, `SELECT tool, count() AS calls FROM tool_calls WHERE session = {s:String} GROUP BY tool ORDER BY calls DESC`, TOKEN, { s: outlierSession });
+  const expected = await rows(tw.url, `SELECT tool, count() AS calls FROM tool_calls WHERE session = {s:String} GROUP BY tool ORDER BY calls DESC`, TOKEN, {
+    s: outlierSession,
+  });
   const cells = await page.locator('#sql-result tbody tr').evaluateAll((trs) => trs.map((tr) => [...tr.querySelectorAll('td')].map((td) => td.textContent)));
   assert.deepEqual(
     cells,
@@ -176,10 +192,14 @@ test('SQL console: results as a table; errors say what is wrong', async () => {
   await page.fill('#sql-text', 'DROP TABLE tool_calls');
   await page.click('#sql-form button[type=submit]');
   await waitFor('error shown', async () => (await page.textContent('#sql-error'))?.match(/TAPWATCH_SQL/));
-  assert.equal((await rows(tw.url, 'SELECT count() AS n FROM tool_calls WHERE session = {s:String}', TOKEN, { s: outlierSession }))[0].n, 23, 'nothing dropped');
+  assert.equal(
+    (await rows(tw.url, 'SELECT count() AS n FROM tool_calls WHERE session = {s:String}', TOKEN, { s: outlierSession }))[0].n,
+    23,
+    'nothing dropped',
+  );
 });
 
-test('the compose shape: `tapwatch api` serves the dashboard and streams the analyzer\'s alerts from Kafka', async () => {
+test("the compose shape: `tapwatch api` serves the dashboard and streams the analyzer's alerts from Kafka", async () => {
   const broker = await startKafka();
   const id = randomUUID().slice(0, 8);
   const token = `svc-${id}`;
@@ -202,7 +222,12 @@ test('the compose shape: `tapwatch api` serves the dashboard and streams the ana
     await own.click('#login-form button[type=submit]');
     await own.waitForSelector('#live.on');
     for (const server of [EVERYTHING_2025, EVERYTHING]) {
-      const t = await connectThroughTap({ sink: `kafka://${broker.brokers}`, name: 'compose-srv', server: [process.execPath, server, 'stdio'], env: { TAPWATCH_EVENTS_TOPIC: `events-${id}` } });
+      const t = await connectThroughTap({
+        sink: `kafka://${broker.brokers}`,
+        name: 'compose-srv',
+        server: [process.execPath, server, 'stdio'],
+        env: { TAPWATCH_EVENTS_TOPIC: `events-${id}` },
+      });
       await t.client.listTools();
       await t.close();
     }
@@ -221,6 +246,9 @@ test('the compose shape: `tapwatch api` serves the dashboard and streams the ana
     await own.close();
     const codes = await Promise.all(services.map((x) => x.stop()));
     await broker.stop();
-    assert.ok(codes.every((c) => c === 0), `services exit cleanly: ${codes.join(',')}`);
+    assert.ok(
+      codes.every((c) => c === 0),
+      `services exit cleanly: ${codes.join(',')}`,
+    );
   }
 });

@@ -9,7 +9,17 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { EVERYTHING, FILESYSTEM, ROOT, connectThroughTap, startUp, subscribeAlerts, tempDir, type AlertCollector, type RunningTapwatch } from '../support/helpers.js';
+import {
+  EVERYTHING,
+  FILESYSTEM,
+  ROOT,
+  connectThroughTap,
+  startUp,
+  subscribeAlerts,
+  tempDir,
+  type AlertCollector,
+  type RunningTapwatch,
+} from '../support/helpers.js';
 
 const ROGUE = join(ROOT, 'test', 'fixtures', 'rogue-server.mjs');
 let tw: RunningTapwatch;

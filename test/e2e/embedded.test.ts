@@ -41,7 +41,13 @@ after(async () => {
 
 test('every tools/call through the tap is a row in tool_calls; an outsized result raises an alert on the stream', async () => {
   const agent = `agent-${Math.random().toString(36).slice(2, 10)}`;
-  const tapped = await connectThroughTap({ sink: tw.url, name: 'everything', agent, server: [process.execPath, EVERYTHING, 'stdio'], env: { TAPWATCH_TOKEN: TOKEN } });
+  const tapped = await connectThroughTap({
+    sink: tw.url,
+    name: 'everything',
+    agent,
+    server: [process.execPath, EVERYTHING, 'stdio'],
+    env: { TAPWATCH_TOKEN: TOKEN },
+  });
   const { tools } = await tapped.client.listTools();
   assert.ok(tools.some((t) => t.name === 'echo'));
   const normal = 30;
@@ -94,7 +100,9 @@ test('every tools/call through the tap is a row in tool_calls; an outsized resul
   const stored = await rows(tw.url, 'SELECT id FROM alerts WHERE id = {id:String}', TOKEN, { id: alert.id });
   assert.equal(stored.length, 1, 'the streamed alert is stored');
 
-  const sessions = await rows(tw.url, `SELECT event, client_name, server_name, calls FROM sessions WHERE session = {s:String} ORDER BY time`, TOKEN, { s: tapped.session });
+  const sessions = await rows(tw.url, `SELECT event, client_name, server_name, calls FROM sessions WHERE session = {s:String} ORDER BY time`, TOKEN, {
+    s: tapped.session,
+  });
   assert.deepEqual(
     sessions.map((s) => s.event),
     ['start', 'end'],
@@ -106,17 +114,31 @@ test('every tools/call through the tap is a row in tool_calls; an outsized resul
 
 test('a changed tool definition of an already-seen tool raises an alert (server upgraded under the same name)', async () => {
   // A real rug pull between two published versions of the same server: `echo`'s description changed.
-  const before = await connectThroughTap({ sink: tw.url, name: 'docs-helper', server: [process.execPath, EVERYTHING_2025, 'stdio'], env: { TAPWATCH_TOKEN: TOKEN } });
+  const before = await connectThroughTap({
+    sink: tw.url,
+    name: 'docs-helper',
+    server: [process.execPath, EVERYTHING_2025, 'stdio'],
+    env: { TAPWATCH_TOKEN: TOKEN },
+  });
   const oldTools = await before.client.listTools();
   await before.close();
-  const after = await connectThroughTap({ sink: tw.url, name: 'docs-helper', agent: 'agent-rug', server: [process.execPath, EVERYTHING, 'stdio'], env: { TAPWATCH_TOKEN: TOKEN } });
+  const after = await connectThroughTap({
+    sink: tw.url,
+    name: 'docs-helper',
+    agent: 'agent-rug',
+    server: [process.execPath, EVERYTHING, 'stdio'],
+    env: { TAPWATCH_TOKEN: TOKEN },
+  });
   const newTools = await after.client.listTools();
   await after.close();
   const oldEcho = oldTools.tools.find((t) => t.name === 'echo');
   const newEcho = newTools.tools.find((t) => t.name === 'echo');
   assert.notEqual(oldEcho?.description, newEcho?.description, 'precondition: the two versions differ');
 
-  const alert = await stream.waitForAlert((a) => a.detector === 'tool_definition_changed' && a.session === after.session && a.tool === 'echo', 'definition change of echo');
+  const alert = await stream.waitForAlert(
+    (a) => a.detector === 'tool_definition_changed' && a.session === after.session && a.tool === 'echo',
+    'definition change of echo',
+  );
   assert.equal(alert.server, 'docs-helper');
   assert.equal(alert.agent, 'agent-rug');
   assert.ok(alert.evidence.changedFields.includes('description'));
@@ -148,7 +170,11 @@ test('the tap relays a real filesystem server unchanged and its calls are stored
       ['directory_tree', { path: root }],
       ['read_text_file', { path: join(root, 'missing.txt') }],
     ] as const) {
-      assert.deepEqual(await tapped.client.callTool({ name, arguments: args }), await direct.callTool({ name, arguments: args }), `${name} through the tap equals direct`);
+      assert.deepEqual(
+        await tapped.client.callTool({ name, arguments: args }),
+        await direct.callTool({ name, arguments: args }),
+        `${name} through the tap equals direct`,
+      );
     }
   } finally {
     await tapped.close();

@@ -54,10 +54,14 @@ test('tap → Kafka → analyzer → ClickHouse: every call is a row; outsized r
   await tapped.client.callTool({ name: 'echo', arguments: { message: 'y'.repeat(250_000) } });
   await tapped.close();
 
-  const n = await waitFor('31 rows via Kafka', async () => {
-    const r = await rows(tw.url, 'SELECT count() AS n FROM tool_calls WHERE session = {s:String}', undefined, { s: tapped.session });
-    return r[0].n === 31 ? r[0].n : undefined;
-  }, 30_000);
+  const n = await waitFor(
+    '31 rows via Kafka',
+    async () => {
+      const r = await rows(tw.url, 'SELECT count() AS n FROM tool_calls WHERE session = {s:String}', undefined, { s: tapped.session });
+      return r[0].n === 31 ? r[0].n : undefined;
+    },
+    30_000,
+  );
   assert.equal(n, 31);
   const outlier = await stream.waitForAlert((a) => a.detector === 'result_size_outlier' && a.session === tapped.session, 'size outlier via Kafka', 30_000);
   assert.equal(outlier.agent, agent);
@@ -66,11 +70,19 @@ test('tap → Kafka → analyzer → ClickHouse: every call is a row; outsized r
   const v1 = await connectThroughTap({ sink: kafkaSink(), name: 'helper', server: [process.execPath, EVERYTHING_2025, 'stdio'], env: tapEnv() });
   await v1.client.listTools();
   await v1.close();
-  await waitFor('v1 definitions stored', async () => (await rows(tw.url, `SELECT count() AS n FROM tool_definitions WHERE server = 'helper'`))[0].n > 0, 30_000);
+  await waitFor(
+    'v1 definitions stored',
+    async () => (await rows(tw.url, `SELECT count() AS n FROM tool_definitions WHERE server = 'helper'`))[0].n > 0,
+    30_000,
+  );
   const v2 = await connectThroughTap({ sink: kafkaSink(), name: 'helper', server: [process.execPath, EVERYTHING, 'stdio'], env: tapEnv() });
   await v2.client.listTools();
   await v2.close();
-  const changed = await stream.waitForAlert((a) => a.detector === 'tool_definition_changed' && a.session === v2.session && a.tool === 'echo', 'definition change via Kafka', 30_000);
+  const changed = await stream.waitForAlert(
+    (a) => a.detector === 'tool_definition_changed' && a.session === v2.session && a.tool === 'echo',
+    'definition change via Kafka',
+    30_000,
+  );
 
   // The analyzer also published both alerts on the alerts topic, for other consumers (API instances, SIEMs).
   const kafka = new Kafka({ clientId: 'e2e-reader', brokers: [broker.brokers], logLevel: logLevel.NOTHING });
@@ -90,12 +102,21 @@ test('events keep their session key on the topic (one session → one partition,
   const tapped = await connectThroughTap({ sink: kafkaSink(), name: 'order', server: [process.execPath, EVERYTHING, 'stdio'], env: tapEnv() });
   for (let i = 0; i < 10; i++) await tapped.client.callTool({ name: 'echo', arguments: { message: String(i) } });
   await tapped.close();
-  const r = await waitFor('ordered rows', async () => {
-    const got = await rows(tw.url, 'SELECT request_id FROM tool_calls WHERE session = {s:String} ORDER BY time, toUInt32OrZero(request_id)', undefined, { s: tapped.session });
-    return got.length === 10 ? got : undefined;
-  }, 30_000);
+  const r = await waitFor(
+    'ordered rows',
+    async () => {
+      const got = await rows(tw.url, 'SELECT request_id FROM tool_calls WHERE session = {s:String} ORDER BY time, toUInt32OrZero(request_id)', undefined, {
+        s: tapped.session,
+      });
+      return got.length === 10 ? got : undefined;
+    },
+    30_000,
+  );
   const ids = r.map((x) => Number(x.request_id));
-  assert.deepEqual(ids, [...ids].sort((a, b) => a - b));
+  assert.deepEqual(
+    ids,
+    [...ids].sort((a, b) => a - b),
+  );
   const admin = new Kafka({ clientId: 'e2e-admin', brokers: [broker.brokers], logLevel: logLevel.NOTHING }).admin();
   await admin.connect();
   try {
@@ -103,10 +124,14 @@ test('events keep their session key on the topic (one session → one partition,
     const committed = offsets[0]!.partitions.reduce((s, p) => s + Math.max(0, Number(p.offset)), 0);
     const ends = await admin.fetchTopicOffsets(TOPICS.TAPWATCH_EVENTS_TOPIC);
     const total = ends.reduce((s, p) => s + Number(p.high), 0);
-    await waitFor('offsets committed after storage', async () => {
-      const o = await admin.fetchOffsets({ groupId: TOPICS.TAPWATCH_CONSUMER_GROUP, topics: [TOPICS.TAPWATCH_EVENTS_TOPIC] });
-      return o[0]!.partitions.reduce((s, p) => s + Math.max(0, Number(p.offset)), 0) === total;
-    }, 15_000);
+    await waitFor(
+      'offsets committed after storage',
+      async () => {
+        const o = await admin.fetchOffsets({ groupId: TOPICS.TAPWATCH_CONSUMER_GROUP, topics: [TOPICS.TAPWATCH_EVENTS_TOPIC] });
+        return o[0]!.partitions.reduce((s, p) => s + Math.max(0, Number(p.offset)), 0) === total;
+      },
+      15_000,
+    );
     assert.ok(committed <= total);
     assert.equal(ends.length, 3, 'the topic was created with TAPWATCH_TOPIC_PARTITIONS partitions');
   } finally {
@@ -134,7 +159,11 @@ test('taps that cannot reach Kafka send to `tapwatch ingest`, which forwards to 
     });
     for (let i = 0; i < 4; i++) await tapped.client.callTool({ name: 'get-sum', arguments: { a: i, b: 1 } });
     await tapped.close();
-    await waitFor('rows from the ingest path', async () => (await rows(tw.url, 'SELECT count() AS n FROM tool_calls WHERE session = {s:String}', undefined, { s: tapped.session }))[0].n === 4, 30_000);
+    await waitFor(
+      'rows from the ingest path',
+      async () => (await rows(tw.url, 'SELECT count() AS n FROM tool_calls WHERE session = {s:String}', undefined, { s: tapped.session }))[0].n === 4,
+      30_000,
+    );
   } finally {
     ingest.kill('SIGTERM');
     assert.equal(await exited, 0, 'ingest exits cleanly on SIGTERM');
@@ -154,7 +183,11 @@ test('offsets are committed after storage: an analyzer restarted on the same gro
   await tapped.client.callTool({ name: 'echo', arguments: { message: 'again' } });
   await tapped.close();
   // Once the new call is stored, the analyzer has caught up with the topic: nothing old came back.
-  await waitFor('the new call', async () => (await rows(tw.url, 'SELECT count() AS n FROM tool_calls WHERE session = {s:String}', undefined, { s: tapped.session }))[0].n === 1, 30_000);
+  await waitFor(
+    'the new call',
+    async () => (await rows(tw.url, 'SELECT count() AS n FROM tool_calls WHERE session = {s:String}', undefined, { s: tapped.session }))[0].n === 1,
+    30_000,
+  );
   const afterRestart = await rows(tw.url, 'SELECT count() AS n, uniqExact(id) AS u FROM tool_calls');
   assert.equal(afterRestart[0].n, before[0].n + 1);
   assert.equal(afterRestart[0].u, afterRestart[0].n, 'no event stored twice');

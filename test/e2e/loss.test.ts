@@ -18,7 +18,18 @@ import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js'
 import { Kafka, logLevel } from 'kafkajs';
 import { startKafka, type RunningKafka } from '../support/kafka.mjs';
 import { toolCallEvent } from '../support/events.js';
-import { EVERYTHING, TAPWATCH_BIN, connectThroughTap, freePort, rows, startUp, subscribeAlerts, tempDir, waitFor, type RunningTapwatch } from '../support/helpers.js';
+import {
+  EVERYTHING,
+  TAPWATCH_BIN,
+  connectThroughTap,
+  freePort,
+  rows,
+  startUp,
+  subscribeAlerts,
+  tempDir,
+  waitFor,
+  type RunningTapwatch,
+} from '../support/helpers.js';
 
 const id = randomUUID().slice(0, 8);
 const TOPICS = { TAPWATCH_EVENTS_TOPIC: `loss-events-${id}`, TAPWATCH_ALERTS_TOPIC: `loss-alerts-${id}`, TAPWATCH_CONSUMER_GROUP: `loss-analyzer-${id}` };
@@ -39,7 +50,11 @@ after(() => {
 });
 
 /** `tapwatch up` on a given port and data dir (to restart it where taps expect it). */
-async function upOn(port: number, dataDir: string, env: NodeJS.ProcessEnv = {}): Promise<{ url: string; proc: ChildProcess; stop: () => Promise<number | null> }> {
+async function upOn(
+  port: number,
+  dataDir: string,
+  env: NodeJS.ProcessEnv = {},
+): Promise<{ url: string; proc: ChildProcess; stop: () => Promise<number | null> }> {
   const proc = spawn(process.execPath, [TAPWATCH_BIN, 'up', '--port', String(port), '--host', '127.0.0.1', '--data', dataDir], {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'ignore', 'pipe'],
@@ -79,7 +94,12 @@ async function stopOrKill(proc: ChildProcess): Promise<void> {
 }
 
 async function callCounts(url: string, session: string): Promise<{ n: number; ids: number; requests: number }> {
-  const [r] = await rows(url, 'SELECT count() AS n, uniqExact(id) AS ids, uniqExact(request_id) AS requests FROM tool_calls WHERE session = {s:String}', undefined, { s: session });
+  const [r] = await rows(
+    url,
+    'SELECT count() AS n, uniqExact(id) AS ids, uniqExact(request_id) AS requests FROM tool_calls WHERE session = {s:String}',
+    undefined,
+    { s: session },
+  );
   return { n: Number(r.n), ids: Number(r.ids), requests: Number(r.requests) };
 }
 
@@ -97,7 +117,10 @@ function spooledEvents(root: string): number {
     for (const f of readdirSync(d)) {
       const p = join(d, f);
       if (statSync(p).isDirectory()) walk(p);
-      else if (f.endsWith('.ndjson')) n += readFileSync(p, 'utf8').split('\n').filter((l) => l !== '').length;
+      else if (f.endsWith('.ndjson'))
+        n += readFileSync(p, 'utf8')
+          .split('\n')
+          .filter((l) => l !== '').length;
     }
   };
   walk(root);
@@ -167,7 +190,12 @@ test('Kafka stopped mid-session: calls keep working with normal results; when it
 test('a replay of the whole topic (offsets reset to the earliest) stores nothing again and raises no alert again', async () => {
   assert.ok(kafkaSession, 'runs after the Kafka outage test');
   const url = kafkaUp!.url;
-  await waitFor('the outlier alert stored', async () => Number((await rows(url, `SELECT count() AS n FROM alerts WHERE session = {s:String}`, undefined, { s: kafkaSession }))[0].n) > 0, 60_000, 250);
+  await waitFor(
+    'the outlier alert stored',
+    async () => Number((await rows(url, `SELECT count() AS n FROM alerts WHERE session = {s:String}`, undefined, { s: kafkaSession }))[0].n) > 0,
+    60_000,
+    250,
+  );
   const tables = ['tool_calls', 'sessions', 'tool_definitions', 'server_requests', 'delivery_gaps', 'alerts'];
   const snapshot = async (u: string) => {
     const out: Record<string, number> = {};
@@ -178,7 +206,10 @@ test('a replay of the whole topic (offsets reset to the earliest) stores nothing
   const admin = new Kafka({ clientId: `loss-admin-${id}`, brokers: [broker!.brokers], logLevel: logLevel.NOTHING }).admin();
   await admin.connect();
   const committed = async () =>
-    (await admin.fetchOffsets({ groupId: TOPICS.TAPWATCH_CONSUMER_GROUP, topics: [TOPICS.TAPWATCH_EVENTS_TOPIC] }))[0]!.partitions.reduce((s, p) => s + Math.max(0, Number(p.offset)), 0);
+    (await admin.fetchOffsets({ groupId: TOPICS.TAPWATCH_CONSUMER_GROUP, topics: [TOPICS.TAPWATCH_EVENTS_TOPIC] }))[0]!.partitions.reduce(
+      (s, p) => s + Math.max(0, Number(p.offset)),
+      0,
+    );
   const ends = async (topic: string) => (await admin.fetchTopicOffsets(topic)).reduce((s, p) => s + Number(p.high), 0);
   try {
     const total = await ends(TOPICS.TAPWATCH_EVENTS_TOPIC);
@@ -307,6 +338,9 @@ test('a tap re-sending the same batch to /v1/ingest is stored once', async () =>
   }
   // A third, later batch marks when the two before it are through the pipeline.
   const marker = toolCallEvent({ session, server: 'loss-resend', requestId: 'marker' });
-  assert.equal((await fetch(`${httpUp!.url}/v1/ingest`, { method: 'POST', body: JSON.stringify([marker]), headers: { 'content-type': 'application/json' } })).status, 202);
+  assert.equal(
+    (await fetch(`${httpUp!.url}/v1/ingest`, { method: 'POST', body: JSON.stringify([marker]), headers: { 'content-type': 'application/json' } })).status,
+    202,
+  );
   await assertExactlyOnce(httpUp!.url, session, 6, 'batch sent twice');
 });

@@ -129,7 +129,10 @@ test('legacy HTTP+SSE: server-everything sse behind the proxy — equal results,
       ],
     );
     // No --name: the server's own serverInfo.name.
-    assert.ok(calls.every((c) => c.server === 'mcp-servers/everything'), JSON.stringify(calls.map((c) => c.server)));
+    assert.ok(
+      calls.every((c) => c.server === 'mcp-servers/everything'),
+      JSON.stringify(calls.map((c) => c.server)),
+    );
     const events = await sessionEvents(session, ['start', 'end']);
     assert.equal(events[0].client_name, 'proxied-sse');
   } finally {
@@ -198,7 +201,15 @@ function exchange(
     const req = httpRequest(url, { method: options.method ?? 'GET', headers: options.headers ?? {}, agent: false }, (res) => {
       const parts: Buffer[] = [];
       res.on('data', (c: Buffer) => parts.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, statusMessage: res.statusMessage ?? '', headers: res.headers, rawHeaders: res.rawHeaders, body: Buffer.concat(parts) }));
+      res.on('end', () =>
+        resolve({
+          status: res.statusCode ?? 0,
+          statusMessage: res.statusMessage ?? '',
+          headers: res.headers,
+          rawHeaders: res.rawHeaders,
+          body: Buffer.concat(parts),
+        }),
+      );
       res.on('error', reject);
     });
     req.on('error', reject);
@@ -217,13 +228,20 @@ test('status codes, headers and bodies pass through unchanged; hop-by-hop header
       seen.push({ url: req.url ?? '', headers: req.headers, body });
       if (req.url === '/auth') {
         res.writeHead(401, 'Token Please', [
-          'WWW-Authenticate', 'Bearer resource_metadata="http://127.0.0.1/.well-known/oauth-protected-resource", scope="files:read"',
-          'Mcp-Param-Foo', 'foo-value',
-          'X-Custom', 'a',
-          'X-Custom', 'b',
-          'Content-Type', 'application/json',
-          'Connection', 'close, X-Hop',
-          'X-Hop', 'must not pass',
+          'WWW-Authenticate',
+          'Bearer resource_metadata="http://127.0.0.1/.well-known/oauth-protected-resource", scope="files:read"',
+          'Mcp-Param-Foo',
+          'foo-value',
+          'X-Custom',
+          'a',
+          'X-Custom',
+          'b',
+          'Content-Type',
+          'application/json',
+          'Connection',
+          'close, X-Hop',
+          'X-Hop',
+          'must not pass',
         ]);
         res.end('{"error":"unauthorized"}');
       } else if (req.headers['mcp-session-id'] === 'gone') {
@@ -237,7 +255,11 @@ test('status codes, headers and bodies pass through unchanged; hop-by-hop header
   });
   const proxy = await proxyTo(`${upstream.url}/mcp`);
   try {
-    const auth = await exchange(`${proxy.url}/auth`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"jsonrpc":"2.0","id":1,"method":"tools/list"}' });
+    const auth = await exchange(`${proxy.url}/auth`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{"jsonrpc":"2.0","id":1,"method":"tools/list"}',
+    });
     assert.equal(auth.status, 401);
     assert.equal(auth.statusMessage, 'Token Please');
     assert.equal(auth.headers['www-authenticate'], 'Bearer resource_metadata="http://127.0.0.1/.well-known/oauth-protected-resource", scope="files:read"');
@@ -286,7 +308,11 @@ test('status codes, headers and bodies pass through unchanged; hop-by-hop header
     assert.equal(up.headers['proxy-authorization'], undefined);
     assert.equal(up.headers['accept-encoding'], undefined, 'no compression asked for on SSE-capable requests');
 
-    const gone = await exchange(`${proxy.url}/mcp`, { method: 'POST', headers: { 'content-type': 'application/json', 'mcp-session-id': 'gone' }, body: '{"jsonrpc":"2.0","id":2,"method":"tools/list"}' });
+    const gone = await exchange(`${proxy.url}/mcp`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'mcp-session-id': 'gone' },
+      body: '{"jsonrpc":"2.0","id":2,"method":"tools/list"}',
+    });
     assert.equal(gone.status, 404);
     assert.match(gone.body.toString(), /Session not found/);
   } finally {
@@ -325,7 +351,9 @@ function deferred<T = void>(): { promise: Promise<T>; resolve: (v: T) => void } 
 
 function within<T>(p: Promise<T>, what: string, ms = 20_000): Promise<T> {
   let timer: NodeJS.Timeout;
-  return Promise.race([p, new Promise<T>((_, reject) => (timer = setTimeout(() => reject(new Error(`timed out waiting for ${what}`)), ms)))]).finally(() => clearTimeout(timer));
+  return Promise.race([p, new Promise<T>((_, reject) => (timer = setTimeout(() => reject(new Error(`timed out waiting for ${what}`)), ms)))]).finally(() =>
+    clearTimeout(timer),
+  );
 }
 
 test('SSE: a priming event, a comment, multi-line data; each event reaches the client before the upstream writes the next; the call is recorded', async () => {
@@ -351,7 +379,11 @@ test('SSE: a priming event, a comment, multi-line data; each event reaches the c
   const proxy = await proxyTo(`${upstream.url}/mcp`, ['--session', session, '--name', 'raw-sse']);
   try {
     const res = await new Promise<IncomingMessage>((resolve, reject) => {
-      const req = httpRequest(`${proxy.url}/mcp`, { method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream' } }, resolve);
+      const req = httpRequest(
+        `${proxy.url}/mcp`,
+        { method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream' } },
+        resolve,
+      );
       req.on('error', reject);
       req.end(JSON.stringify({ jsonrpc: '2.0', id: 'call-1', method: 'tools/call', params: { name: 'slow', arguments: { n: 1 } } }));
     });
@@ -395,7 +427,8 @@ test('legacy SSE: an absolute endpoint on the upstream origin is rewritten to th
       posted.push(`${req.url} ${body}`);
       res.writeHead(202).end('Accepted');
       const msg = JSON.parse(body);
-      if (msg.id !== undefined) stream?.write(`event: message\ndata: ${JSON.stringify({ jsonrpc: '2.0', id: msg.id, result: { content: [{ type: 'text', text: 'pong' }] } })}\n\n`);
+      if (msg.id !== undefined)
+        stream?.write(`event: message\ndata: ${JSON.stringify({ jsonrpc: '2.0', id: msg.id, result: { content: [{ type: 'text', text: 'pong' }] } })}\n\n`);
     });
   });
   const proxy = await proxyTo(`${upstream.url}/sse`, ['--session', session, '--name', 'legacy-raw']);
@@ -421,7 +454,10 @@ test('legacy SSE: an absolute endpoint on the upstream origin is rewritten to th
     assert.equal(post.status, 202);
     assert.equal(post.body.toString(), 'Accepted');
     await within(answer.promise, 'the answer on the stream');
-    assert.deepEqual(posted.map((p) => p.split(' ')[0]), ['/message?sessionId=abc']);
+    assert.deepEqual(
+      posted.map((p) => p.split(' ')[0]),
+      ['/message?sessionId=abc'],
+    );
     res.destroy();
     await done.catch(() => undefined);
     const calls = await callsOf(session, 1);
@@ -465,7 +501,11 @@ test('a client that disconnects mid-SSE aborts the upstream request; an unreacha
   const dead = await proxyTo(`http://127.0.0.1:${deadPort}/mcp`);
   try {
     for (let i = 0; i < 2; i++) {
-      const r = await exchange(`${dead.url}/mcp`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"jsonrpc":"2.0","id":1,"method":"tools/list"}' });
+      const r = await exchange(`${dead.url}/mcp`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: '{"jsonrpc":"2.0","id":1,"method":"tools/list"}',
+      });
       assert.equal(r.status, 502);
       assert.equal(r.headers['content-type'], 'application/json');
       const body = JSON.parse(r.body.toString());
@@ -495,9 +535,15 @@ test('2026-07-28: a stateless SDK v2 server behind the proxy — Mcp-Method/Mcp-
     await client.close();
 
     const call = upstream.requests.find((q) => q.headers['mcp-method'] === 'tools/call' && q.headers['mcp-name'] === 'echo');
-    assert.ok(call, `Mcp-Method/Mcp-Name reached the upstream: ${JSON.stringify(upstream.requests.map((q) => [q.headers['mcp-method'], q.headers['mcp-name']]))}`);
+    assert.ok(
+      call,
+      `Mcp-Method/Mcp-Name reached the upstream: ${JSON.stringify(upstream.requests.map((q) => [q.headers['mcp-method'], q.headers['mcp-name']]))}`,
+    );
     assert.equal(call.headers['mcp-protocol-version'], '2026-07-28');
-    assert.ok(upstream.requests.some((q) => q.headers['mcp-method'] === 'server/discover'), 'no initialize: server/discover');
+    assert.ok(
+      upstream.requests.some((q) => q.headers['mcp-method'] === 'server/discover'),
+      'no initialize: server/discover',
+    );
 
     const calls = await callsOf(session, 2);
     assert.deepEqual(
@@ -549,7 +595,8 @@ test('MCP conformance suite: every scenario server-everything passes directly pa
     const direct = await conformance(`${upstream.url}/mcp`);
     assert.ok(direct.passed.length >= 10, `the suite ran directly:\n${direct.output.slice(-3000)}`);
     const proxied = await conformance(`${proxy.url}/mcp`);
-    for (const name of direct.passed) assert.ok(proxied.passed.includes(name), `${name} passes directly but not through the proxy:\n${proxied.output.slice(-3000)}`);
+    for (const name of direct.passed)
+      assert.ok(proxied.passed.includes(name), `${name} passes directly but not through the proxy:\n${proxied.output.slice(-3000)}`);
     // The one difference allowed: the proxy on loopback refuses foreign Host names itself
     // (it rewrites Host, so the server's own check could not), which server-everything does not.
     assert.deepEqual(

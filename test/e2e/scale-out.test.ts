@@ -67,8 +67,12 @@ async function owned(a: RunningTapwatch): Promise<string[]> {
 }
 
 async function counted(prefix: string): Promise<{ rows: number; unique: number; physical: number }> {
-  const [seen] = await ch.query<{ rows: number; unique: number }>(`SELECT count() AS rows, uniqExact(id) AS unique FROM tapwatch.tool_calls WHERE startsWith(session, '${prefix}-')`);
-  const [raw] = await ch.query<{ physical: number }>(`SELECT count() AS physical FROM tapwatch.tool_calls WHERE startsWith(session, '${prefix}-') SETTINGS final = 0`);
+  const [seen] = await ch.query<{ rows: number; unique: number }>(
+    `SELECT count() AS rows, uniqExact(id) AS unique FROM tapwatch.tool_calls WHERE startsWith(session, '${prefix}-')`,
+  );
+  const [raw] = await ch.query<{ physical: number }>(
+    `SELECT count() AS physical FROM tapwatch.tool_calls WHERE startsWith(session, '${prefix}-') SETTINGS final = 0`,
+  );
   return { rows: Number(seen?.rows), unique: Number(seen?.unique), physical: Number(raw?.physical) };
 }
 
@@ -77,10 +81,15 @@ test('two analyzers share the partitions and one store; one is SIGKILLed mid-str
   analyzers.push(a);
   const b = await startTapwatch('analyzer', { env: env() });
   analyzers.push(b);
-  const split = await waitFor('both analyzers owning partitions', async () => {
-    const [pa, pb] = [await owned(a), await owned(b)];
-    return pa.length > 0 && pb.length > 0 && pa.length + pb.length === PARTITIONS ? { pa, pb } : undefined;
-  }, 60_000, 250);
+  const split = await waitFor(
+    'both analyzers owning partitions',
+    async () => {
+      const [pa, pb] = [await owned(a), await owned(b)];
+      return pa.length > 0 && pb.length > 0 && pa.length + pb.length === PARTITIONS ? { pa, pb } : undefined;
+    },
+    60_000,
+    250,
+  );
   assert.equal(new Set([...split.pa, ...split.pb]).size, PARTITIONS, 'each partition has one owner');
 
   const prefix = `scale-${id}`;
@@ -93,25 +102,40 @@ test('two analyzers share the partitions and one store; one is SIGKILLed mid-str
 
   // First part of the stream: both analyzers store their share.
   for (let i = 0; i < 10; i++) await send(200);
-  await waitFor('both analyzers storing', async () => {
-    const [ha, hb] = [await health(a), await health(b)];
-    return ha.analyzer.eventsStored > 0 && hb.analyzer.eventsStored > 0;
-  }, 60_000, 250);
+  await waitFor(
+    'both analyzers storing',
+    async () => {
+      const [ha, hb] = [await health(a), await health(b)];
+      return ha.analyzer.eventsStored > 0 && hb.analyzer.eventsStored > 0;
+    },
+    60_000,
+    250,
+  );
 
   // Kill one mid-stream: whatever it stored but did not commit is redelivered to the other.
   a.proc.kill('SIGKILL');
   for (let i = 0; i < 10; i++) await send(200);
 
   await waitFor('the survivor owning every partition', async () => (await owned(b)).length === PARTITIONS, 90_000, 500);
-  const c = await waitFor(`${sent} rows`, async () => {
-    const got = await counted(prefix);
-    return got.rows >= sent ? got : undefined;
-  }, 90_000, 250);
+  const c = await waitFor(
+    `${sent} rows`,
+    async () => {
+      const got = await counted(prefix);
+      return got.rows >= sent ? got : undefined;
+    },
+    90_000,
+    250,
+  );
   assert.deepEqual(c, { rows: sent, unique: sent, physical: sent }, 'every event stored once: none lost, none doubled');
-  const hb = await waitFor('the survivor caught up', async () => {
-    const h = await health(b);
-    return h.analyzer.lag.total === 0 ? h : undefined;
-  }, 30_000, 250);
+  const hb = await waitFor(
+    'the survivor caught up',
+    async () => {
+      const h = await health(b);
+      return h.analyzer.lag.total === 0 ? h : undefined;
+    },
+    30_000,
+    250,
+  );
   assert.ok(hb.analyzer.eventsStored < sent, 'the survivor stored only part of the stream; the killed one stored the rest');
   assert.deepEqual(await counted(prefix), { rows: sent, unique: sent, physical: sent });
 });

@@ -65,7 +65,7 @@ test('analyzer and api as separate processes: tap → Kafka → analyzer; alerts
     await viaApi.client.callTool({ name: 'get-sum', arguments: { a: 1, b: 2 } });
     await viaApi.close();
     // session_start + 1 call + session_end
-    await waitFor("the analyzer stored the ingested events", async () => (await storedByAnalyzer()) === 29 + 3, 30_000);
+    await waitFor('the analyzer stored the ingested events', async () => (await storedByAnalyzer()) === 29 + 3, 30_000);
   } finally {
     stream.close();
   }

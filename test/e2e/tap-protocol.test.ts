@@ -29,7 +29,11 @@ test('progress, server→client requests and cancellation through the stdio tap 
     clientName: 'protocol-e2e',
     capabilities: { sampling: {}, elicitation: {}, roots: { listChanged: true } },
     prepare: (client) => {
-      client.setRequestHandler(CreateMessageRequestSchema, async () => ({ role: 'assistant', content: { type: 'text', text: 'sampled reply' }, model: 'test-model' }));
+      client.setRequestHandler(CreateMessageRequestSchema, async () => ({
+        role: 'assistant',
+        content: { type: 'text', text: 'sampled reply' },
+        model: 'test-model',
+      }));
       client.setRequestHandler(ElicitRequestSchema, async () => ({ action: 'accept', content: {} }));
       client.setRequestHandler(ListRootsRequestSchema, async () => {
         rootsAsked();
@@ -122,7 +126,9 @@ test('an 8 MB call both ways is relayed intact and observed on the observer thre
   assert.equal((r.content as { text: string }[])[0]!.text, `Echo: ${message}`);
   await tapped.close();
   const [row] = await waitFor('the big call stored', async () => {
-    const found = await rows(tw.url, 'SELECT request_bytes, response_bytes, status FROM tool_calls WHERE session = {s:String}', undefined, { s: tapped.session });
+    const found = await rows(tw.url, 'SELECT request_bytes, response_bytes, status FROM tool_calls WHERE session = {s:String}', undefined, {
+      s: tapped.session,
+    });
     return found.length === 1 ? found : undefined;
   });
   assert.equal(row.status, 'ok');

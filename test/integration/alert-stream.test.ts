@@ -161,7 +161,10 @@ describe('with a real tapwatch up', () => {
     const t0 = new Date(Date.now() - 1000).toISOString();
     const events = [call('low', `${run}-t`), call('high', `${run}-t`)];
     await ingest(events);
-    await waitFor('stored', async () => (await rows(tw.url, 'SELECT count() AS n FROM alerts WHERE server = {s:String}', undefined, { s: `${run}-t` }))[0].n === 2);
+    await waitFor(
+      'stored',
+      async () => (await rows(tw.url, 'SELECT count() AS n FROM alerts WHERE server = {s:String}', undefined, { s: `${run}-t` }))[0].n === 2,
+    );
     const c = await connect(tw.url, `?since=${encodeURIComponent(t0)}&server=${run}-t`);
     await waitFor('the replay end', () => c.control.find((m) => m.type === 'replay_end'));
     assert.deepEqual(c.alerts.map((a) => a.tool).sort(), ['t-high', 't-low']);
@@ -174,7 +177,13 @@ describe('with a real tapwatch up', () => {
     // A subscribe message can resume too: new filters, then the replay under them.
     bad.send({ type: 'subscribe', filters: { server: `${run}-t` }, since: t0 });
     await waitFor('the second replay end', () => bad.control.filter((m) => m.type === 'replay_end').length === 2);
-    assert.deepEqual(bad.alerts.slice(1).map((a) => a.tool).sort(), ['t-high', 't-low']);
+    assert.deepEqual(
+      bad.alerts
+        .slice(1)
+        .map((a) => a.tool)
+        .sort(),
+      ['t-high', 't-low'],
+    );
     c.ws.close();
     bad.ws.close();
   });
@@ -199,7 +208,11 @@ describe('with a real tapwatch up', () => {
       const first = [call('low', `${run}-w`), call('critical', `${run}-w`)];
       await ingest(first);
       await waitFor('the critical alert in the browser', async () => (await msgs()).some((m) => m.agent === first[1]!.agent));
-      assert.deepEqual((await msgs()).map((m) => m.tool), ['t-critical'], 'the low one was filtered out by the server');
+      assert.deepEqual(
+        (await msgs()).map((m) => m.tool),
+        ['t-critical'],
+        'the low one was filtered out by the server',
+      );
 
       await page.evaluate(() => (globalThis as unknown as { ws: WebSocket }).ws.send(JSON.stringify({ type: 'subscribe', filters: { tool: 't-low' } })));
       await waitFor('the ack', async () => (await msgs()).some((m) => m.type === 'subscribed'));
@@ -213,21 +226,24 @@ describe('with a real tapwatch up', () => {
 
       // Reconnect from the first alert seen: the browser gets what it missed under its filters, then replay_end.
       const firstId = (await msgs())[0].id as string;
-      const replayed = await page.evaluate(async (url) => {
-        const got: any[] = [];
-        const ws = new WebSocket(url);
-        ws.onmessage = (e) => got.push(JSON.parse(String(e.data)));
-        await new Promise<void>((r) => {
-          const t = setInterval(() => {
-            if (got.some((m) => m.type === 'replay_end')) {
-              clearInterval(t);
-              r();
-            }
-          }, 20);
-        });
-        ws.close();
-        return got;
-      }, `${tw.url.replace(/^http/, 'ws')}/v1/alerts/stream?server=${run}-w&since=${encodeURIComponent(firstId)}`);
+      const replayed = await page.evaluate(
+        async (url) => {
+          const got: any[] = [];
+          const ws = new WebSocket(url);
+          ws.onmessage = (e) => got.push(JSON.parse(String(e.data)));
+          await new Promise<void>((r) => {
+            const t = setInterval(() => {
+              if (got.some((m) => m.type === 'replay_end')) {
+                clearInterval(t);
+                r();
+              }
+            }, 20);
+          });
+          ws.close();
+          return got;
+        },
+        `${tw.url.replace(/^http/, 'ws')}/v1/alerts/stream?server=${run}-w&since=${encodeURIComponent(firstId)}`,
+      );
       const expected = await rows(
         tw.url,
         `SELECT id FROM alerts WHERE server = {s:String} AND (time, id) > (SELECT time, id FROM alerts WHERE id = {id:String} LIMIT 1) ORDER BY time, id`,
@@ -235,7 +251,11 @@ describe('with a real tapwatch up', () => {
         { s: `${run}-w`, id: firstId },
       );
       const ids = replayed.filter((m) => m.type === undefined).map((m) => m.id);
-      assert.deepEqual(ids, expected.map((r) => r.id), 'exactly what was stored after it, in order');
+      assert.deepEqual(
+        ids,
+        expected.map((r) => r.id),
+        'exactly what was stored after it, in order',
+      );
       assert.ok(ids.length >= 2, 'at least the two alerts raised after it');
     } finally {
       await browser.close();

@@ -56,9 +56,14 @@ before(async () => {
   tw = await startUp({ token: TOKEN, env: { TAPWATCH_RULES: rules } });
   await ingest([call('read'), call('read'), call('write'), call('alarm')]);
   await waitFor('calls and the alert stored', async () => {
-    const r = await rows(tw.url, `SELECT (SELECT count() FROM tool_calls WHERE session = {s:String}) AS calls, (SELECT count() FROM alerts WHERE detector = 'rule:cli-alarm') AS alerts`, TOKEN, {
-      s: `cli-${run}`,
-    });
+    const r = await rows(
+      tw.url,
+      `SELECT (SELECT count() FROM tool_calls WHERE session = {s:String}) AS calls, (SELECT count() FROM alerts WHERE detector = 'rule:cli-alarm') AS alerts`,
+      TOKEN,
+      {
+        s: `cli-${run}`,
+      },
+    );
     return r[0].calls === 4 && r[0].alerts === 1;
   });
 });
@@ -71,7 +76,15 @@ test('tapwatch sql prints an aligned table; --json, --csv and --param work', asy
   assert.equal(table.code, 0, table.stderr);
   assert.equal(table.stdout, ['tool   calls', '-----  -----', 'alarm      1', 'read       2', 'write      1', '(3 rows)', ''].join('\n'));
 
-  const json = await cli(['sql', '--json', '--param', `s=cli-${run}`, '--param', 'min=2', 'SELECT tool, count() AS calls FROM tool_calls WHERE session = {s:String} GROUP BY tool HAVING calls >= {min:UInt32}']);
+  const json = await cli([
+    'sql',
+    '--json',
+    '--param',
+    `s=cli-${run}`,
+    '--param',
+    'min=2',
+    'SELECT tool, count() AS calls FROM tool_calls WHERE session = {s:String} GROUP BY tool HAVING calls >= {min:UInt32}',
+  ]);
   assert.equal(json.code, 0, json.stderr);
   assert.deepEqual(JSON.parse(json.stdout), [{ tool: 'read', calls: 2 }]);
 
@@ -155,7 +168,10 @@ test('tapwatch status shows health, rate, storage and alerts; exit 1 when unreac
   assert.match(s.stdout, /^tapwatch at http:\/\/127\.0\.0\.1:\d+: ok \(mode up, store ok\)$/m);
   assert.match(s.stdout, /^ingest\s+\d+ events accepted, 0 refused$/m);
   assert.match(s.stdout, /^analyzer\s+\d+ in, \d+ stored, \d+ alerts/m);
-  assert.match(s.stdout, /^detectors\s+baselines per \(server, tool\) after 20 calls: result size \d+ learned\/[1-9]\d* learning, arguments \d+ learned\/\d+ learning, latency \d+ learned\/\d+ learning; \d+ tool definitions pinned, [1-9]\d* servers known/m);
+  assert.match(
+    s.stdout,
+    /^detectors\s+baselines per \(server, tool\) after 20 calls: result size \d+ learned\/[1-9]\d* learning, arguments \d+ learned\/\d+ learning, latency \d+ learned\/\d+ learning; \d+ tool definitions pinned, [1-9]\d* servers known/m,
+  );
   assert.match(s.stdout, /^lag\s+\d+ events waiting/m);
   assert.match(s.stdout, /^rate\s+\d+ calls in the last minute/m);
   assert.match(s.stdout, /^storage\s+\d+ rows, [\d.]+ (B|KiB|MiB) on disk \(.*tool_calls \d+/m);

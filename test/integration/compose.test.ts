@@ -243,7 +243,10 @@ function parsePort(p: PortEntry): Port {
   }
   const spec = p.replace(/\/(tcp|udp)$/, '');
   const parts = spec.split(':');
-  assert.ok(parts.every((x) => /^[\d.]*$/.test(x) || x.includes('[')), `cannot read port ${p} (ranges and IPv6 literals are not supported here)`);
+  assert.ok(
+    parts.every((x) => /^[\d.]*$/.test(x) || x.includes('[')),
+    `cannot read port ${p} (ranges and IPv6 literals are not supported here)`,
+  );
   const target = Number(parts.at(-1));
   if (parts.length === 1) return { target };
   const published = parts.at(-2) ? Number(parts.at(-2)) : undefined;
@@ -389,7 +392,10 @@ function readDockerignore(): { pattern: RegExp; include: boolean }[] {
 
 /** Whether Docker leaves `path` (relative to the context) out of the build context: last matching rule wins, parents count. */
 function dockerignored(path: string): boolean {
-  const parts = posix.normalize(path).replace(/^\.\/|\/+$/g, '').split('/');
+  const parts = posix
+    .normalize(path)
+    .replace(/^\.\/|\/+$/g, '')
+    .split('/');
   const candidates = parts.map((_, i) => parts.slice(0, i + 1).join('/'));
   let excluded = false;
   for (const rule of readDockerignore()) {
@@ -438,7 +444,9 @@ test('TAPWATCH_TOKEN is the only variable compose requires; all others have defa
 });
 
 test('the tapwatch services are analyzer, api and ingest, built from deploy/Dockerfile', () => {
-  const names = tapwatchServices().map(([n]) => n).sort();
+  const names = tapwatchServices()
+    .map(([n]) => n)
+    .sort();
   assert.deepEqual(names, Object.keys(EXPECTED_COMMANDS).sort());
   for (const [name, s] of tapwatchServices()) {
     assert.equal(typeof s.build === 'object' ? posix.normalize(s.build.context ?? '.') : undefined, '.', `${name}: build context must be the repository root`);
@@ -511,13 +519,19 @@ test("KAFKA_BROKERS points at the kafka service's internal listener", () => {
   for (const p of (service('kafka').ports ?? []).map(parsePort)) {
     const l = listeners.find((x) => x.port === p.target);
     assert.ok(l, `kafka: published port ${p.target} has no listener`);
-    assert.ok(advertised.some((a) => a.name === l.name), `kafka: listener ${l.name} on a published port is not advertised`);
+    assert.ok(
+      advertised.some((a) => a.name === l.name),
+      `kafka: listener ${l.name} on a published port is not advertised`,
+    );
   }
   // The healthcheck asks a listener that exists.
   const hc = service('kafka').healthcheck?.test;
   const hcArgs = Array.isArray(hc) ? hc : [String(hc)];
   const bootstrap = hcArgs[hcArgs.indexOf('--bootstrap-server') + 1] ?? '';
-  assert.ok(listeners.some((l) => bootstrap.endsWith(`:${l.port}`)), `kafka: healthcheck bootstrap server ${bootstrap} is no listener`);
+  assert.ok(
+    listeners.some((l) => bootstrap.endsWith(`:${l.port}`)),
+    `kafka: healthcheck bootstrap server ${bootstrap} is no listener`,
+  );
 });
 
 test('the Kafka image is the version the test broker runs', async () => {
@@ -621,7 +635,7 @@ test('depends_on service_healthy targets have healthchecks', () => {
   }
 });
 
-test("the tapwatch healthcheck passes on a 200 /healthz and fails otherwise", async () => {
+test('the tapwatch healthcheck passes on a 200 /healthz and fails otherwise', async () => {
   const checks = new Map(tapwatchServices().map(([name, s]) => [JSON.stringify(s.healthcheck?.test), name]));
   for (const [json, name] of checks) {
     const testCmd = JSON.parse(json ?? 'null') as string[] | null;
@@ -696,7 +710,7 @@ test("the Dockerfile's ENTRYPOINT runs the tapwatch CLI, and its COPY sources re
   }
 });
 
-test("the image carries every file each package ships (package.json \"files\")", () => {
+test('the image carries every file each package ships (package.json "files")', () => {
   const stages = parseDockerfile(readFileSync(join(ROOT, TAPWATCH_DOCKERFILE), 'utf8'));
   const final = stages.at(-1);
   assert.ok(final, `${TAPWATCH_DOCKERFILE}: no stage`);

@@ -52,7 +52,12 @@ test('the kustomization lists every manifest file; each parses and has a known k
     assert.equal(m.apiVersion, KNOWN[m.kind], `${file}: ${m.kind} apiVersion`);
     assert.match(m.metadata?.name ?? '', /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, `${file}: metadata.name is a DNS label`);
   }
-  assert.deepEqual(byKind('Deployment').map((d) => d.metadata.name).sort(), ['tapwatch-analyzer', 'tapwatch-api']);
+  assert.deepEqual(
+    byKind('Deployment')
+      .map((d) => d.metadata.name)
+      .sort(),
+    ['tapwatch-analyzer', 'tapwatch-api'],
+  );
   assert.equal(byKind('Service').length, 1);
 });
 
@@ -93,11 +98,16 @@ test('Deployments: selectors match their pods, containers run the right command 
     assert.equal(c.livenessProbe.tcpSocket.port, ports[0]!.name);
     const mounts = (c.volumeMounts ?? []) as { name: string }[];
     const volumes = (d.spec.template.spec.volumes ?? []) as { name: string }[];
-    for (const m of mounts) assert.ok(volumes.some((v) => v.name === m.name), `${name}: volume ${m.name} defined`);
+    for (const m of mounts)
+      assert.ok(
+        volumes.some((v) => v.name === m.name),
+        `${name}: volume ${m.name} defined`,
+      );
   }
   const svc = byKind('Service')[0]!;
   const api = byKind('Deployment').find((d) => d.metadata.name === 'tapwatch-api')!;
-  for (const [k, v] of Object.entries(svc.spec.selector as Record<string, string>)) assert.equal(api.spec.template.metadata.labels[k], v, 'the Service selects the API pods');
+  for (const [k, v] of Object.entries(svc.spec.selector as Record<string, string>))
+    assert.equal(api.spec.template.metadata.labels[k], v, 'the Service selects the API pods');
   assert.equal(svc.spec.ports[0].targetPort, api.spec.template.spec.containers[0].ports[0].name);
 });
 
@@ -124,16 +134,32 @@ test('a real `tapwatch api` with the manifest settings (test addresses) answers 
 
 test('the committed cluster schema is what the generator prints; the single-node tables it derives match the real engine', async () => {
   const { render } = (await import(join(K8S, 'gen-cluster-schema.mjs'))) as { render: () => string };
-  assert.equal(readFileSync(join(K8S, 'clickhouse-cluster-schema.sql'), 'utf8'), render(), 'regenerate: node deploy/k8s/gen-cluster-schema.mjs > deploy/k8s/clickhouse-cluster-schema.sql');
+  assert.equal(
+    readFileSync(join(K8S, 'clickhouse-cluster-schema.sql'), 'utf8'),
+    render(),
+    'regenerate: node deploy/k8s/gen-cluster-schema.mjs > deploy/k8s/clickhouse-cluster-schema.sql',
+  );
 
-  const store = await openStore({ url: ch.url, user: 'default', password: '', database: 'k8s_check', dataDir: tempDir('k8s-unused'), sqlMaxRows: 1000, sqlTimeoutSeconds: 10 });
+  const store = await openStore({
+    url: ch.url,
+    user: 'default',
+    password: '',
+    database: 'k8s_check',
+    dataDir: tempDir('k8s-unused'),
+    sqlMaxRows: 1000,
+    sqlTimeoutSeconds: 10,
+  });
   try {
     await store.migrate();
   } finally {
     await store.close();
   }
-  const real = await ch.query<{ table: string; name: string; type: string }>(`SELECT table, name, type FROM system.columns WHERE database = 'k8s_check' AND table IN (SELECT name FROM system.tables WHERE database = 'k8s_check' AND engine != 'View') ORDER BY table, position`);
-  const derived = singleNodeTables().flatMap((t) => t.columns.map((c) => ({ table: t.name, name: c.split(' ')[0]!, type: c.slice(c.indexOf(' ') + 1).replace(/ DEFAULT .*$/, '') })));
+  const real = await ch.query<{ table: string; name: string; type: string }>(
+    `SELECT table, name, type FROM system.columns WHERE database = 'k8s_check' AND table IN (SELECT name FROM system.tables WHERE database = 'k8s_check' AND engine != 'View') ORDER BY table, position`,
+  );
+  const derived = singleNodeTables().flatMap((t) =>
+    t.columns.map((c) => ({ table: t.name, name: c.split(' ')[0]!, type: c.slice(c.indexOf(' ') + 1).replace(/ DEFAULT .*$/, '') })),
+  );
   const key = (x: { table: string; name: string; type: string }) => `${x.table}.${x.name} ${x.type.replace(/\s+/g, '')}`;
   assert.deepEqual(derived.map(key).sort(), real.map(key).sort());
 });

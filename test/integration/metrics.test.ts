@@ -91,7 +91,12 @@ test('tapwatch up: events in, inserts, alerts by detector and severity, ingest r
   assert.equal(value(before, 'tapwatch_ws_clients'), 0);
   const stream = await subscribeAlerts(tw.url, TOKEN);
   try {
-    const tapped = await connectThroughTap({ sink: tw.url, name: 'metrics-srv', server: [process.execPath, EVERYTHING, 'stdio'], env: { TAPWATCH_TOKEN: TOKEN } });
+    const tapped = await connectThroughTap({
+      sink: tw.url,
+      name: 'metrics-srv',
+      server: [process.execPath, EVERYTHING, 'stdio'],
+      env: { TAPWATCH_TOKEN: TOKEN },
+    });
     await tapped.client.listTools();
     for (let i = 0; i < 20; i++) await tapped.client.callTool({ name: 'echo', arguments: { message: `m${i}` } });
     await tapped.client.callTool({ name: 'echo', arguments: { message: 'q'.repeat(250_000) } });
@@ -156,10 +161,14 @@ test('tapwatch ingest, analyzer and api each serve /metrics (Kafka)', async () =
       });
       assert.equal(value(m, 'tapwatch_up', { service: 'ingest' }), 1);
       assert.equal(value(m, 'tapwatch_ingest_requests_total')! >= 1, true);
-      const a = await waitFor('analyzer counted', async () => {
-        const s = await scrape(analyzer.url);
-        return value(s, 'tapwatch_analyzer_events_stored_total') === 5 ? s : undefined;
-      }, 30_000);
+      const a = await waitFor(
+        'analyzer counted',
+        async () => {
+          const s = await scrape(analyzer.url);
+          return value(s, 'tapwatch_analyzer_events_stored_total') === 5 ? s : undefined;
+        },
+        30_000,
+      );
       assert.equal(value(a, 'tapwatch_up', { service: 'analyzer' }), 1);
       assert.equal(value(a, 'tapwatch_analyzer_events_in_total'), 5);
       assert.ok(a.some((s) => s.name === 'tapwatch_alerts_silenced_total'));
@@ -185,6 +194,9 @@ test('tapwatch ingest, analyzer and api each serve /metrics (Kafka)', async () =
   } finally {
     const codes = await Promise.all(services.map((s) => s.stop()));
     await broker.stop();
-    assert.ok(codes.every((c) => c === 0), `services exit cleanly: ${codes.join(',')}`);
+    assert.ok(
+      codes.every((c) => c === 0),
+      `services exit cleanly: ${codes.join(',')}`,
+    );
   }
 });

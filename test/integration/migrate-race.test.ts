@@ -37,7 +37,9 @@ test('four stores migrating one empty database at once all succeed; every event 
       outcomes.map((o) => (o.status === 'fulfilled' ? 'ok' : String((o as PromiseRejectedResult).reason))),
       ['ok', 'ok', 'ok', 'ok'],
     );
-    const tables = await ch.query<{ name: string; engine: string }>(`SELECT name, engine FROM system.tables WHERE database = '${database}' ORDER BY name FORMAT JSON`);
+    const tables = await ch.query<{ name: string; engine: string }>(
+      `SELECT name, engine FROM system.tables WHERE database = '${database}' ORDER BY name FORMAT JSON`,
+    );
     const engine = Object.fromEntries(tables.map((t) => [t.name, t.engine]));
     for (const t of ['tool_calls', 'sessions', 'server_requests', 'delivery_gaps', 'tool_definitions', 'alerts']) {
       assert.equal(engine[t], 'ReplacingMergeTree', `${t} deduplicates`);

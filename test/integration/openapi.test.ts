@@ -13,7 +13,16 @@ import { Ajv2020 } from 'ajv/dist/2020.js';
 import addFormatsModule from 'ajv-formats';
 import { createApp } from '@tapwatch/dashboard-api';
 import type { Store } from '@tapwatch/store';
-import { EVERYTHING, EVERYTHING_2025, connectThroughTap, startUp, subscribeAlerts, waitFor, type AlertCollector, type RunningTapwatch } from '../support/helpers.js';
+import {
+  EVERYTHING,
+  EVERYTHING_2025,
+  connectThroughTap,
+  startUp,
+  subscribeAlerts,
+  waitFor,
+  type AlertCollector,
+  type RunningTapwatch,
+} from '../support/helpers.js';
 
 const addFormats = addFormatsModule as unknown as (ajv: Ajv2020) => void;
 const TOKEN = `tok-${Math.random().toString(36).slice(2)}`;
@@ -54,7 +63,11 @@ const OPENAPI_31_SKELETON = {
         schemas: { type: 'object', additionalProperties: { type: ['object', 'boolean'] } },
         securitySchemes: {
           type: 'object',
-          additionalProperties: { type: 'object', required: ['type'], properties: { type: { enum: ['apiKey', 'http', 'mutualTLS', 'oauth2', 'openIdConnect'] } } },
+          additionalProperties: {
+            type: 'object',
+            required: ['type'],
+            properties: { type: { enum: ['apiKey', 'http', 'mutualTLS', 'oauth2', 'openIdConnect'] } },
+          },
         },
       },
     },
@@ -73,7 +86,12 @@ const OPENAPI_31_SKELETON = {
           items: {
             type: 'object',
             required: ['name', 'in'],
-            properties: { name: { type: 'string' }, in: { enum: ['query', 'header', 'path', 'cookie'] }, required: { type: 'boolean' }, schema: { type: ['object', 'boolean'] } },
+            properties: {
+              name: { type: 'string' },
+              in: { enum: ['query', 'header', 'path', 'cookie'] },
+              required: { type: 'boolean' },
+              schema: { type: ['object', 'boolean'] },
+            },
             if: { properties: { in: { const: 'path' } } },
             then: { required: ['required'], properties: { required: { const: true } } },
           },
@@ -83,7 +101,11 @@ const OPENAPI_31_SKELETON = {
           type: 'object',
           minProperties: 1,
           propertyNames: { pattern: '^([1-5](\\d\\d|XX)|default)$' },
-          additionalProperties: { type: 'object', required: ['description'], properties: { description: { type: 'string' }, content: { $ref: '#/$defs/content' } } },
+          additionalProperties: {
+            type: 'object',
+            required: ['description'],
+            properties: { description: { type: 'string' }, content: { $ref: '#/$defs/content' } },
+          },
         },
         security: { type: 'array' },
       },
@@ -95,7 +117,10 @@ const OPENAPI_31_SKELETON = {
 function schemaValidator(): Ajv2020 {
   const ajv = new Ajv2020({ strict: false, allErrors: true });
   addFormats(ajv);
-  ajv.addSchema({ $id: 'tapwatch-openapi', $defs: JSON.parse(JSON.stringify(doc.components.schemas).replaceAll('#/components/schemas/', 'tapwatch-openapi#/$defs/')) });
+  ajv.addSchema({
+    $id: 'tapwatch-openapi',
+    $defs: JSON.parse(JSON.stringify(doc.components.schemas).replaceAll('#/components/schemas/', 'tapwatch-openapi#/$defs/')),
+  });
   return ajv;
 }
 
@@ -133,20 +158,34 @@ before(async () => {
   tw = await startUp({ token: TOKEN });
   stream = await subscribeAlerts(tw.url, TOKEN);
   doc = await (await fetch(`${tw.url}/v1/openapi.json`, { headers: auth })).json();
-  const tapped = await connectThroughTap({ sink: tw.url, name: 'oa-everything', agent: 'agent-oa', server: [process.execPath, EVERYTHING, 'stdio'], env: { TAPWATCH_TOKEN: TOKEN } });
+  const tapped = await connectThroughTap({
+    sink: tw.url,
+    name: 'oa-everything',
+    agent: 'agent-oa',
+    server: [process.execPath, EVERYTHING, 'stdio'],
+    env: { TAPWATCH_TOKEN: TOKEN },
+  });
   session = tapped.session;
   await tapped.client.listTools();
   for (let i = 0; i < 5; i++) await tapped.client.callTool({ name: 'echo', arguments: { message: `m${i}` } });
   await tapped.client.callTool({ name: 'get-sum', arguments: { a: 1, b: 2 } });
   await tapped.close();
-  const first = await connectThroughTap({ sink: tw.url, name: 'oa-docs', server: [process.execPath, EVERYTHING_2025, 'stdio'], env: { TAPWATCH_TOKEN: TOKEN } });
+  const first = await connectThroughTap({
+    sink: tw.url,
+    name: 'oa-docs',
+    server: [process.execPath, EVERYTHING_2025, 'stdio'],
+    env: { TAPWATCH_TOKEN: TOKEN },
+  });
   await first.client.listTools();
   await first.close();
   const second = await connectThroughTap({ sink: tw.url, name: 'oa-docs', server: [process.execPath, EVERYTHING, 'stdio'], env: { TAPWATCH_TOKEN: TOKEN } });
   await second.client.listTools();
   await second.close();
   await stream.waitForAlert((a) => a.detector === 'tool_definition_changed' && a.server === 'oa-docs', 'definition change', 30_000);
-  await waitFor('session stored', async () => ((await (await fetch(`${tw.url}/v1/calls?session=${session}`, { headers: auth })).json()) as any).items.length === 6);
+  await waitFor(
+    'session stored',
+    async () => ((await (await fetch(`${tw.url}/v1/calls?session=${session}`, { headers: auth })).json()) as any).items.length === 6,
+  );
 });
 
 after(async () => {
@@ -167,10 +206,14 @@ test('the document is a structurally valid OpenAPI 3.1 document whose schemas ar
       if (!op) continue;
       for (const p of op.parameters ?? []) schemas.push([`${method} ${path} parameter ${p.name}`, p.schema]);
       for (const [type, c] of Object.entries<any>(op.requestBody?.content ?? {})) schemas.push([`${method} ${path} body ${type}`, c.schema]);
-      for (const [status, r] of Object.entries<any>(op.responses)) for (const [type, c] of Object.entries<any>(r.content ?? {})) schemas.push([`${method} ${path} ${status} ${type}`, c.schema]);
+      for (const [status, r] of Object.entries<any>(op.responses))
+        for (const [type, c] of Object.entries<any>(r.content ?? {})) schemas.push([`${method} ${path} ${status} ${type}`, c.schema]);
       // Path templates and path parameters agree.
       const templated = [...path.matchAll(/\{([^}]+)\}/g)].map((m) => m[1]).sort();
-      const declared = (op.parameters ?? []).filter((p: any) => p.in === 'path').map((p: any) => p.name).sort();
+      const declared = (op.parameters ?? [])
+        .filter((p: any) => p.in === 'path')
+        .map((p: any) => p.name)
+        .sort();
       assert.deepEqual(declared, templated, `${method} ${path}: path parameters match the template`);
     }
   }

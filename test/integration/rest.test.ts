@@ -5,7 +5,16 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { EVERYTHING, EVERYTHING_2025, connectThroughTap, startUp, subscribeAlerts, waitFor, type AlertCollector, type RunningTapwatch } from '../support/helpers.js';
+import {
+  EVERYTHING,
+  EVERYTHING_2025,
+  connectThroughTap,
+  startUp,
+  subscribeAlerts,
+  waitFor,
+  type AlertCollector,
+  type RunningTapwatch,
+} from '../support/helpers.js';
 
 const TOKEN = `tok-${Math.random().toString(36).slice(2)}`;
 const auth = { authorization: `Bearer ${TOKEN}` };
@@ -35,7 +44,13 @@ async function rugPull(name: string): Promise<string> {
   const first = await connectThroughTap({ sink: tw.url, name, server: [process.execPath, EVERYTHING_2025, 'stdio'], env: { TAPWATCH_TOKEN: TOKEN } });
   await first.client.listTools();
   await first.close();
-  const second = await connectThroughTap({ sink: tw.url, name, agent: `agent-${name}`, server: [process.execPath, EVERYTHING, 'stdio'], env: { TAPWATCH_TOKEN: TOKEN } });
+  const second = await connectThroughTap({
+    sink: tw.url,
+    name,
+    agent: `agent-${name}`,
+    server: [process.execPath, EVERYTHING, 'stdio'],
+    env: { TAPWATCH_TOKEN: TOKEN },
+  });
   await second.client.listTools();
   await second.close();
   return second.session;
@@ -44,7 +59,13 @@ async function rugPull(name: string): Promise<string> {
 before(async () => {
   tw = await startUp({ token: TOKEN, env: { TAPWATCH_OUTLIER_MIN_SAMPLES: '15' } });
   stream = await subscribeAlerts(tw.url, TOKEN);
-  const tapped = await connectThroughTap({ sink: tw.url, name: 'everything', agent: 'agent-rest', server: [process.execPath, EVERYTHING, 'stdio'], env: { TAPWATCH_TOKEN: TOKEN } });
+  const tapped = await connectThroughTap({
+    sink: tw.url,
+    name: 'everything',
+    agent: 'agent-rest',
+    server: [process.execPath, EVERYTHING, 'stdio'],
+    env: { TAPWATCH_TOKEN: TOKEN },
+  });
   session = tapped.session;
   await tapped.client.listTools();
   for (let i = 0; i < NORMAL; i++) await tapped.client.callTool({ name: 'echo', arguments: { message: `hello ${i}` } });
@@ -149,7 +170,12 @@ test('alerts: list and filter, acknowledge, resolve; unknown ids are 404', async
 });
 
 test('a silence keeps matching alerts off the stream but stores them flagged; deleting it ends it', async () => {
-  for (const bad of [{ reason: 'x', durationMinutes: 5 }, { server: 's', reason: 'x' }, { server: 's', durationMinutes: 5 }, { server: 's', reason: 'x', until: '2001-01-01T00:00:00Z' }]) {
+  for (const bad of [
+    { reason: 'x', durationMinutes: 5 },
+    { server: 's', reason: 'x' },
+    { server: 's', durationMinutes: 5 },
+    { server: 's', reason: 'x', until: '2001-01-01T00:00:00Z' },
+  ]) {
     const r = await send('POST', '/v1/silences', bad);
     assert.equal(r.status, 422, JSON.stringify(bad));
     assert.equal(r.body.error.code, 'TAPWATCH_BAD_BODY');
@@ -170,7 +196,10 @@ test('a silence keeps matching alerts off the stream but stores them flagged; de
     return r.body.items.length > 0 ? r.body.items : undefined;
   });
   assert.ok(stored.every((a: any) => a.silenced && a.silenceId === created.body.id));
-  assert.ok(stored.some((a: any) => a.detector === 'tool_definition_changed'), 'the definition change is stored');
+  assert.ok(
+    stored.some((a: any) => a.detector === 'tool_definition_changed'),
+    'the definition change is stored',
+  );
   assert.equal((await get(`/v1/alerts?session=${loudSession}&silenced=true`)).body.items.length, 0);
 
   assert.equal((await send('DELETE', `/v1/silences/${created.body.id}`)).status, 204);
@@ -197,13 +226,28 @@ test('tools: current hash and change count; history shows each version with a li
   const del = diff.filter((d) => d.op === 'del');
   const add = diff.filter((d) => d.op === 'add');
   assert.ok(del.some((d) => d.text.includes('"description"')) && add.some((d) => d.text.includes('"description"')), 'the description line changed');
-  assert.ok(diff.some((d) => d.op === 'same' && d.text.includes('"inputSchema": {')), 'unchanged lines stay');
+  assert.ok(
+    diff.some((d) => d.op === 'same' && d.text.includes('"inputSchema": {')),
+    'unchanged lines stay',
+  );
   const before = JSON.parse(h.body.versions[0].definition);
   const afterDef = JSON.parse(h.body.versions[1].definition);
   assert.notEqual(before.description, afterDef.description);
   // Rebuilding the new version from the diff proves it is complete.
-  assert.equal(diff.filter((d) => d.op !== 'del').map((d) => d.text).join('\n'), h.body.versions[1].definition);
-  assert.equal(diff.filter((d) => d.op !== 'add').map((d) => d.text).join('\n'), h.body.versions[0].definition);
+  assert.equal(
+    diff
+      .filter((d) => d.op !== 'del')
+      .map((d) => d.text)
+      .join('\n'),
+    h.body.versions[1].definition,
+  );
+  assert.equal(
+    diff
+      .filter((d) => d.op !== 'add')
+      .map((d) => d.text)
+      .join('\n'),
+    h.body.versions[0].definition,
+  );
   const missing = await get('/v1/tools/docs-helper/nope/history');
   assert.equal(missing.status, 404);
   assert.equal(missing.body.error.code, 'TAPWATCH_TOOL_NOT_FOUND');

@@ -153,5 +153,8 @@ test('SDK v2: @modelcontextprotocol/client over its stdio transport, wrapped; ca
       ['get-sum', 'ok', 'sdk', 'sdk-v2-agent'],
     ],
   );
-  assert.ok(calls.every((c) => c.server.length > 0 && c.server !== 'unknown'), 'server name from serverInfo');
+  assert.ok(
+    calls.every((c) => c.server.length > 0 && c.server !== 'unknown'),
+    'server name from serverInfo',
+  );
 });

@@ -49,7 +49,10 @@ async function ingest(events: unknown[]): Promise<void> {
 }
 
 async function counts(): Promise<unknown[]> {
-  return rows(tw.url, `SELECT (SELECT count() FROM tool_calls) AS calls, (SELECT count() FROM alerts) AS alerts, (SELECT count() FROM sessions) AS sessions, (SELECT count() FROM tool_definitions) AS defs`);
+  return rows(
+    tw.url,
+    `SELECT (SELECT count() FROM tool_calls) AS calls, (SELECT count() FROM alerts) AS alerts, (SELECT count() FROM sessions) AS sessions, (SELECT count() FROM tool_definitions) AS defs`,
+  );
 }
 
 before(async () => {
@@ -74,8 +77,14 @@ before(async () => {
       ],
     },
   ]);
-  await waitFor('the calls stored', async () => (await rows(tw.url, 'SELECT count() AS n FROM tool_calls WHERE session = {s:String}', undefined, { s: session }))[0].n === 8);
-  await waitFor('the tool definitions stored', async () => (await rows(tw.url, 'SELECT count() AS n FROM tool_definitions WHERE session = {s:String}', undefined, { s: session }))[0].n === 2);
+  await waitFor(
+    'the calls stored',
+    async () => (await rows(tw.url, 'SELECT count() AS n FROM tool_calls WHERE session = {s:String}', undefined, { s: session }))[0].n === 8,
+  );
+  await waitFor(
+    'the tool definitions stored',
+    async () => (await rows(tw.url, 'SELECT count() AS n FROM tool_definitions WHERE session = {s:String}', undefined, { s: session }))[0].n === 2,
+  );
 });
 
 after(async () => {
@@ -119,8 +128,8 @@ test('writes, DDL, other databases, table functions and file readers are refused
     [`SELECT * FROM dictionary('d')`, 403, /table function dictionary\(\)/],
     [`SELECT * FROM input('a String')`, 403, /table function input\(\)/],
     ['SELECT * FROM numbers(10)', 403, /table function numbers\(\)/],
-    ['SELECT * FROM generateRandom(\'a String\') LIMIT 1', 403, /table function generateRandom\(\)/],
-    ['SELECT count() FROM (SELECT * FROM tool_calls UNION ALL SELECT * FROM merge(\'system\', \'.*\'))', 403, /table function merge\(\)/],
+    ["SELECT * FROM generateRandom('a String') LIMIT 1", 403, /table function generateRandom\(\)/],
+    ["SELECT count() FROM (SELECT * FROM tool_calls UNION ALL SELECT * FROM merge('system', '.*'))", 403, /table function merge\(\)/],
     [`SELECT file('/etc/hostname')`, 403, /function file\(\)/],
     [`SELECT dictGet('d', 'a', toUInt64(1))`, 403, /function dictGet\(\)/],
     [`SELECT joinGet('j', 'v', 1)`, 403, /function joinGet\(\)/],
@@ -132,7 +141,10 @@ test('writes, DDL, other databases, table functions and file readers are refused
     const r = await sql(tw.url, q);
     assert.equal(r.status, status, `${q} → ${r.status} ${JSON.stringify(r.body)}`);
     assert.match(r.body.error.message, message, q);
-    assert.equal(r.body.error.code, status === 403 ? (/read-only/.test(r.body.error.message) ? 'TAPWATCH_SQL_NOT_READ_ONLY' : r.body.error.code) : 'TAPWATCH_SQL_BAD_QUERY');
+    assert.equal(
+      r.body.error.code,
+      status === 403 ? (/read-only/.test(r.body.error.message) ? 'TAPWATCH_SQL_NOT_READ_ONLY' : r.body.error.code) : 'TAPWATCH_SQL_BAD_QUERY',
+    );
     assert.match(r.body.error.code, /^TAPWATCH_SQL_(NOT_READ_ONLY|FORBIDDEN|BAD_QUERY)$/);
   }
   assert.equal(existsSync(evilFile), false, 'no file was written');
@@ -174,7 +186,7 @@ test('errors say what was wrong: syntax with position, unknown table with the li
   assert.equal(syntax.body.error.code, 'TAPWATCH_SQL_BAD_QUERY');
   assert.match(syntax.body.error.message, /Syntax error.*position \d+/);
   const misspelt = await sql(tw.url, 'SELEC 1');
-  assert.match(misspelt.body.error.message, /position 1\b/, 'the position counts from the start of the user\'s query');
+  assert.match(misspelt.body.error.message, /position 1\b/, "the position counts from the start of the user's query");
   const unknown = await sql(tw.url, 'SELECT * FROM tool_cals');
   assert.equal(unknown.status, 400);
   assert.match(unknown.body.error.message, /unknown table tool_cals.*tool_calls.*calls_per_hour/);
@@ -187,13 +199,23 @@ test('errors say what was wrong: syntax with position, unknown table with the li
 });
 
 test('named parameters, CTEs, qualified names and a trailing semicolon work', async () => {
-  const p = await rows(tw.url, 'SELECT count() AS n, {label:String} AS label FROM tool_calls WHERE session = {s:String} AND response_bytes >= {min:UInt64}', undefined, {
-    s: session,
-    min: 1000,
-    label: "it's",
-  });
+  const p = await rows(
+    tw.url,
+    'SELECT count() AS n, {label:String} AS label FROM tool_calls WHERE session = {s:String} AND response_bytes >= {min:UInt64}',
+    undefined,
+    {
+      s: session,
+      min: 1000,
+      label: "it's",
+    },
+  );
   assert.deepEqual(p, [{ n: 7, label: "it's" }]);
-  const cte = await rows(tw.url, 'WITH mine AS (SELECT * FROM tapwatch.tool_calls WHERE session = {s:String}) SELECT tool, count() AS n FROM mine GROUP BY tool ORDER BY tool;', undefined, { s: session });
+  const cte = await rows(
+    tw.url,
+    'WITH mine AS (SELECT * FROM tapwatch.tool_calls WHERE session = {s:String}) SELECT tool, count() AS n FROM mine GROUP BY tool ORDER BY tool;',
+    undefined,
+    { s: session },
+  );
   assert.deepEqual(cte, [
     { tool: 'read', n: 7 },
     { tool: 'write', n: 1 },
@@ -203,7 +225,11 @@ test('named parameters, CTEs, qualified names and a trailing semicolon work', as
 test('format csv answers text/csv with a header row and RFC 4180 quoting', async () => {
   const r = await fetch(`${tw.url}/v1/sql`, {
     method: 'POST',
-    body: JSON.stringify({ sql: `SELECT tool, count() AS n, 'a,"b"' AS q FROM tool_calls WHERE session = {s:String} GROUP BY tool ORDER BY tool`, params: { s: session }, format: 'csv' }),
+    body: JSON.stringify({
+      sql: `SELECT tool, count() AS n, 'a,"b"' AS q FROM tool_calls WHERE session = {s:String} GROUP BY tool ORDER BY tool`,
+      params: { s: session },
+      format: 'csv',
+    }),
   });
   assert.equal(r.status, 200);
   assert.match(r.headers.get('content-type') ?? '', /^text\/csv/);
@@ -224,11 +250,11 @@ test('the ready-made views answer with real data', async () => {
   assert.equal(timeline[0].calls, 8);
   assert.equal(timeline[0].errors, 2);
   assert.equal(timeline[0].timeline.length, 8);
-  assert.deepEqual(
-    timeline[0].timeline.map((c: unknown[]) => c[1]).sort(),
-    ['read', 'read', 'read', 'read', 'read', 'read', 'read', 'write'],
+  assert.deepEqual(timeline[0].timeline.map((c: unknown[]) => c[1]).sort(), ['read', 'read', 'read', 'read', 'read', 'read', 'read', 'write']);
+  const errors = await rows(
+    tw.url,
+    `SELECT tool, calls, errors, error_rate, rpc_errors, tool_errors, last_error FROM error_rates WHERE server = 'guard-server' ORDER BY tool`,
   );
-  const errors = await rows(tw.url, `SELECT tool, calls, errors, error_rate, rpc_errors, tool_errors, last_error FROM error_rates WHERE server = 'guard-server' ORDER BY tool`);
   assert.deepEqual(errors, [
     { tool: 'read', calls: 7, errors: 1, error_rate: 0.1429, rpc_errors: 1, tool_errors: 0, last_error: 'boom' },
     { tool: 'write', calls: 1, errors: 1, error_rate: 1, rpc_errors: 0, tool_errors: 1, last_error: 'denied' },

@@ -101,10 +101,14 @@ test('a 20 MB response is observed whole: the call is reported with its size', a
   // A server that answers any line with one 20 MB tools/call result for id 7, written in pieces.
   const server = `process.stdin.once('data', () => { const body = '{"jsonrpc":"2.0","id":7,"result":{"content":[{"type":"text","text":"' + 'y'.repeat(${size}) + '"}]}}\\n'; for (let i = 0; i < body.length; i += 65521) process.stdout.write(body.slice(i, i + 65521)); process.stdin.resume(); });`;
   const before = bodies.length;
-  const tap = spawn(process.execPath, [TAPWATCH_BIN, 'tap', '--sink', sinkUrl, '--name', 'big', '--session', 'big-20mb', '--', process.execPath, '-e', server], {
-    stdio: ['pipe', 'pipe', 'pipe'],
-    env: { ...process.env, TAPWATCH_LOG_LEVEL: 'silent' },
-  });
+  const tap = spawn(
+    process.execPath,
+    [TAPWATCH_BIN, 'tap', '--sink', sinkUrl, '--name', 'big', '--session', 'big-20mb', '--', process.execPath, '-e', server],
+    {
+      stdio: ['pipe', 'pipe', 'pipe'],
+      env: { ...process.env, TAPWATCH_LOG_LEVEL: 'silent' },
+    },
+  );
   let outBytes = 0;
   tap.stdout.on('data', (d: Buffer) => (outBytes += d.length));
   tap.stdin.write('{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"big","arguments":{}}}\n');

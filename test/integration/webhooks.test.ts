@@ -80,10 +80,18 @@ before(async () => {
   dead = await receiver(() => 503);
   configDir = tempDir('hooks');
   const config = join(configDir, 'webhooks.json');
-  writeFileSync(config, JSON.stringify([{ url: `${flaky.url}/hook` }, { url: `slack+${slack.url}/services/T000/B000/XXXX` }, { url: `${dead.url}/down`, format: 'json' }]));
+  writeFileSync(
+    config,
+    JSON.stringify([{ url: `${flaky.url}/hook` }, { url: `slack+${slack.url}/services/T000/B000/XXXX` }, { url: `${dead.url}/down`, format: 'json' }]),
+  );
   tw = await startUp({
     token: TOKEN,
-    env: { TAPWATCH_WEBHOOKS: config, TAPWATCH_WEBHOOK_SECRET: SECRET, TAPWATCH_WEBHOOK_MAX_ATTEMPTS: String(MAX_ATTEMPTS), TAPWATCH_WEBHOOK_BACKOFF_MS: '100' },
+    env: {
+      TAPWATCH_WEBHOOKS: config,
+      TAPWATCH_WEBHOOK_SECRET: SECRET,
+      TAPWATCH_WEBHOOK_MAX_ATTEMPTS: String(MAX_ATTEMPTS),
+      TAPWATCH_WEBHOOK_BACKOFF_MS: '100',
+    },
   });
 });
 
@@ -196,9 +204,27 @@ test('a silenced alert goes to no webhook', async () => {
 test('a delivery still waiting for its retry at shutdown is written as a dead letter, not lost', async () => {
   const down = await receiver(() => 500);
   const letters: DeadLetter[] = [];
-  const hooks = new WebhookPublisher({ webhooks: [{ url: `${down.url}/x`, format: 'json' }], secret: SECRET, maxAttempts: 5, backoffMs: 600_000, deadLetter: async (d) => void letters.push(d) });
+  const hooks = new WebhookPublisher({
+    webhooks: [{ url: `${down.url}/x`, format: 'json' }],
+    secret: SECRET,
+    maxAttempts: 5,
+    backoffMs: 600_000,
+    deadLetter: async (d) => void letters.push(d),
+  });
   try {
-    const alert = { id: 'shutdown-1', time: new Date().toISOString(), severity: 'low' as const, detector: 'd', title: 't', server: 's', tool: 'x', agent: 'a', session: 'z', evidence: {}, eventIds: [] };
+    const alert = {
+      id: 'shutdown-1',
+      time: new Date().toISOString(),
+      severity: 'low' as const,
+      detector: 'd',
+      title: 't',
+      server: 's',
+      tool: 'x',
+      agent: 'a',
+      session: 'z',
+      evidence: {},
+      eventIds: [],
+    };
     await hooks.publish([alert]);
     await waitFor('first attempt failed', () => hooks.stats.failedAttempts === 1);
     assert.equal(hooks.stats.pending, 1);

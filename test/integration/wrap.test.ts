@@ -40,7 +40,12 @@ after(async () => {
 });
 
 function cli(args: string[], options: { env?: NodeJS.ProcessEnv; cwd?: string } = {}): { code: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [TAPWATCH_BIN, ...args], { encoding: 'utf8', timeout: 60_000, env: { ...process.env, ...options.env }, cwd: options.cwd });
+  const r = spawnSync(process.execPath, [TAPWATCH_BIN, ...args], {
+    encoding: 'utf8',
+    timeout: 60_000,
+    env: { ...process.env, ...options.env },
+    cwd: options.cwd,
+  });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -114,7 +119,10 @@ test('wrap a Claude Desktop config, start the entry as the client would: the cal
 test('a remote entry with --proxy-listen: the printed tapwatch proxy command serves the rewritten url and the call is recorded', async () => {
   const upstreamPort = await freePort();
   let upstreamOut = '';
-  const upstream = spawn(process.execPath, [EVERYTHING, 'streamableHttp'], { env: { ...process.env, PORT: String(upstreamPort) }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const upstream = spawn(process.execPath, [EVERYTHING, 'streamableHttp'], {
+    env: { ...process.env, PORT: String(upstreamPort) },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   procs.push(upstream);
   upstream.stdout?.on('data', (d: Buffer) => (upstreamOut += d.toString()));
   upstream.stderr?.on('data', (d: Buffer) => (upstreamOut += d.toString()));
@@ -140,10 +148,15 @@ test('a remote entry with --proxy-listen: the printed tapwatch proxy command ser
   procs.push(proxy);
   proxy.stdout?.on('data', (d: Buffer) => (proxyOut += d.toString()));
   proxy.stderr?.on('data', (d: Buffer) => (proxyOut += d.toString()));
-  await waitFor('the proxy to listen', () => {
-    if (proxy.exitCode !== null) throw new Error(`proxy exited: ${proxyOut}`);
-    return /listening on/.test(proxyOut);
-  }, 30_000, 50);
+  await waitFor(
+    'the proxy to listen',
+    () => {
+      if (proxy.exitCode !== null) throw new Error(`proxy exited: ${proxyOut}`);
+      return /listening on/.test(proxyOut);
+    },
+    30_000,
+    50,
+  );
 
   const client = new Client({ name: 'cursor', version: '1.0.0' });
   await client.connect(new StreamableHTTPClientTransport(new URL(entry.url)));
@@ -187,7 +200,15 @@ test('exit codes: 0 done, 1 error with the file untouched, 2 usage; help lists t
   assert.equal(noState.code, 1);
   assert.match(noState.stderr, /TAPWATCH_WRAP_NO_STATE/);
 
-  for (const args of [['wrap'], ['wrap', good, '--bogus'], ['wrap', good, '--client', 'claude'], ['wrap', '--client', 'zed'], ['wrap', good, '--proxy-listen', 'nope'], ['unwrap', good, '--sink', 'http://x'], ['wrap', '--client', 'claude', '--project']]) {
+  for (const args of [
+    ['wrap'],
+    ['wrap', good, '--bogus'],
+    ['wrap', good, '--client', 'claude'],
+    ['wrap', '--client', 'zed'],
+    ['wrap', good, '--proxy-listen', 'nope'],
+    ['unwrap', good, '--sink', 'http://x'],
+    ['wrap', '--client', 'claude', '--project'],
+  ]) {
     const r = cli(args);
     assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
     assert.match(r.stderr, /Usage: tapwatch wrap/);
@@ -198,7 +219,7 @@ test('exit codes: 0 done, 1 error with the file untouched, 2 usage; help lists t
   assert.match(cli(['--help']).stdout, /\n {2}wrap {6}.*\n {2}unwrap {4}/);
 });
 
-test('--client finds the client\'s own file: Claude Desktop under the XDG config dir, Cursor\'s project file with --project', () => {
+test("--client finds the client's own file: Claude Desktop under the XDG config dir, Cursor's project file with --project", () => {
   const home = scratch('wrap-client');
   const claudeDir = join(home, 'xdg', 'Claude');
   mkdirSync(claudeDir, { recursive: true });

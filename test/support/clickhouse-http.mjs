@@ -28,7 +28,20 @@ import { gunzipSync } from 'node:zlib';
 import { Session } from 'chdb';
 
 /** Parameters of the HTTP interface that are not settings. */
-const NOT_SETTINGS = new Set(['query', 'database', 'query_id', 'default_format', 'session_id', 'session_timeout', 'session_check', 'user', 'password', 'role', 'compress', 'decompress']);
+const NOT_SETTINGS = new Set([
+  'query',
+  'database',
+  'query_id',
+  'default_format',
+  'session_id',
+  'session_timeout',
+  'session_check',
+  'user',
+  'password',
+  'role',
+  'compress',
+  'decompress',
+]);
 /** Settings of the HTTP layer only; the engine would refuse them. */
 const HTTP_ONLY = new Set([
   'wait_end_of_query',
@@ -121,7 +134,16 @@ export async function startClickHouseHttp({ port = 0, dataDir }) {
       const session = sessionFor(url.searchParams.get('database'), settings);
       const result = Object.keys(params).length > 0 ? await session.queryBindAsync(sql, params, { format }) : await session.queryAsync(sql, { format });
       const bytes = Buffer.from(result.bytes());
-      const summary = { read_rows: String(result.rowsRead ?? 0), read_bytes: String(result.bytesRead ?? 0), written_rows: '0', written_bytes: '0', total_rows_to_read: '0', result_rows: '0', result_bytes: String(bytes.length), elapsed_ns: String(Math.round((result.elapsed ?? 0) * 1e9)) };
+      const summary = {
+        read_rows: String(result.rowsRead ?? 0),
+        read_bytes: String(result.bytesRead ?? 0),
+        written_rows: '0',
+        written_bytes: '0',
+        total_rows_to_read: '0',
+        result_rows: '0',
+        result_bytes: String(bytes.length),
+        elapsed_ns: String(Math.round((result.elapsed ?? 0) * 1e9)),
+      };
       res.writeHead(200, { ...headers, 'content-type': 'text/plain; charset=UTF-8', 'x-clickhouse-summary': JSON.stringify(summary) });
       res.end(bytes);
     } catch (err) {

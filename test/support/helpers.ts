@@ -80,10 +80,7 @@ export async function startUp(options: { env?: NodeJS.ProcessEnv; token?: string
 }
 
 /** Starts a tapwatch server command (`up`, `analyzer`, `api`, `ingest`) on a free port and waits for /healthz. */
-export async function startTapwatch(
-  command: string,
-  options: { env?: NodeJS.ProcessEnv; dataDir?: string; args?: string[] } = {},
-): Promise<RunningTapwatch> {
+export async function startTapwatch(command: string, options: { env?: NodeJS.ProcessEnv; dataDir?: string; args?: string[] } = {}): Promise<RunningTapwatch> {
   const port = await freePort();
   const dataDir = options.dataDir ?? tempDir('data');
   let out = '';
@@ -217,7 +214,10 @@ export async function connectThroughTap(options: {
   });
   let err = '';
   transport.stderr?.on('data', (d: Buffer) => (err += d.toString()));
-  const client = new Client({ name: options.clientName ?? 'tapwatch-e2e', version: '1.0.0' }, options.capabilities ? { capabilities: options.capabilities } : undefined);
+  const client = new Client(
+    { name: options.clientName ?? 'tapwatch-e2e', version: '1.0.0' },
+    options.capabilities ? { capabilities: options.capabilities } : undefined,
+  );
   options.prepare?.(client);
   await client.connect(transport);
   return { client, session, stderr: () => err, close: () => client.close() };

@@ -40,10 +40,15 @@ export async function startEverythingHttp(mode: 'streamableHttp' | 'sse'): Promi
   proc.stdout?.on('data', (d: Buffer) => (out += d.toString()));
   proc.stderr?.on('data', (d: Buffer) => (out += d.toString()));
   const stop = stopper(proc);
-  await waitFor(`server-everything ${mode} to listen`, () => {
-    if (proc.exitCode !== null) throw new Error(`server-everything exited: ${out}`);
-    return /listening on port|running on port/i.test(out);
-  }, 30_000, 50).catch(async (err: unknown) => {
+  await waitFor(
+    `server-everything ${mode} to listen`,
+    () => {
+      if (proc.exitCode !== null) throw new Error(`server-everything exited: ${out}`);
+      return /listening on port|running on port/i.test(out);
+    },
+    30_000,
+    50,
+  ).catch(async (err: unknown) => {
     await stop();
     throw err;
   });
@@ -60,10 +65,15 @@ export async function startProxy(upstream: string, args: string[] = [], env: Nod
   proc.stdout?.on('data', (d: Buffer) => (out += d.toString()));
   proc.stderr?.on('data', (d: Buffer) => (out += d.toString()));
   const stop = stopper(proc);
-  const url = await waitFor('tapwatch proxy to listen', () => {
-    if (proc.exitCode !== null) throw new Error(`tapwatch proxy exited (${proc.exitCode}): ${out}`);
-    return /tapwatch proxy listening on (http:\/\/\S+) → /.exec(out)?.[1];
-  }, 30_000, 50).catch(async (err: unknown) => {
+  const url = await waitFor(
+    'tapwatch proxy to listen',
+    () => {
+      if (proc.exitCode !== null) throw new Error(`tapwatch proxy exited (${proc.exitCode}): ${out}`);
+      return /tapwatch proxy listening on (http:\/\/\S+) → /.exec(out)?.[1];
+    },
+    30_000,
+    50,
+  ).catch(async (err: unknown) => {
     await stop();
     throw err;
   });

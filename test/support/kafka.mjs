@@ -92,17 +92,18 @@ export async function ensureKafka({ version = KAFKA_VERSION, log = () => {} } = 
     const mvnLog = path.join(dir, 'mvn.log');
     await fsp.writeFile(mvnLog, '');
     const args = [
-      '-q', '-B', '-Dstyle.color=never', '-f', pom,
+      '-q',
+      '-B',
+      '-Dstyle.color=never',
+      '-f',
+      pom,
       `${DEPENDENCY_PLUGIN}:copy-dependencies`,
       '-DincludeScope=runtime',
       `-DoutputDirectory=${libs}`,
     ];
     const { code, signal } = await run('mvn', args, mvnLog);
     if (code !== 0) {
-      throw new Error(
-        `mvn failed (${signal ?? `exit ${code}`}) fetching Kafka ${version}; ` +
-          `see ${mvnLog}:\n${await tail(mvnLog, 30)}`,
-      );
+      throw new Error(`mvn failed (${signal ?? `exit ${code}`}) fetching Kafka ${version}; ` + `see ${mvnLog}:\n${await tail(mvnLog, 30)}`);
     }
     const jars = (await fsp.readdir(libs)).filter((f) => f.endsWith('.jar'));
     if (!jars.some((f) => f.startsWith(`kafka_2.13-${version}`))) {
@@ -121,9 +122,7 @@ export async function ensureKafka({ version = KAFKA_VERSION, log = () => {} } = 
 function classpathOf(dir) {
   const launcher = path.join(dir, 'launcher');
   const jars = path.join(dir, 'libs', '*');
-  return fs.existsSync(path.join(launcher, `${LAUNCHER_CLASS}.class`))
-    ? `${launcher}${path.delimiter}${jars}`
-    : jars;
+  return fs.existsSync(path.join(launcher, `${LAUNCHER_CLASS}.class`)) ? `${launcher}${path.delimiter}${jars}` : jars;
 }
 
 /**
@@ -286,18 +285,10 @@ function installExitHook() {
  *   when the JVM exits for any reason; `stop()` sends SIGTERM, waits for the
  *   exit (SIGKILL after 15 s) and deletes the data dir if it was a temp dir.
  */
-export async function startKafka({
-  port = 0,
-  dataDir,
-  version = KAFKA_VERSION,
-  readyTimeoutMs = READY_TIMEOUT_MS,
-  config = {},
-} = {}) {
+export async function startKafka({ port = 0, dataDir, version = KAFKA_VERSION, readyTimeoutMs = READY_TIMEOUT_MS, config = {} } = {}) {
   const kafka = await ensureKafka({ version });
   const ownsDataDir = !dataDir;
-  const dir = dataDir
-    ? path.resolve(dataDir)
-    : await fsp.mkdtemp(path.join(os.tmpdir(), 'tapwatch-kafka-'));
+  const dir = dataDir ? path.resolve(dataDir) : await fsp.mkdtemp(path.join(os.tmpdir(), 'tapwatch-kafka-'));
   await fsp.mkdir(dir, { recursive: true });
 
   // A free port found here could in theory be taken before the JVM binds it;
@@ -379,7 +370,8 @@ async function startOnce({ kafka, dir, ownsDataDir, port, readyTimeoutMs, config
     '-Djava.awt.headless=true',
     '-Dorg.slf4j.simpleLogger.showDateTime=true',
     '-Dorg.slf4j.simpleLogger.dateTimeFormat=HH:mm:ss.SSS',
-    '-cp', kafka.classpath,
+    '-cp',
+    kafka.classpath,
     ...(usesLauncher ? [LAUNCHER_CLASS] : []),
     mainClass,
     ...args,
@@ -392,15 +384,12 @@ async function startOnce({ kafka, dir, ownsDataDir, port, readyTimeoutMs, config
     const format = await run(
       java,
       // C1 only: this short-lived tool starts ~30% faster without C2.
-      javaArgs(['-Xmx256m', '-XX:TieredStopAtLevel=1'], 'kafka.tools.StorageTool', [
-        'format', '--cluster-id', clusterId(), '--config', propsFile,
-      ]),
+      javaArgs(['-Xmx256m', '-XX:TieredStopAtLevel=1'], 'kafka.tools.StorageTool', ['format', '--cluster-id', clusterId(), '--config', propsFile]),
       logFile,
     );
     if (format.code !== 0) {
       throw new Error(
-        `Kafka storage format failed (${format.signal ?? `exit ${format.code}`}); ` +
-          `log: ${logFile}\n${await diagnostics(logFile, formatStart)}`,
+        `Kafka storage format failed (${format.signal ?? `exit ${format.code}`}); ` + `log: ${logFile}\n${await diagnostics(logFile, formatStart)}`,
       );
     }
   }
@@ -458,9 +447,7 @@ async function startOnce({ kafka, dir, ownsDataDir, port, readyTimeoutMs, config
       if (spawnError) throw new Error(`cannot run ${java}: ${spawnError.message}`);
       if (child.exitCode !== null || child.signalCode !== null) {
         const text = await diagnostics(logFile, logStart);
-        const msg =
-          `Kafka broker exited during startup (${child.signalCode ?? `exit ${child.exitCode}`}); ` +
-          `log: ${logFile}\n${text}`;
+        const msg = `Kafka broker exited during startup (${child.signalCode ?? `exit ${child.exitCode}`}); ` + `log: ${logFile}\n${text}`;
         const bind = /failed to bind to [^\s]*:(\d+)|BindException|Address already in use/.exec(text);
         if (bind) throw new PortInUseError(msg, Number(bind[1]));
         throw new Error(msg);
@@ -468,10 +455,7 @@ async function startOnce({ kafka, dir, ownsDataDir, port, readyTimeoutMs, config
       if (!sawStarted) sawStarted = await logTail.contains(READY_LOG_LINE);
       if (sawStarted && (await answersApiVersions(brokerPort))) break;
       if (Date.now() > deadline) {
-        throw new Error(
-          `Kafka broker not ready after ${readyTimeoutMs} ms; log: ${logFile}\n` +
-            (await diagnostics(logFile, logStart)),
-        );
+        throw new Error(`Kafka broker not ready after ${readyTimeoutMs} ms; log: ${logFile}\n` + (await diagnostics(logFile, logStart)));
       }
       await sleep(100);
     }
@@ -617,7 +601,10 @@ function run(cmd, args, logFile) {
 /** Last `n` lines of a text file ('' if unreadable). */
 async function tail(file, n) {
   const text = await fsp.readFile(file, 'utf8').catch(() => '');
-  return text.split('\n').slice(-n - 1).join('\n');
+  return text
+    .split('\n')
+    .slice(-n - 1)
+    .join('\n');
 }
 
 /**
@@ -689,9 +676,10 @@ async function cli(argv) {
         process.once('SIGINT', () => resolve('signal'));
         process.once('SIGTERM', () => resolve('signal'));
       }),
-      broker.exited.then(async ({ code, signal }) =>
-        // Read the log now: stop() deletes a temp data dir with it.
-        `broker exited unexpectedly (${signal ?? `exit ${code}`}):\n${await diagnostics(broker.logFile)}`,
+      broker.exited.then(
+        async ({ code, signal }) =>
+          // Read the log now: stop() deletes a temp data dir with it.
+          `broker exited unexpectedly (${signal ?? `exit ${code}`}):\n${await diagnostics(broker.logFile)}`,
       ),
     ]);
     clearInterval(keepAlive);

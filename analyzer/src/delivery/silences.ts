@@ -66,7 +66,8 @@ export class SilenceFilter implements AlertPublisher {
     // Each target on its own: one that fails must not make the others deliver twice on a retry.
     const results = await Promise.allSettled(this.targets.map((t) => t.publish(out)));
     for (const r of results) {
-      if (r.status === 'rejected') log.error('an alert target failed; the alerts are stored and queryable', { error: (r.reason as Error)?.message, alerts: out.length });
+      if (r.status === 'rejected')
+        log.error('an alert target failed; the alerts are stored and queryable', { error: (r.reason as Error)?.message, alerts: out.length });
     }
   }
 
@@ -75,4 +76,3 @@ export class SilenceFilter implements AlertPublisher {
     clearInterval(this.timer);
   }
 }
-

@@ -56,7 +56,11 @@ export function parseWebhooks(setting: string | undefined): Webhook[] {
     try {
       file = readFileSync(text, 'utf8');
     } catch (err) {
-      throw new TapwatchError('TAPWATCH_BAD_CONFIG', `TAPWATCH_WEBHOOKS: cannot read ${text} (expected URLs or the path of a JSON file): ${(err as Error).message}`, { cause: err });
+      throw new TapwatchError(
+        'TAPWATCH_BAD_CONFIG',
+        `TAPWATCH_WEBHOOKS: cannot read ${text} (expected URLs or the path of a JSON file): ${(err as Error).message}`,
+        { cause: err },
+      );
     }
     raw = parseJson(file, `TAPWATCH_WEBHOOKS file ${text}`);
   } else {
@@ -69,10 +73,16 @@ export function parseWebhooks(setting: string | undefined): Webhook[] {
   if (!Array.isArray(raw)) throw new TapwatchError('TAPWATCH_BAD_CONFIG', 'TAPWATCH_WEBHOOKS: expected an array of {url, format?, secret?}');
   return raw.map((entry: unknown, i) => {
     const e = typeof entry === 'string' ? { url: entry } : entry;
-    const withPrefix = e && typeof e === 'object' && typeof (e as { url?: unknown }).url === 'string' && (e as { url: string }).url.startsWith('slack+') ? { ...(e as object), url: (e as { url: string }).url.slice('slack+'.length), format: 'slack' } : e;
+    const withPrefix =
+      e && typeof e === 'object' && typeof (e as { url?: unknown }).url === 'string' && (e as { url: string }).url.startsWith('slack+')
+        ? { ...(e as object), url: (e as { url: string }).url.slice('slack+'.length), format: 'slack' }
+        : e;
     const parsed = WebhookSchema.safeParse(withPrefix);
     if (!parsed.success) {
-      throw new TapwatchError('TAPWATCH_BAD_CONFIG', `TAPWATCH_WEBHOOKS[${i}]: ${parsed.error.issues.map((x) => `${x.path.join('.') || 'entry'}: ${x.message}`).join('; ')}`);
+      throw new TapwatchError(
+        'TAPWATCH_BAD_CONFIG',
+        `TAPWATCH_WEBHOOKS[${i}]: ${parsed.error.issues.map((x) => `${x.path.join('.') || 'entry'}: ${x.message}`).join('; ')}`,
+      );
     }
     return parsed.data;
   });
@@ -91,11 +101,18 @@ export function signature(secret: string, body: string): string {
   return `sha256=${createHmac('sha256', secret).update(body).digest('hex')}`;
 }
 
-const SEVERITY_EMOJI: Record<Alert['severity'], string> = { low: ':large_blue_circle:', medium: ':large_yellow_circle:', high: ':large_orange_circle:', critical: ':red_circle:' };
+const SEVERITY_EMOJI: Record<Alert['severity'], string> = {
+  low: ':large_blue_circle:',
+  medium: ':large_yellow_circle:',
+  high: ':large_orange_circle:',
+  critical: ':red_circle:',
+};
 
 /** Slack's incoming-webhook payload for an alert: `text` for notifications, `blocks` for the message. */
 export function slackPayload(a: Alert): { text: string; blocks: unknown[] } {
-  const where = [a.server && `*server* ${a.server}`, a.tool && `*tool* ${a.tool}`, a.agent && `*agent* ${a.agent}`, a.session && `*session* ${a.session}`].filter(Boolean).join('  ·  ');
+  const where = [a.server && `*server* ${a.server}`, a.tool && `*tool* ${a.tool}`, a.agent && `*agent* ${a.agent}`, a.session && `*session* ${a.session}`]
+    .filter(Boolean)
+    .join('  ·  ');
   const evidence = JSON.stringify(a.evidence);
   return {
     text: `[${a.severity.toUpperCase()}] ${a.detector}: ${a.title}`,
@@ -186,7 +203,16 @@ export class WebhookPublisher implements AlertPublisher {
     const url = redactUrl(hook.url);
     log.error('webhook delivery failed; written to webhook_deadletters', { url, alert: alert.id, attempts, status, error });
     try {
-      await this.options.deadLetter({ id: randomUUID(), time: new Date().toISOString(), url, alertId: alert.id, attempts, lastStatus: status, lastError: error.slice(0, 1000), payload: body });
+      await this.options.deadLetter({
+        id: randomUUID(),
+        time: new Date().toISOString(),
+        url,
+        alertId: alert.id,
+        attempts,
+        lastStatus: status,
+        lastError: error.slice(0, 1000),
+        payload: body,
+      });
     } catch (err) {
       log.error('could not store a webhook dead letter', { url, alert: alert.id, error: (err as Error).message });
     }

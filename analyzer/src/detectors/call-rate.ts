@@ -39,14 +39,24 @@ export function detectCallRate(state: RateState, c: SessionCounters, event: Tool
       severity: 'low',
       detector: CALL_RATE_DETECTOR,
       title: `Session ${event.session} is calling tools at ${Math.round(c.rate)}/min; ${peak.whose} sessions peak around ${Math.round(peak.p95)}/min.`,
-      evidence: { ratePerMinute: Math.round(c.rate), limit: Math.round(limit), baselineP95: Math.round(peak.p95), baselineSessions: peak.sessions, callsInSession: c.calls, callId: event.id },
+      evidence: {
+        ratePerMinute: Math.round(c.rate),
+        limit: Math.round(limit),
+        baselineP95: Math.round(peak.p95),
+        baselineSessions: peak.sessions,
+        callsInSession: c.calls,
+        callId: event.id,
+      },
       eventIds: [event.id],
     },
   ];
 }
 
 function normalPeak(state: RateState, agent: string): { p95: number; sessions: number; whose: string } | undefined {
-  for (const [key, whose] of [[agent, 'this agent\'s'], ['*', 'all agents\'']] as const) {
+  for (const [key, whose] of [
+    [agent, "this agent's"],
+    ['*', "all agents'"],
+  ] as const) {
     const v = state.peaks.get(key);
     if (!v || v.length < MIN_FINISHED_SESSIONS) continue;
     return { p95: quantileOf(v, 0.95), sessions: v.length, whose };

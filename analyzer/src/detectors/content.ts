@@ -32,16 +32,15 @@ function judge(f: ContentFinding, event: ToolCallEvent): { severity: Severity; w
       const weak = WEAK_SECRET_RULES.test(f.rule);
       if (f.where === 'arguments') {
         const egress = isEgressCall(event);
-        if (weak) return egress ? { severity: 'medium', what: `A high-entropy string that may be a secret is being sent out through ${subject}${at}` } : undefined;
+        if (weak)
+          return egress ? { severity: 'medium', what: `A high-entropy string that may be a secret is being sent out through ${subject}${at}` } : undefined;
         return { severity: egress ? 'critical' : 'high', what: `A secret (${f.rule}) is being sent in the arguments of ${subject}${at}` };
       }
       if (weak) return { severity: 'low', what: `A result of ${subject} holds a high-entropy string that may be a secret` };
       return { severity: 'high', what: `A result of ${subject} exposed a secret (${f.rule}) to the agent` };
     }
     case 'sensitive_path':
-      return f.where === 'arguments'
-        ? { severity: 'high', what: `${subject} was asked for a sensitive file (${f.rule})${at}` }
-        : undefined;
+      return f.where === 'arguments' ? { severity: 'high', what: `${subject} was asked for a sensitive file (${f.rule})${at}` } : undefined;
     case 'path_traversal':
       return f.where === 'arguments' ? { severity: 'high', what: `Path traversal (${f.rule}) in the arguments of ${subject}${at}` } : undefined;
     case 'shell_injection':

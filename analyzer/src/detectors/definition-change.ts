@@ -50,7 +50,9 @@ export function seedDefinition(
 
 /** Canonical hash of the compared fields: key order and whitespace do not matter. */
 export function definitionHash(def: ToolDefinition): string {
-  return createHash('sha256').update(canonicalJson(pick(def))).digest('hex');
+  return createHash('sha256')
+    .update(canonicalJson(pick(def)))
+    .digest('hex');
 }
 
 export interface DefinitionOutcome {

@@ -45,7 +45,10 @@ export interface DetectContext {
  * that runs each query at most once per warm-up pass (several detectors seed
  * from the same rows), so a hook may call whatever it needs.
  */
-export type StoreReader = Pick<BaselineRepository, 'recentResponseSizes' | 'knownDefinitions' | 'knownServers' | 'recentSessionCounts' | 'recentCallSequence' | 'recentSessionVolumes'>;
+export type StoreReader = Pick<
+  BaselineRepository,
+  'recentResponseSizes' | 'knownDefinitions' | 'knownServers' | 'recentSessionCounts' | 'recentCallSequence' | 'recentSessionVolumes'
+>;
 
 export interface Detector<S = unknown, T extends EventType = EventType> {
   /** Registry key: unique. */

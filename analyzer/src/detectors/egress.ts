@@ -11,15 +11,78 @@ import type { ToolCallEvent } from '@tapwatch/schema';
  * gists, pages), and the generic remote verbs. Split on case, `_`, `-`, `.`.
  */
 const EGRESS_WORDS = new Set([
-  'fetch', 'http', 'https', 'request', 'post', 'put', 'patch', 'curl', 'wget', 'webhook', 'url', 'browse', 'navigate',
-  'send', 'email', 'mail', 'message', 'msg', 'chat', 'notify', 'notification', 'sms', 'slack', 'tweet', 'reply',
-  'upload', 'publish', 'share', 'sync', 'backup', 'export', 'push', 'deploy', 'transfer', 'forward',
-  'issue', 'comment', 'pull', 'pr', 'gist', 'page', 'wiki', 'discussion', 'review', 'release', 'snapshot', 'paste', 'submit',
+  'fetch',
+  'http',
+  'https',
+  'request',
+  'post',
+  'put',
+  'patch',
+  'curl',
+  'wget',
+  'webhook',
+  'url',
+  'browse',
+  'navigate',
+  'send',
+  'email',
+  'mail',
+  'message',
+  'msg',
+  'chat',
+  'notify',
+  'notification',
+  'sms',
+  'slack',
+  'tweet',
+  'reply',
+  'upload',
+  'publish',
+  'share',
+  'sync',
+  'backup',
+  'export',
+  'push',
+  'deploy',
+  'transfer',
+  'forward',
+  'issue',
+  'comment',
+  'pull',
+  'pr',
+  'gist',
+  'page',
+  'wiki',
+  'discussion',
+  'review',
+  'release',
+  'snapshot',
+  'paste',
+  'submit',
 ]);
 
 /** Words that, alone, make a name read-only even if an egress word also appears (`get_issue`, `list_pull_requests`). */
 const READ_WORDS = new Set(['get', 'list', 'read', 'search', 'find', 'query', 'describe', 'show', 'view', 'fetch_status', 'status', 'download']);
-const WRITE_WORDS = new Set(['create', 'add', 'update', 'edit', 'post', 'send', 'write', 'put', 'upload', 'publish', 'comment', 'reply', 'submit', 'push', 'share', 'open', 'merge', 'set']);
+const WRITE_WORDS = new Set([
+  'create',
+  'add',
+  'update',
+  'edit',
+  'post',
+  'send',
+  'write',
+  'put',
+  'upload',
+  'publish',
+  'comment',
+  'reply',
+  'submit',
+  'push',
+  'share',
+  'open',
+  'merge',
+  'set',
+]);
 
 /**
  * The words of a tool name, lower-cased. Tool names repeat on every call and the split costs
@@ -66,7 +129,32 @@ function judgeTool(tool: string): boolean {
   const words = nameWords(tool);
   if (!words.some((w) => EGRESS_WORDS.has(w))) return false;
   // Pure network verbs are egress whatever else the name says (fetch carries its URL).
-  if (words.some((w) => ['fetch', 'http', 'https', 'request', 'curl', 'wget', 'webhook', 'send', 'email', 'mail', 'upload', 'publish', 'notify', 'sync', 'backup', 'export', 'transfer', 'forward', 'snapshot', 'share'].includes(w))) {
+  if (
+    words.some((w) =>
+      [
+        'fetch',
+        'http',
+        'https',
+        'request',
+        'curl',
+        'wget',
+        'webhook',
+        'send',
+        'email',
+        'mail',
+        'upload',
+        'publish',
+        'notify',
+        'sync',
+        'backup',
+        'export',
+        'transfer',
+        'forward',
+        'snapshot',
+        'share',
+      ].includes(w),
+    )
+  ) {
     return true;
   }
   // Shared systems (issues, PRs, comments…): only the writing verbs.

@@ -95,13 +95,7 @@ export function detectFlow(state: FlowState, event: ToolCallEvent): Finding[] {
       const worth = read.kind === 'sensitive' || carries || similarSize || (event.destinations?.length ?? 0) > 0;
       if (worth) {
         state.alerted.set(key, true);
-        const severity = carries
-          ? read.kind === 'sensitive'
-            ? 'critical'
-            : 'high'
-          : read.kind === 'sensitive' || similarSize
-            ? 'high'
-            : 'medium';
+        const severity = carries ? (read.kind === 'sensitive' ? 'critical' : 'high') : read.kind === 'sensitive' || similarSize ? 'high' : 'medium';
         const secondsAfter = Math.round((nowMs - read.atMs) / 100) / 10;
         findings.push({
           severity,

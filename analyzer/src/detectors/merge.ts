@@ -75,8 +75,12 @@ function summary(g: Group): Alert[] {
       ...a,
       id: `${a.id}${MERGED_SUFFIX}`.slice(0, 128),
       time: g.lastTime,
-      title: `${g.count} more alert${g.count === 1 ? '' : 's'} like this within ${Math.round((Date.parse(g.lastTime) - Date.parse(a.time)) / 1000)}s: ${a.title}`.slice(0, 1024),
-      session: g.sessions.size === 1 ? [...g.sessions][0] ?? a.session : a.session,
+      title:
+        `${g.count} more alert${g.count === 1 ? '' : 's'} like this within ${Math.round((Date.parse(g.lastTime) - Date.parse(a.time)) / 1000)}s: ${a.title}`.slice(
+          0,
+          1024,
+        ),
+      session: g.sessions.size === 1 ? ([...g.sessions][0] ?? a.session) : a.session,
       evidence: { mergedInto: a.id, count: g.count, sessions: [...g.sessions].slice(0, 50), firstTime: a.time, lastTime: g.lastTime },
       eventIds: g.eventIds.slice(0, 100),
     },

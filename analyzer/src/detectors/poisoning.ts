@@ -88,18 +88,53 @@ export interface PoisoningRule {
 
 /** The rules, their weights and what each means: the table the evidence refers to. */
 export const POISONING_RULES: readonly PoisoningRule[] = Object.freeze([
-  { id: 'invisible_characters', weight: 3, category: 'invisible', summary: 'zero-width, Unicode tag, bidi-override, variation-selector or control characters (ANSI escapes) anywhere in the definition' },
+  {
+    id: 'invisible_characters',
+    weight: 3,
+    category: 'invisible',
+    summary: 'zero-width, Unicode tag, bidi-override, variation-selector or control characters (ANSI escapes) anywhere in the definition',
+  },
   { id: 'secrecy', weight: 3, category: 'secrecy', summary: 'tells the model to keep something from the user, act silently, not ask, or lie if asked' },
-  { id: 'sensitive_file_request', weight: 3, category: 'sensitive', summary: 'asks to read or pass a credential-bearing file (~/.ssh, id_rsa, .aws/credentials, .env, .npmrc, hosts.yml, mcp.json, …) unrelated to the tool' },
-  { id: 'credential_request', weight: 3, category: 'sensitive', summary: 'asks to collect or pass credentials, keys, tokens, passwords or cookies from somewhere else' },
-  { id: 'conversation_request', weight: 3, category: 'sensitive', summary: 'asks for the conversation, previous messages or the system prompt in a tool whose job is not about them' },
+  {
+    id: 'sensitive_file_request',
+    weight: 3,
+    category: 'sensitive',
+    summary: 'asks to read or pass a credential-bearing file (~/.ssh, id_rsa, .aws/credentials, .env, .npmrc, hosts.yml, mcp.json, …) unrelated to the tool',
+  },
+  {
+    id: 'credential_request',
+    weight: 3,
+    category: 'sensitive',
+    summary: 'asks to collect or pass credentials, keys, tokens, passwords or cookies from somewhere else',
+  },
+  {
+    id: 'conversation_request',
+    weight: 3,
+    category: 'sensitive',
+    summary: 'asks for the conversation, previous messages or the system prompt in a tool whose job is not about them',
+  },
   { id: 'instruction_override', weight: 3, category: 'override', summary: 'tells the model to ignore or override its other instructions or the user' },
-  { id: 'instruction_tag', weight: 2, category: 'hidden', summary: '<IMPORTANT>, <SYSTEM>, <instructions>-style tags or chat-template markers addressed to the model' },
+  {
+    id: 'instruction_tag',
+    weight: 2,
+    category: 'hidden',
+    summary: '<IMPORTANT>, <SYSTEM>, <instructions>-style tags or chat-template markers addressed to the model',
+  },
   { id: 'hidden_comment', weight: 2, category: 'hidden', summary: 'text hidden in an HTML or Markdown comment' },
   { id: 'whitespace_padding', weight: 2, category: 'hidden', summary: 'text pushed out of view by long runs of blank lines or spaces' },
-  { id: 'cross_action_directive', weight: 2, category: 'directive', summary: 'a directive to do something other than the tool\'s job: call another tool, read a file, use a URL, hand over data' },
+  {
+    id: 'cross_action_directive',
+    weight: 2,
+    category: 'directive',
+    summary: "a directive to do something other than the tool's job: call another tool, read a file, use a URL, hand over data",
+  },
   { id: 'external_send', weight: 2, category: 'exfil', summary: 'a directive to send, copy or route data to a literal URL or e-mail address' },
-  { id: 'side_channel_parameter', weight: 2, category: 'side_channel', summary: 'a free-text parameter (note, context, metadata, …) that asks for secrets, files, private data or the conversation' },
+  {
+    id: 'side_channel_parameter',
+    weight: 2,
+    category: 'side_channel',
+    summary: 'a free-text parameter (note, context, metadata, …) that asks for secrets, files, private data or the conversation',
+  },
   { id: 'model_addressed', weight: 1, category: 'booster', summary: 'text addressed to the assistant/model itself' },
   { id: 'compliance_pretext', weight: 1, category: 'booster', summary: 'a licence, compliance, approval or "the service needs it" pretext' },
   { id: 'sensitive_file_mention', weight: 1, category: 'booster', summary: 'names a credential-bearing file without asking for it' },
@@ -206,7 +241,8 @@ function checkSite(site: TextSite, ctx: Ctx, add: Add): void {
   hit('compliance_pretext', PRETEXT);
 
   for (const s of splitSentences(text)) {
-    const at = (m: { index: number; 0: string } | null, base = s.start, len = s.text.length): [number, number] => (m ? [base + m.index, base + m.index + m[0].length] : [base, base + len]);
+    const at = (m: { index: number; 0: string } | null, base = s.start, len = s.text.length): [number, number] =>
+      m ? [base + m.index, base + m.index + m[0].length] : [base, base + len];
     if (WITHOUT_TELLING.test(s.text) && MODEL_ACTION.test(s.text.replace(WITHOUT_TELLING, ''))) {
       add('secrecy', where, text, ...at(WITHOUT_TELLING.exec(s.text)));
     }
@@ -254,7 +290,8 @@ function checkSite(site: TextSite, ctx: Ctx, add: Add): void {
         const targets = directiveTargets(positive, ctx, firm && !CONDITIONAL.test(positive));
         if (targets.length > 0) add('cross_action_directive', where, text, s.start, s.start + s.text.length);
         const destination = foreignDestinations(positive)[0];
-        if (destination && TRANSFER_VERB.test(positive) && sentTo(positive)) add('external_send', where, text, ...here({ index: Math.max(0, sentence.indexOf(destination)), 0: destination }));
+        if (destination && TRANSFER_VERB.test(positive) && sentTo(positive))
+          add('external_send', where, text, ...here({ index: Math.max(0, sentence.indexOf(destination)), 0: destination }));
       }
     }
     const sentence = s.text;
@@ -264,7 +301,9 @@ function checkSite(site: TextSite, ctx: Ctx, add: Add): void {
 
 /** True when a non-placeholder destination is where something goes ("to https://…", "through …"), not where it comes from. */
 function sentTo(sentence: string): boolean {
-  return foreignDestinations(sentence).some((d) => /(?:\b(?:to|into|through|via|onto|towards?)\b[^.!?]{0,30}|\b(?:b?cc|e-?mail)\s+)$/i.test(before(sentence, d)));
+  return foreignDestinations(sentence).some((d) =>
+    /(?:\b(?:to|into|through|via|onto|towards?)\b[^.!?]{0,30}|\b(?:b?cc|e-?mail)\s+)$/i.test(before(sentence, d)),
+  );
 }
 
 function before(sentence: string, d: string): string {
@@ -293,7 +332,11 @@ function foreignDestinations(sentence: string): string[] {
   const out: string[] = [];
   for (const re of [URL, EMAIL, DOMAIN_WITH_PATH]) {
     for (const m of sentence.matchAll(re)) {
-      const host = m[0].replace(/^https?:\/\//i, '').replace(/^[^@]*@/, '').split(/[/:?#]/)[0] ?? '';
+      const host =
+        m[0]
+          .replace(/^https?:\/\//i, '')
+          .replace(/^[^@]*@/, '')
+          .split(/[/:?#]/)[0] ?? '';
       if (!HARMLESS_HOST.test(host)) out.push(m[0]);
     }
   }

@@ -104,7 +104,23 @@ export function seedSessionVolumes(state: RateState, agent: string, volumes: num
 export function counters(state: RateState, session: string, agent: string): SessionCounters {
   let c = state.sessions.get(session);
   if (!c) {
-    c = { agent: intern(agent), resultBytes: 0, calls: 0, lastMs: undefined, rate: 0, peakRate: 0, learned: false, lastTool: '', lastArgs: '', lastRun: 0, otherTool: undefined, otherArgs: '', run: 0, errorsInRow: 0, perTool: new Map() };
+    c = {
+      agent: intern(agent),
+      resultBytes: 0,
+      calls: 0,
+      lastMs: undefined,
+      rate: 0,
+      peakRate: 0,
+      learned: false,
+      lastTool: '',
+      lastArgs: '',
+      lastRun: 0,
+      otherTool: undefined,
+      otherArgs: '',
+      run: 0,
+      errorsInRow: 0,
+      perTool: new Map(),
+    };
     state.sessions.set(session, c);
   }
   return c;
@@ -161,6 +177,11 @@ export function intern(text: string): string {
 }
 
 /** The finding fields every rate detector shares. */
-export function subject(event: { server: string; tool: string; agent: string; session: string }): { server: string; tool: string; agent: string; session: string } {
+export function subject(event: { server: string; tool: string; agent: string; session: string }): {
+  server: string;
+  tool: string;
+  agent: string;
+  session: string;
+} {
   return { server: event.server, tool: event.tool, agent: event.agent, session: event.session };
 }

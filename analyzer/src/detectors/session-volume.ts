@@ -24,7 +24,14 @@ export function detectSessionVolume(state: RateState, c: SessionCounters, event:
       severity: 'medium',
       detector: SESSION_VOLUME_DETECTOR,
       title: `Session ${event.session} has pulled ${formatBytes(c.resultBytes)} of results; ${normal.whose} sessions stay under ${formatBytes(normal.threshold)}.`,
-      evidence: { sessionResultBytes: c.resultBytes, threshold: normal.threshold, baselineP99: normal.p99, baselineSessions: normal.sessions, baseline: normal.whose, callId: event.id },
+      evidence: {
+        sessionResultBytes: c.resultBytes,
+        threshold: normal.threshold,
+        baselineP99: normal.p99,
+        baselineSessions: normal.sessions,
+        baseline: normal.whose,
+        callId: event.id,
+      },
       eventIds: [event.id],
     },
   ];
@@ -32,7 +39,10 @@ export function detectSessionVolume(state: RateState, c: SessionCounters, event:
 
 /** 4 × the 99th percentile of finished sessions' result volume, the agent's own when it has enough, else everyone's. */
 export function sessionVolumeThreshold(state: RateState, agent: string): { threshold: number; p99: number; sessions: number; whose: string } | undefined {
-  for (const [key, whose] of [[agent, 'this agent\'s'], ['*', 'all agents\'']] as const) {
+  for (const [key, whose] of [
+    [agent, "this agent's"],
+    ['*', "all agents'"],
+  ] as const) {
     const v = state.volumes.get(key);
     if (!v || v.length < MIN_FINISHED_SESSIONS) continue;
     const p99 = quantileOf(v, 0.99);

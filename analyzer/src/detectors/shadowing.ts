@@ -232,7 +232,9 @@ function referencesIn(sentence: string, server: string, own: Set<string>, state:
       push({ kind: 'server', name: knownServer });
     }
     if (own.has(token)) continue;
-    const advertisers = (state.names.get(nameKey(token)) ?? []).filter((a) => a.server !== server && (a.tool === token || (isSpecificName(token) && nameKey(a.tool) === nameKey(token))));
+    const advertisers = (state.names.get(nameKey(token)) ?? []).filter(
+      (a) => a.server !== server && (a.tool === token || (isSpecificName(token) && nameKey(a.tool) === nameKey(token))),
+    );
     if (advertisers.length === 0) continue;
     const before = sentence.slice(Math.max(0, index - 12), index);
     const after = sentence.slice(index + token.length, index + token.length + 12);

@@ -242,7 +242,10 @@ function regex(env: CompileEnv, pattern: string, path: string): RegExp | undefin
 }
 
 function lastSegment(s: string): string {
-  const t = s.trim().replace(/^["']|["']$/g, '').replace(/[\\/]+$/, '');
+  const t = s
+    .trim()
+    .replace(/^["']|["']$/g, '')
+    .replace(/[\\/]+$/, '');
   const i = Math.max(t.lastIndexOf('/'), t.lastIndexOf('\\'));
   return (i >= 0 ? t.slice(i + 1) : t).toLowerCase();
 }
@@ -252,7 +255,8 @@ const URL_HOST = /[a-z][a-z0-9+.-]{0,20}:\/\/(?:[^\s/?#@]{0,256}@)?([^\s/?#:'"<>
  * Endings that make a bare word a file name rather than a host, even where
  * they are also top-level domains (`transfer.sh`, `paste.rs`, `notes.md`).
  */
-const FILE_ENDING = /\.(?:sh|bash|zsh|ps1|rs|py|js|mjs|cjs|ts|tsx|jsx|go|rb|pl|php|java|kt|c|h|cc|cpp|cs|swift|md|txt|json|ya?ml|toml|ini|cfg|conf|env|log|csv|tsv|html?|css|scss|xml|sql|lock|pem|key|crt|zip|gz|tgz|tar|bak|tmp|png|jpe?g|gif|svg|pdf)$/i;
+const FILE_ENDING =
+  /\.(?:sh|bash|zsh|ps1|rs|py|js|mjs|cjs|ts|tsx|jsx|go|rb|pl|php|java|kt|c|h|cc|cpp|cs|swift|md|txt|json|ya?ml|toml|ini|cfg|conf|env|log|csv|tsv|html?|css|scss|xml|sql|lock|pem|key|crt|zip|gz|tgz|tar|bak|tmp|png|jpe?g|gif|svg|pdf)$/i;
 
 /**
  * Hosts named in a value: the hosts of its URLs; or, for a value without a
@@ -269,7 +273,11 @@ export function hostsIn(value: string): string[] {
   }
   const t = value.trim();
   if (t.length === 0 || t.length > 300 || /[\s/\\]/.test(t) || !t.includes('.')) return hosts;
-  const host = t.replace(/^[^@]*@/, '').replace(/[:?#].*$/, '').toLowerCase().replace(/\.$/, '');
+  const host = t
+    .replace(/^[^@]*@/, '')
+    .replace(/[:?#].*$/, '')
+    .toLowerCase()
+    .replace(/\.$/, '');
   if (host && !FILE_ENDING.test(host)) hosts.push(host);
   return hosts;
 }
@@ -457,7 +465,10 @@ function compileKey(env: CompileEnv, key: keyof Condition, raw: unknown, target:
       const c = raw as ArgumentCondition;
       const segments = parseArgumentPath(c.path);
       if (!segments) {
-        env.fail(join(at, 'path'), `bad argument path "${c.path}" (expected names joined by dots, with [n] or [*] for array items: options.url, paths[0], edits[*].path)`);
+        env.fail(
+          join(at, 'path'),
+          `bad argument path "${c.path}" (expected names joined by dots, with [n] or [*] for array items: options.url, paths[0], edits[*].path)`,
+        );
         return NEVER;
       }
       const ops = operatorsOf(c, 'path');

@@ -22,9 +22,7 @@ export class RulesError extends TapwatchError {
   ) {
     super(
       code,
-      problems.length === 1
-        ? `invalid rules: ${problems[0]}`
-        : `${problems.length} problems in rules files:\n  ${problems.join('\n  ')}`,
+      problems.length === 1 ? `invalid rules: ${problems[0]}` : `${problems.length} problems in rules files:\n  ${problems.join('\n  ')}`,
       cause === undefined ? {} : { cause },
     );
     this.name = 'RulesError';

@@ -152,7 +152,12 @@ function explain(issue: z.core.$ZodIssue, base: PropertyKey[], data: unknown): P
     }
     case 'invalid_value':
       if (valueAt(data, path) === undefined) return [{ path, message: `required (${issue.values.map(String).join(', ')})` }];
-      return [{ path, message: `expected ${issue.values.length === 1 ? String(issue.values[0]) : `one of ${issue.values.join(', ')}`}, got ${describe(valueAt(data, path))}` }];
+      return [
+        {
+          path,
+          message: `expected ${issue.values.length === 1 ? String(issue.values[0]) : `one of ${issue.values.join(', ')}`}, got ${describe(valueAt(data, path))}`,
+        },
+      ];
     case 'invalid_key':
       return [{ path, message: issue.issues[0]?.message ?? issue.message }];
     case 'invalid_element':
@@ -263,7 +268,9 @@ export function loadRules(sources: readonly RuleSource[]): CompiledRules {
       }
       const earlier = rules.get(rule.id);
       if (!earlier) {
-        problems.push(`${source.name}: rule "${rule.id}": overrides no earlier rule (a new rule needs \`when\` or \`sequence\`, \`description\` and \`severity\`)`);
+        problems.push(
+          `${source.name}: rule "${rule.id}": overrides no earlier rule (a new rule needs \`when\` or \`sequence\`, \`description\` and \`severity\`)`,
+        );
         continue;
       }
       const merged: RuleInput = { ...earlier.value };

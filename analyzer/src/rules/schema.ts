@@ -195,10 +195,9 @@ const operatorShape = {
 
 const StringOperatorsSchema: z.ZodType<StringOperators> = z.strictObject(operatorShape);
 
-export const StringMatcherSchema: z.ZodType<StringMatcher> = z.union(
-  [text, z.array(text).min(1).max(RULES_FILE_LIMITS.maxListItems), StringOperatorsSchema],
-  { error: `expected string or list, or an object of operators (${STRING_OPERATORS.join(', ')})` },
-);
+export const StringMatcherSchema: z.ZodType<StringMatcher> = z.union([text, z.array(text).min(1).max(RULES_FILE_LIMITS.maxListItems), StringOperatorsSchema], {
+  error: `expected string or list, or an object of operators (${STRING_OPERATORS.join(', ')})`,
+});
 
 const finite = z.number().refine(Number.isFinite, 'expected a finite number');
 export const NumberMatcherSchema: z.ZodType<NumberMatcher> = z.union(
@@ -307,7 +306,8 @@ export const RuleSchema: z.ZodType<RuleInput> = z
       if (r.by === undefined) problem('by', 'required for a sequence (session, agent or server+session)');
       if (r.event === 'tools_list') problem('event', 'sequences match tool_call events only');
       const steps = r.sequence.reduce((n, s) => n + (s.count ?? 1), 0);
-      if (steps > RULES_FILE_LIMITS.maxSequenceSteps) problem('sequence', `at most ${RULES_FILE_LIMITS.maxSequenceSteps} steps counting repeats (got ${steps})`);
+      if (steps > RULES_FILE_LIMITS.maxSequenceSteps)
+        problem('sequence', `at most ${RULES_FILE_LIMITS.maxSequenceSteps} steps counting repeats (got ${steps})`);
       if (steps < 2) problem('sequence', 'needs at least two steps (or one step with `count` of 2 or more); a single condition is a `when` rule');
     } else {
       if (r.within !== undefined) problem('within', 'only for sequences');
@@ -318,10 +318,7 @@ export const RuleSchema: z.ZodType<RuleInput> = z
 export const RulesFileSchema: z.ZodType<RulesFile> = z.strictObject({
   version: z.literal(RULES_FORMAT_VERSION, { error: `expected version: ${RULES_FORMAT_VERSION}` }),
   lists: z
-    .record(
-      z.string().regex(NAME_PATTERN, 'expected a list name (letters, digits, _ . -)'),
-      z.array(text).max(RULES_FILE_LIMITS.maxListItems),
-    )
+    .record(z.string().regex(NAME_PATTERN, 'expected a list name (letters, digits, _ . -)'), z.array(text).max(RULES_FILE_LIMITS.maxListItems))
     .refine((l) => Object.keys(l).length <= RULES_FILE_LIMITS.maxLists, `at most ${RULES_FILE_LIMITS.maxLists} lists`)
     .optional(),
   macros: z

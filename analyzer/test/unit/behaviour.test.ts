@@ -62,9 +62,22 @@ test('egress: network, messaging and shared-system writes are egress; reads of s
 
 test('flow: a secret read then an egress carrying its digests is critical; without overlap high; outside the window nothing', () => {
   const s = createFlowState({ windowMs: 60_000 });
-  const read = toolCallEvent({ agent: 'A', time: at(0), tool: 'read_file', findings: [{ kind: 'secret', where: 'result', rule: 'aws_secret_access_key' }], resultDigests: ['00000000000000aa', '00000000000000bb'] });
+  const read = toolCallEvent({
+    agent: 'A',
+    time: at(0),
+    tool: 'read_file',
+    findings: [{ kind: 'secret', where: 'result', rule: 'aws_secret_access_key' }],
+    resultDigests: ['00000000000000aa', '00000000000000bb'],
+  });
   assert.deepEqual(detectFlow(s, read), []);
-  const send = toolCallEvent({ agent: 'A', time: at(2000), server: 'fetch', tool: 'fetch', destinations: ['collector.example'], argumentDigests: ['00000000000000bb'] });
+  const send = toolCallEvent({
+    agent: 'A',
+    time: at(2000),
+    server: 'fetch',
+    tool: 'fetch',
+    destinations: ['collector.example'],
+    argumentDigests: ['00000000000000bb'],
+  });
   const [f] = detectFlow(s, send);
   assert.equal(f?.severity, 'critical');
   assert.deepEqual(f?.eventIds, [read.id, send.id]);
@@ -113,7 +126,10 @@ test('rate: the same call repeated, and two calls ping-ponging, raise a loop ale
   for (let i = 0; i < 12; i++) fired.push(...detectRate(s, toolCallEvent({ session: 'L', argumentsHash: 'same' })).map((f) => f.detector));
   assert.deepEqual(fired, ['call_loop']);
   fired = [];
-  for (let i = 0; i < 12; i++) fired.push(...detectRate(s, toolCallEvent({ session: 'P', tool: i % 2 ? 'read_file' : 'list_directory', argumentsHash: String(i % 2) })).map((f) => f.detector));
+  for (let i = 0; i < 12; i++)
+    fired.push(
+      ...detectRate(s, toolCallEvent({ session: 'P', tool: i % 2 ? 'read_file' : 'list_directory', argumentsHash: String(i % 2) })).map((f) => f.detector),
+    );
   assert.deepEqual(fired, ['call_loop']);
   fired = [];
   for (let i = 0; i < 30; i++) fired.push(...detectRate(s, toolCallEvent({ session: 'V', argumentsHash: `h${i % 5}` })).map((f) => f.detector));
@@ -144,7 +160,11 @@ test('rate: bulk reads are judged against the per-session normal learned from fi
     if (detectRate(s, toolCallEvent({ session: 'crawl', argumentsHash: `c${i}` })).some((f) => f.detector === 'bulk_reads')) fired.push(i + 1);
   }
   assert.deepEqual(fired, [25], 'fires once, at the floor (2 × p99 of 10 is below it)');
-  for (let i = 0; i < 20; i++) assert.deepEqual(detectRate(s, toolCallEvent({ session: 'normal', argumentsHash: `x${i}` })).filter((f) => f.detector === 'bulk_reads'), []);
+  for (let i = 0; i < 20; i++)
+    assert.deepEqual(
+      detectRate(s, toolCallEvent({ session: 'normal', argumentsHash: `x${i}` })).filter((f) => f.detector === 'bulk_reads'),
+      [],
+    );
 });
 
 test('corroboration: a second family agreeing in the same session raises severity one level; the same family does not', async () => {
@@ -186,7 +206,9 @@ test('sequence: after learning a routine, three unusual transitions in ten calls
     detectSequence(s, toolCallEvent({ agent: 'A', session: `k${n}`, tool: 'delete_file' }));
   }
   // first use of a brand-new tool is novelty, not sequence
-  const firstUse = ['list_directory', 'get_file_info', 'get_file_info', 'read_file'].flatMap((tool) => detectSequence(s, toolCallEvent({ agent: 'A', session: 'new', tool })));
+  const firstUse = ['list_directory', 'get_file_info', 'get_file_info', 'read_file'].flatMap((tool) =>
+    detectSequence(s, toolCallEvent({ agent: 'A', session: 'new', tool })),
+  );
   assert.deepEqual(firstUse, []);
   // the routine in a new session stays quiet
   const quiet = routine.flatMap((tool) => detectSequence(s, toolCallEvent({ agent: 'A', session: 'q', tool })));
@@ -220,26 +242,52 @@ test('volume: argument-size outliers page, latency outliers are only noted', asy
 test('first use: per agent, after a history, a new tool, argument or egress destination is noted at low', async () => {
   const { createAgentNoveltyState, detectFirstUse } = await import('@tapwatch/analyzer');
   const s = createAgentNoveltyState(10);
-  for (let i = 0; i < 12; i++) assert.deepEqual(detectFirstUse(s, toolCallEvent({ agent: 'A', argumentKeys: ['path'] }), false), [], 'an agent\'s first calls build its history');
+  for (let i = 0; i < 12; i++)
+    assert.deepEqual(detectFirstUse(s, toolCallEvent({ agent: 'A', argumentKeys: ['path'] }), false), [], "an agent's first calls build its history");
   const [f] = detectFirstUse(s, toolCallEvent({ agent: 'A', server: 'fetch', tool: 'fetch', argumentKeys: ['url'], destinations: ['new.example'] }), true);
   assert.equal(f?.severity, 'low');
   assert.deepEqual(f?.evidence.newDestinations, ['new.example']);
-  assert.deepEqual(detectFirstUse(s, toolCallEvent({ agent: 'A', server: 'fetch', tool: 'fetch', argumentKeys: ['url'], destinations: ['new.example'] }), true), []);
+  assert.deepEqual(
+    detectFirstUse(s, toolCallEvent({ agent: 'A', server: 'fetch', tool: 'fetch', argumentKeys: ['url'], destinations: ['new.example'] }), true),
+    [],
+  );
   assert.deepEqual(detectFirstUse(s, toolCallEvent({ agent: 'B', tool: 'anything' }), false), [], 'a new agent has no history yet');
 });
 
 test('flow: after an untrusted read, an egress of comparable size is high even without matching digests', () => {
   const s = createFlowState();
-  detectFlow(s, toolCallEvent({ agent: 'U', time: at(0), tool: 'fetch', responseBytes: 4000, findings: [{ kind: 'injection_phrase', where: 'result', rule: 'ignore_previous_instructions' }] }));
+  detectFlow(
+    s,
+    toolCallEvent({
+      agent: 'U',
+      time: at(0),
+      tool: 'fetch',
+      responseBytes: 4000,
+      findings: [{ kind: 'injection_phrase', where: 'result', rule: 'ignore_previous_instructions' }],
+    }),
+  );
   const [f] = detectFlow(s, toolCallEvent({ agent: 'U', time: at(500), server: 'chat', tool: 'send_message', requestBytes: 3500 }));
   assert.equal(f?.severity, 'high');
   assert.equal(f?.evidence.similarSize, true);
   const t = createFlowState();
-  detectFlow(t, toolCallEvent({ agent: 'V', time: at(0), tool: 'fetch', responseBytes: 4000, findings: [{ kind: 'injection_phrase', where: 'result', rule: 'ignore_previous_instructions' }] }));
-  assert.deepEqual(detectFlow(t, toolCallEvent({ agent: 'V', time: at(500), server: 'chat', tool: 'send_message', requestBytes: 120 })), [], 'a short unrelated message after an untrusted read is not a chain');
+  detectFlow(
+    t,
+    toolCallEvent({
+      agent: 'V',
+      time: at(0),
+      tool: 'fetch',
+      responseBytes: 4000,
+      findings: [{ kind: 'injection_phrase', where: 'result', rule: 'ignore_previous_instructions' }],
+    }),
+  );
+  assert.deepEqual(
+    detectFlow(t, toolCallEvent({ agent: 'V', time: at(500), server: 'chat', tool: 'send_message', requestBytes: 120 })),
+    [],
+    'a short unrelated message after an untrusted read is not a chain',
+  );
 });
 
-test('session volume: a session pulling far more bytes than the agent\'s normal sessions is medium; normal sessions are quiet', async () => {
+test("session volume: a session pulling far more bytes than the agent's normal sessions is medium; normal sessions are quiet", async () => {
   const { createRateState, detectRate, learnSessionEnd } = await import('@tapwatch/analyzer');
   const s = createRateState();
   for (let n = 0; n < 12; n++) {
@@ -247,11 +295,19 @@ test('session volume: a session pulling far more bytes than the agent\'s normal 
     learnSessionEnd(s, sessionEndEvent({ agent: 'V', session: `v${n}`, server: 'fs' }));
   }
   let fired = 0;
-  for (let i = 0; i < 5; i++) fired += detectRate(s, toolCallEvent({ agent: 'V', session: 'ok', argumentsHash: `o${i}`, responseBytes: 100_000 })).filter((f) => f.detector === 'session_volume').length;
+  for (let i = 0; i < 5; i++)
+    fired += detectRate(s, toolCallEvent({ agent: 'V', session: 'ok', argumentsHash: `o${i}`, responseBytes: 100_000 })).filter(
+      (f) => f.detector === 'session_volume',
+    ).length;
   assert.equal(fired, 0);
   const got: string[] = [];
-  for (let i = 0; i < 8; i++) got.push(...detectRate(s, toolCallEvent({ agent: 'V', session: 'dump', argumentsHash: `d${i}`, responseBytes: 400_000 })).map((f) => f.detector));
-  assert.deepEqual(got.filter((d) => d === 'session_volume'), ['session_volume'], 'fires once, past 2 MB (4 × p99 of 500 KB)');
+  for (let i = 0; i < 8; i++)
+    got.push(...detectRate(s, toolCallEvent({ agent: 'V', session: 'dump', argumentsHash: `d${i}`, responseBytes: 400_000 })).map((f) => f.detector));
+  assert.deepEqual(
+    got.filter((d) => d === 'session_volume'),
+    ['session_volume'],
+    'fires once, past 2 MB (4 × p99 of 500 KB)',
+  );
 });
 
 test('merge: repeats of one detector, server, tool and agent within the window become one summary with a count', async () => {
@@ -271,19 +327,31 @@ test('merge: repeats of one detector, server, tool and agent within the window b
     eventIds: [`e${i}`],
     ...over,
   });
-  assert.deepEqual(mergeAlerts(s, [alert(0)], 0).map((a) => a.id), ['a0'], 'the first goes out at once');
+  assert.deepEqual(
+    mergeAlerts(s, [alert(0)], 0).map((a) => a.id),
+    ['a0'],
+    'the first goes out at once',
+  );
   assert.deepEqual(mergeAlerts(s, [alert(1), alert(2), alert(3)], 3000), [], 'repeats are held');
-  assert.deepEqual(mergeAlerts(s, [alert(4, { agent: 'B' })], 4000).map((a) => a.id), ['a4'], 'another agent is its own group');
+  assert.deepEqual(
+    mergeAlerts(s, [alert(4, { agent: 'B' })], 4000).map((a) => a.id),
+    ['a4'],
+    'another agent is its own group',
+  );
   const [summary] = closeExpired(s, 61_000);
   assert.equal(summary?.id, 'a0:repeats');
   assert.equal(summary?.evidence.count, 3);
   assert.deepEqual(summary?.evidence.sessions, ['s1', 's0']);
   assert.deepEqual(summary?.eventIds, ['e1', 'e2', 'e3']);
   assert.match(summary!.title, /^3 more alerts like this/);
-  assert.deepEqual(closeExpired(s, 200_000).map((a) => a.id), [], 'B had no repeats: no summary');
+  assert.deepEqual(
+    closeExpired(s, 200_000).map((a) => a.id),
+    [],
+    'B had no repeats: no summary',
+  );
 });
 
-test('call rate: a session far faster than the agent\'s usual peaks is noted (low); usual pace is not', async () => {
+test("call rate: a session far faster than the agent's usual peaks is noted (low); usual pace is not", async () => {
   const { createRateState, detectRate, learnSessionEnd } = await import('@tapwatch/analyzer');
   const s = createRateState();
   let t = 0;
@@ -292,7 +360,8 @@ test('call rate: a session far faster than the agent\'s usual peaks is noted (lo
     learnSessionEnd(s, sessionEndEvent({ agent: 'R', session: `r${n}`, server: 'fs' }));
   }
   const usual: string[] = [];
-  for (let i = 0; i < 15; i++) usual.push(...detectRate(s, toolCallEvent({ agent: 'R', session: 'u', argumentsHash: `u${i}`, time: at((t += 2000)) })).map((f) => f.detector));
+  for (let i = 0; i < 15; i++)
+    usual.push(...detectRate(s, toolCallEvent({ agent: 'R', session: 'u', argumentsHash: `u${i}`, time: at((t += 2000)) })).map((f) => f.detector));
   assert.ok(!usual.includes('call_rate'));
   const fast: { detector: string; severity: string }[] = [];
   for (let i = 0; i < 20; i++) fast.push(...detectRate(s, toolCallEvent({ agent: 'R', session: 'f', argumentsHash: `f${i}`, time: at((t += 20)) })));

@@ -19,7 +19,16 @@ const alert: Alert = {
   evidence: { changedFields: ['description'] },
   eventIds: ['e1'],
 };
-const silence: Silence = { id: 's', createdAt: '2026-01-01T11:00:00.000Z', until: '2026-01-01T13:00:00.000Z', detector: '', server: 'srv', tool: '', agent: '', reason: 'r' };
+const silence: Silence = {
+  id: 's',
+  createdAt: '2026-01-01T11:00:00.000Z',
+  until: '2026-01-01T13:00:00.000Z',
+  detector: '',
+  server: 'srv',
+  tool: '',
+  agent: '',
+  reason: 'r',
+};
 
 test('a silence matches by its non-empty fields, within its period only', () => {
   assert.equal(silenceMatches(silence, alert, alert.time), true);
@@ -33,7 +42,19 @@ test('a silence matches by its non-empty fields, within its period only', () => 
 test('the filter holds silenced alerts back, flags them, and passes the rest to every target', async () => {
   const inserted: { table: string; rows: Record<string, unknown>[] }[] = [];
   const db = {
-    select: async () => [{ id: 's', created_at: '2026-01-01 11:00:00.000', until: '2999-01-01 00:00:00.000', detector: '', server: 'srv', tool: '', agent: '', reason: 'r', deleted: false }],
+    select: async () => [
+      {
+        id: 's',
+        created_at: '2026-01-01 11:00:00.000',
+        until: '2999-01-01 00:00:00.000',
+        detector: '',
+        server: 'srv',
+        tool: '',
+        agent: '',
+        reason: 'r',
+        deleted: false,
+      },
+    ],
     insert: async (table: string, rows: Record<string, unknown>[]) => void inserted.push({ table, rows }),
   } as unknown as Connection;
   const got: Alert[][] = [];
@@ -45,7 +66,11 @@ test('the filter holds silenced alerts back, flags them, and passes the rest to 
   } finally {
     await filter.close();
   }
-  assert.deepEqual(got.map((batch) => batch.map((a) => a.id)), [['a2']], 'a failing target does not stop the others');
+  assert.deepEqual(
+    got.map((batch) => batch.map((a) => a.id)),
+    [['a2']],
+    'a failing target does not stop the others',
+  );
   assert.equal(inserted[0]?.table, 'alert_state');
   assert.deepEqual([inserted[0]?.rows[0]?.['id'], inserted[0]?.rows[0]?.['silenced'], inserted[0]?.rows[0]?.['silence_id']], ['a1', true, 's']);
   assert.deepEqual([filter.stats.published, filter.stats.silenced], [1, 1]);

@@ -83,7 +83,10 @@ test('BoundedMap: never holds more than max; exact LRU below 32 keys; recently r
   assert.equal(small.get('a'), 1);
   small.set('d', 4);
   assert.equal(small.has('b'), false, 'b was the least recently used');
-  assert.deepEqual(small.entries().map(([k]) => k), ['c', 'a', 'd']);
+  assert.deepEqual(
+    small.entries().map(([k]) => k),
+    ['c', 'a', 'd'],
+  );
   small.set('c', 30);
   small.set('e', 5);
   assert.equal(small.has('a'), false);

@@ -47,7 +47,7 @@ test('a flagged result does not enter the baseline; one alert per session and to
   assert.equal(detectResultSize(state, call(500_000, { session: 'other' })).length, 1, 'still an outlier for another session');
 });
 
-test('a lasting shift in a tool\'s size is relearned after a run of outliers', () => {
+test("a lasting shift in a tool's size is relearned after a run of outliers", () => {
   const state = createResultSizeState({ minSamples: 20, threshold: 4.5 });
   for (const s of sizes(40, 200)) detectResultSize(state, call(s));
   for (let i = 0; i < 50; i++) detectResultSize(state, call(100_000 + i, { session: `shift-${i}` }));

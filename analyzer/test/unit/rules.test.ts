@@ -91,7 +91,9 @@ test('schema: bad and catastrophic regexes are refused at load, naming the rule 
   const [long] = problems(rule(`{ tool: { matches: "${'a'.repeat(1001)}" } }`));
   assert.match(long!, /refused: longer than 1000 characters/);
   // A bad regex in a list is reported where the list is used.
-  const [inList] = problems('version: 1\nlists: { pats: ["ok", "(x*)*"] }\nrules:\n  - { id: r2, description: x, severity: low, when: { tool: { matches: $pats } } }\n');
+  const [inList] = problems(
+    'version: 1\nlists: { pats: ["ok", "(x*)*"] }\nrules:\n  - { id: r2, description: x, severity: low, when: { tool: { matches: $pats } } }\n',
+  );
   assert.match(inList!, /rule "r2": when\.tool\.matches: bad regex "\(x\*\)\*": refused/);
 });
 
@@ -110,7 +112,9 @@ test('schema: unknown list and macro references, macro cycles and bad paths are 
   assert.deepEqual(problems('version: 1\nmacros: { m: { tool: a } }\nrules:\n  - { id: r, description: x, severity: low, when: { macro: mm } }\n'), [
     'rules.yaml: rule "r": when.macro: unknown macro "mm" (known: m)',
   ]);
-  const cycle = problems('version: 1\nmacros: { a: { macro: b }, b: { macro: a } }\nrules:\n  - { id: r, description: x, severity: low, when: { macro: a } }\n');
+  const cycle = problems(
+    'version: 1\nmacros: { a: { macro: b }, b: { macro: a } }\nrules:\n  - { id: r, description: x, severity: low, when: { macro: a } }\n',
+  );
   assert.equal(cycle.length, 1);
   assert.match(cycle[0]!, /macro cycle: a → b → a/);
   assert.match(problems(rule('{ argument: { path: "a..b", equals: x } }'))[0]!, /when\.argument\.path: bad argument path "a\.\.b"/);
@@ -123,27 +127,38 @@ test('schema: sequences need within and by; tools_list rules only take tool keys
     'rules.yaml: rule "s": within: required for a sequence (calls, seconds or both)',
     'rules.yaml: rule "s": by: required for a sequence (session, agent or server+session)',
   ]);
-  assert.deepEqual(problems('version: 1\nrules:\n  - { id: s, description: x, severity: low, sequence: [ { when: { tool: a } } ], within: { calls: 3 }, by: session }\n'), [
-    'rules.yaml: rule "s": sequence: needs at least two steps (or one step with `count` of 2 or more); a single condition is a `when` rule',
-  ]);
-  assert.deepEqual(problems('version: 1\nrules:\n  - { id: s, description: x, severity: low, sequence: [ { when: { tool: a } }, { when: { tool: b } } ], within: {}, by: sesion }\n'), [
-    'rules.yaml: rule "s": within: give calls, seconds or both',
-    'rules.yaml: rule "s": by: expected one of session, agent, server+session, got "sesion"',
-  ]);
+  assert.deepEqual(
+    problems('version: 1\nrules:\n  - { id: s, description: x, severity: low, sequence: [ { when: { tool: a } } ], within: { calls: 3 }, by: session }\n'),
+    ['rules.yaml: rule "s": sequence: needs at least two steps (or one step with `count` of 2 or more); a single condition is a `when` rule'],
+  );
+  assert.deepEqual(
+    problems(
+      'version: 1\nrules:\n  - { id: s, description: x, severity: low, sequence: [ { when: { tool: a } }, { when: { tool: b } } ], within: {}, by: sesion }\n',
+    ),
+    ['rules.yaml: rule "s": within: give calls, seconds or both', 'rules.yaml: rule "s": by: expected one of session, agent, server+session, got "sesion"'],
+  );
   assert.deepEqual(problems('version: 1\nrules:\n  - { id: t, event: tools_list, description: x, severity: low, when: { argument: { path: p } } }\n'), [
     'rules.yaml: rule "t": when.argument: not available on tools_list events (they support server, agent, session, tool, tool_description, tool_text)',
   ]);
-  assert.deepEqual(problems('version: 1\nmacros: { out: { egress: true } }\nrules:\n  - { id: t, event: tools_list, description: x, severity: low, when: { macro: out } }\n'), [
-    'rules.yaml: macro "out" (used by tools_list rule "t"): egress: not available on tools_list events (they support server, agent, session, tool, tool_description, tool_text)',
+  assert.deepEqual(
+    problems('version: 1\nmacros: { out: { egress: true } }\nrules:\n  - { id: t, event: tools_list, description: x, severity: low, when: { macro: out } }\n'),
+    [
+      'rules.yaml: macro "out" (used by tools_list rule "t"): egress: not available on tools_list events (they support server, agent, session, tool, tool_description, tool_text)',
+    ],
+  );
+  assert.deepEqual(problems(rule('{ tool_description: { contains: x } }')), [
+    'rules.yaml: rule "r": when.tool_description: only for `event: tools_list` rules',
   ]);
-  assert.deepEqual(problems(rule('{ tool_description: { contains: x } }')), ['rules.yaml: rule "r": when.tool_description: only for `event: tools_list` rules']);
   assert.deepEqual(problems(rule('{ tool: a }', '    title: "{server} did {bogus}"\n')), ['rules.yaml: rule "r": title: unknown field {bogus}']);
 });
 
 test('schema: every problem of every file is reported at once, in a RulesError with a code', () => {
   try {
     loadRules([
-      { name: 'a.yaml', text: 'version: 1\nrules:\n  - { id: x, description: d, severity: bad, when: { tool: t } }\n  - { id: y, description: d, severity: low, when: { tool: $none } }\n' },
+      {
+        name: 'a.yaml',
+        text: 'version: 1\nrules:\n  - { id: x, description: d, severity: bad, when: { tool: t } }\n  - { id: y, description: d, severity: low, when: { tool: $none } }\n',
+      },
       { name: 'b.json', text: '{"version": 1, "rules": [{"id": "z", "severity": "low", "when": {"tool": "t"}}]}' },
       { name: 'c.yml', text: 'version: 1\nrules:\n  - id: r1\n   description: x\n' },
     ]);
@@ -173,9 +188,12 @@ test('schema: every problem of every file is reported at once, in a RulesError w
     assert.match(err.problems[2]!, /^b\.yaml: rule "z": title: unknown field \{nope\}/);
   }
   assert.match(problems('{"version": 1,', 'x.json')[0]!, /^x\.json: not valid JSON/);
-  assert.deepEqual(problems('version: 1\nrules:\n  - { id: r1, description: x, severity: high, when: { tool: a } }\n  - { id: r1, description: x, severity: high, when: { tool: b } }\n'), [
-    'rules.yaml: rule "r1": id used twice in this file',
-  ]);
+  assert.deepEqual(
+    problems(
+      'version: 1\nrules:\n  - { id: r1, description: x, severity: high, when: { tool: a } }\n  - { id: r1, description: x, severity: high, when: { tool: b } }\n',
+    ),
+    ['rules.yaml: rule "r1": id used twice in this file'],
+  );
   assert.deepEqual(problems('- just\n- a list\n'), ['rules.yaml: expected a mapping with version: 1 and rules, got a list']);
 });
 
@@ -278,7 +296,11 @@ test('operators: error reads the RPC error message or an isError result; result 
   const r = rule(`{ error: { matches: 'denied|forbidden' } }`);
   assert.equal(fires(r, call({ status: 'rpc_error', isError: true, errorMessage: 'Permission denied' })).length, 1);
   assert.equal(fires(r, call({ status: 'tool_error', isError: true, resultPreview: 'HTTP 403 Forbidden' })).length, 1);
-  assert.equal(fires(r, call({ status: 'ok', resultPreview: 'the request was denied by the judge (a news article)' })).length, 0, 'a successful result is not an error');
+  assert.equal(
+    fires(r, call({ status: 'ok', resultPreview: 'the request was denied by the judge (a news article)' })).length,
+    0,
+    'a successful result is not an error',
+  );
   assert.equal(fires(r, call({ status: 'tool_error', isError: true, resultPreview: 'ENOENT: no such file' })).length, 0);
   assert.equal(fires(rule('{ result: { contains: "BEGIN" } }'), call({ resultPreview: '-----BEGIN x' })).length, 1);
   assert.equal(fires(rule('{ result: { contains: "BEGIN" } }'), call({ resultPreview: 'nothing' })).length, 0);
@@ -316,7 +338,10 @@ rules:
   - { id: both, description: d, severity: low, when: { macro: [out, gh] } }
   - { id: inward, description: d, severity: low, when: { egress: false } }
 `;
-  const ids = (e: ToolCallEvent) => evaluateRules(createRulesState(load(text)), e).map((f) => f.detector).sort();
+  const ids = (e: ToolCallEvent) =>
+    evaluateRules(createRulesState(load(text)), e)
+      .map((f) => f.detector)
+      .sort();
   assert.deepEqual(ids(call({ server: 'github', tool: 'create_issue' })), ['rule:both', 'rule:one']);
   assert.deepEqual(ids(call({ server: 'fetch', tool: 'fetch' })), ['rule:one']);
   assert.deepEqual(ids(call({ server: 'fs', tool: 'read_file' })), ['rule:inward']);
@@ -334,7 +359,10 @@ test('operators: strings are cut to the evaluation bound before matching', () =>
 // Exceptions, titles, evidence
 
 test('exceptions: any matching exception suppresses the rule', () => {
-  const text = rule(`{ tool: { word: [write] } }`, `    except:\n      - server: trusted-admin\n      - agent: { in: [ci-bot] }\n      - argument: { path: path, matches: '^/tmp/' }\n`);
+  const text = rule(
+    `{ tool: { word: [write] } }`,
+    `    except:\n      - server: trusted-admin\n      - agent: { in: [ci-bot] }\n      - argument: { path: path, matches: '^/tmp/' }\n`,
+  );
   assert.equal(fires(text, call({ tool: 'write_file', arguments: { path: '/home/u/x' } })).length, 1);
   assert.equal(fires(text, call({ tool: 'write_file', server: 'trusted-admin' })).length, 0);
   assert.equal(fires(text, call({ tool: 'write_file', agent: 'ci-bot' })).length, 0);
@@ -343,7 +371,10 @@ test('exceptions: any matching exception suppresses the rule', () => {
 });
 
 test('titles and evidence: template fields, argument paths, cleaned and bounded values', () => {
-  const text = rule(`{ tool: { word: write }, argument: { path: path, contains: bashrc } }`, `    title: "{server}/{tool} by {agent} writes {argument.path} ({match}; {rule}, {severity}; {argument.nope})"\n`);
+  const text = rule(
+    `{ tool: { word: write }, argument: { path: path, contains: bashrc } }`,
+    `    title: "{server}/{tool} by {agent} writes {argument.path} ({match}; {rule}, {severity}; {argument.nope})"\n`,
+  );
   const [f] = fires(text, call({ server: 'fs', tool: 'write_file', agent: 'bot', arguments: { path: '/home/u/.bashrc\n\u001b[31mred' } }));
   assert.ok(f);
   assert.equal(f.title, 'fs/write_file by bot writes /home/u/.bashrc [31mred (/home/u/.bashrc [31mred; r, high; ?)');
@@ -394,7 +425,11 @@ test('sequences: A then B in the same session alerts once, with both call ids an
     { tool: 'send', time: at(12), id: '00000000-0000-4000-8000-000000000003' },
     { tool: 'send', time: at(13) },
   ]);
-  assert.deepEqual(out.map((o) => o.length), [0, 0, 1, 0], 'one alert, no second one for a second B');
+  assert.deepEqual(
+    out.map((o) => o.length),
+    [0, 0, 1, 0],
+    'one alert, no second one for a second B',
+  );
   const f = out[2]![0]!;
   assert.deepEqual(f.eventIds, ['00000000-0000-4000-8000-000000000001', '00000000-0000-4000-8000-000000000003']);
   assert.equal(f.evidence.gapCalls, 2);
@@ -406,7 +441,10 @@ test('sequences: A then B in the same session alerts once, with both call ids an
 
 test('sequences: a new A after a completion can complete again (one alert per completion)', () => {
   const out = stream(SEQ('session', '{ calls: 5 }'), [{ tool: 'read' }, { tool: 'send' }, { tool: 'read' }, { tool: 'send' }]);
-  assert.deepEqual(out.map((o) => o.length), [0, 1, 0, 1]);
+  assert.deepEqual(
+    out.map((o) => o.length),
+    [0, 1, 0, 1],
+  );
 });
 
 test('sequences: B before A, and a call matching both steps alone, do not complete', () => {
@@ -427,8 +465,20 @@ test('sequences: by session keeps sessions apart; by agent joins them', () => {
   assert.equal(byAgent[0]!.evidence.key, 'a1');
   assert.equal(stream(SEQ('agent', '{ calls: 5 }'), [events[0]!, { ...events[1]!, agent: 'a2' }]).flat().length, 0);
   const bySS = SEQ('server+session', '{ calls: 5 }');
-  assert.equal(stream(bySS, [{ tool: 'read', server: 'x' }, { tool: 'send', server: 'y' }]).flat().length, 0);
-  assert.equal(stream(bySS, [{ tool: 'read', server: 'x' }, { tool: 'send', server: 'x' }]).flat().length, 1);
+  assert.equal(
+    stream(bySS, [
+      { tool: 'read', server: 'x' },
+      { tool: 'send', server: 'y' },
+    ]).flat().length,
+    0,
+  );
+  assert.equal(
+    stream(bySS, [
+      { tool: 'read', server: 'x' },
+      { tool: 'send', server: 'x' },
+    ]).flat().length,
+    1,
+  );
 });
 
 test('sequences: within N calls counts every call of the binding, up to and including N after the first', () => {
@@ -444,14 +494,38 @@ test('sequences: within N calls counts every call of the binding, up to and incl
 
 test('sequences: within seconds uses event time; expired chains are dropped', () => {
   const text = SEQ('session', '{ seconds: 60 }');
-  assert.equal(stream(text, [{ tool: 'read', time: at(0) }, { tool: 'send', time: at(60) }]).flat().length, 1);
-  assert.equal(stream(text, [{ tool: 'read', time: at(0) }, { tool: 'send', time: at(61) }]).flat().length, 0);
+  assert.equal(
+    stream(text, [
+      { tool: 'read', time: at(0) },
+      { tool: 'send', time: at(60) },
+    ]).flat().length,
+    1,
+  );
+  assert.equal(
+    stream(text, [
+      { tool: 'read', time: at(0) },
+      { tool: 'send', time: at(61) },
+    ]).flat().length,
+    0,
+  );
   // Both bounds: the tighter one wins.
   const both = SEQ('session', '{ seconds: 600, calls: 1 }');
-  assert.equal(stream(both, [{ tool: 'read', time: at(0) }, { tool: 'x', time: at(1) }, { tool: 'send', time: at(2) }]).flat().length, 0);
+  assert.equal(
+    stream(both, [
+      { tool: 'read', time: at(0) },
+      { tool: 'x', time: at(1) },
+      { tool: 'send', time: at(2) },
+    ]).flat().length,
+    0,
+  );
   // After expiry, a B needs a new A.
   assert.equal(
-    stream(text, [{ tool: 'read', time: at(0) }, { tool: 'send', time: at(100) }, { tool: 'read', time: at(101) }, { tool: 'send', time: at(102) }]).flat().length,
+    stream(text, [
+      { tool: 'read', time: at(0) },
+      { tool: 'send', time: at(100) },
+      { tool: 'read', time: at(101) },
+      { tool: 'send', time: at(102) },
+    ]).flat().length,
     1,
   );
 });
@@ -529,7 +603,10 @@ rules:
     { name: 'builtin.yaml', text: base },
     { name: 'mine.yaml', text: user },
   ]);
-  assert.deepEqual(compiled.rules.map((r) => `${r.id}:${r.severity}:${r.source}`), ['a:low:builtin.yaml', 'c:medium:mine.yaml', 'd:low:mine.yaml']);
+  assert.deepEqual(
+    compiled.rules.map((r) => `${r.id}:${r.severity}:${r.source}`),
+    ['a:low:builtin.yaml', 'c:medium:mine.yaml', 'd:low:mine.yaml'],
+  );
   assert.deepEqual(compiled.disabled, ['b']);
   assert.deepEqual(compiled.sources, ['builtin.yaml', 'mine.yaml']);
   const s = createRulesState(compiled);
@@ -545,7 +622,10 @@ rules:
   ]);
   assert.ok(again.rules.some((r) => r.id === 'b'));
   assert.match(problems('version: 1\nrules:\n  - { id: nothing-here, enabled: false }\n')[0]!, /rule "nothing-here": overrides no earlier rule/);
-  assert.match(problems('version: 1\nrules:\n  - { id: x, enabled: false, title: t }\n')[0]!, /rule "x": title: a rule without `when` or `sequence` only overrides/);
+  assert.match(
+    problems('version: 1\nrules:\n  - { id: x, enabled: false, title: t }\n')[0]!,
+    /rule "x": title: a rule without `when` or `sequence` only overrides/,
+  );
 });
 
 // ---------------------------------------------------------------------------

@@ -125,7 +125,7 @@ export class KafkaEventSource implements EventSource {
           outcome = await handler(records, beat);
         } catch (err) {
           if (err instanceof BatchAbandoned) {
-            log.info('batch left to the partition\'s next owner', { partition: batch.partition, error: (err as Error).message });
+            log.info("batch left to the partition's next owner", { partition: batch.partition, error: (err as Error).message });
             return;
           }
           throw err;
@@ -142,9 +142,7 @@ export class KafkaEventSource implements EventSource {
         resolveOffset(last.offset);
         // Committed explicitly, only now that the batch is stored. (With autoCommit off,
         // kafkajs's commitOffsetsIfNecessary commits nothing.) Kafka's offset is the next one to read.
-        await this.consumer.commitOffsets([
-          { topic: batch.topic, partition: batch.partition, offset: (BigInt(last.offset) + 1n).toString() },
-        ]);
+        await this.consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: (BigInt(last.offset) + 1n).toString() }]);
         this.lagByPartition.set(batch.partition, Number(batch.offsetLag()));
       },
     });
@@ -191,7 +189,8 @@ export class KafkaEventSource implements EventSource {
         maxDelayMs: 5_000,
         bail: (err) => err instanceof BatchAbandoned,
         onRetry: async (err, attempt) => {
-          if (attempt === 1 || attempt % 10 === 0) log.warn('cannot write to the dead-letter topic; retrying', { topic: dlq, attempt, error: (err as Error).message });
+          if (attempt === 1 || attempt % 10 === 0)
+            log.warn('cannot write to the dead-letter topic; retrying', { topic: dlq, attempt, error: (err as Error).message });
         },
         // Waits, then heartbeats: a batch lost meanwhile ends the retries (BatchAbandoned); a
         // broker briefly away does not.
@@ -204,7 +203,12 @@ export class KafkaEventSource implements EventSource {
       },
     );
     this.deadLettered += messages.length;
-    log.warn('invalid records sent to the dead-letter topic', { topic: dlq, records: messages.length, reasons: [...new Set(dead.map((d) => d.reason))], setting: 'TAPWATCH_DLQ_TOPIC' });
+    log.warn('invalid records sent to the dead-letter topic', {
+      topic: dlq,
+      records: messages.length,
+      reasons: [...new Set(dead.map((d) => d.reason))],
+      setting: 'TAPWATCH_DLQ_TOPIC',
+    });
   }
 
   async stop(): Promise<void> {

@@ -4,7 +4,20 @@
  * (resuming after the last alert shown, and again after a reconnect).
  */
 import { SEVERITY_RANK, SeveritySchema, backoffDelay, type Alert, type Severity } from '@tapwatch/schema';
-import { CLIENT_HELP, CLIENT_OPTIONS, CliError, apiFailure, authHeaders, paint, parseCommand, request, runCli, targetFrom, useColour, type Target } from '../client.js';
+import {
+  CLIENT_HELP,
+  CLIENT_OPTIONS,
+  CliError,
+  apiFailure,
+  authHeaders,
+  paint,
+  parseCommand,
+  request,
+  runCli,
+  targetFrom,
+  useColour,
+  type Target,
+} from '../client.js';
 import { FILTER_FIELDS, StreamRefused, alertFromRow, followAlertStream } from '@tapwatch/dashboard-api';
 
 export const ALERTS_HELP = `Usage: tapwatch alerts [--follow] [--since ID|TIME] [filters]
@@ -42,7 +55,10 @@ interface Filters {
 }
 
 function listOf(v: unknown): string[] {
-  return ((v as string[] | undefined) ?? []).flatMap((x) => x.split(',')).map((x) => x.trim()).filter((x) => x);
+  return ((v as string[] | undefined) ?? [])
+    .flatMap((x) => x.split(','))
+    .map((x) => x.trim())
+    .filter((x) => x);
 }
 
 /** WHERE clause and parameters for stored alerts matching the filters. */
@@ -82,7 +98,6 @@ export function alertQuery(f: Filters, since: { time?: string; id?: string }, li
   return { sql, params };
 }
 
-
 const ISO = /^\d{4}-\d{2}-\d{2}/;
 
 export async function alertsCommand(argv: string[]): Promise<number> {
@@ -115,7 +130,10 @@ export async function alertsCommand(argv: string[]): Promise<number> {
     }
     const limit = values.limit === undefined ? 20 : Number(values.limit);
     if (!Number.isInteger(limit) || limit < 1 || limit > 10_000) throw new CliError('--limit takes a whole number from 1 to 10000', 2);
-    const filters: Filters = { severity, lists: { server: listOf(values.server), tool: listOf(values.tool), agent: listOf(values.agent), detector: listOf(values.detector) } };
+    const filters: Filters = {
+      severity,
+      lists: { server: listOf(values.server), tool: listOf(values.tool), agent: listOf(values.agent), detector: listOf(values.detector) },
+    };
     const target = targetFrom(values);
     const colour = !values.json && useColour();
     const print = (a: Alert) => process.stdout.write(`${values.json ? JSON.stringify(a) : alertLine(a, colour)}\n`);
@@ -131,7 +149,8 @@ export async function alertsCommand(argv: string[]): Promise<number> {
         headers: { 'content-type': 'application/json' },
         body: JSON.stringify({ sql: 'SELECT count() AS n FROM alerts WHERE id = {id:String}', params: { id: since } }),
       });
-      if (known.ok && ((await known.json()) as { rows: { n: number }[] }).rows[0]?.n === 0) throw new CliError(`--since ${since}: no stored alert has this id (give an alert id or an ISO time)`);
+      if (known.ok && ((await known.json()) as { rows: { n: number }[] }).rows[0]?.n === 0)
+        throw new CliError(`--since ${since}: no stored alert has this id (give an alert id or an ISO time)`);
     }
     for (const a of stored) print(a);
     if (!values.follow) return 0;

@@ -45,11 +45,21 @@ export async function backtestCommand(argv: string[]): Promise<number> {
   const values = parseFlags(
     'backtest',
     argv,
-    { from: { type: 'string' }, to: { type: 'string' }, rules: { type: 'string', multiple: true }, data: { type: 'string' }, json: { type: 'boolean' }, ...HELP_OPTION },
+    {
+      from: { type: 'string' },
+      to: { type: 'string' },
+      rules: { type: 'string', multiple: true },
+      data: { type: 'string' },
+      json: { type: 'boolean' },
+      ...HELP_OPTION,
+    },
     BACKTEST_HELP,
   );
   if (typeof values === 'number') return values;
-  for (const [name, v] of [['--from', values.from], ['--to', values.to]] as const) {
+  for (const [name, v] of [
+    ['--from', values.from],
+    ['--to', values.to],
+  ] as const) {
     if (v !== undefined && Number.isNaN(Date.parse(v))) {
       process.stderr.write(`tapwatch backtest: ${name} ${v} is not a date/time (use ISO 8601, e.g. 2026-11-24T10:00:00Z)\n`);
       return 2;

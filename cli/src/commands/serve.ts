@@ -79,7 +79,12 @@ export async function serviceCommand(name: ServiceName, argv: string[]): Promise
     return err instanceof TapwatchError ? exitCodeOf(err) : 1;
   }
   process.stdout.write(`tapwatch ${name} listening on ${service.url}\n`);
-  log.info('started', { command: name, url: service.url, bus: config.KAFKA_BROKERS ? 'kafka' : 'memory', store: config.CLICKHOUSE_URL ? 'server' : 'embedded' });
+  log.info('started', {
+    command: name,
+    url: service.url,
+    bus: config.KAFKA_BROKERS ? 'kafka' : 'memory',
+    store: config.CLICKHOUSE_URL ? 'server' : 'embedded',
+  });
 
   return new Promise<number>((resolve) => {
     let stopping = false;

@@ -77,11 +77,20 @@ export async function statusCommand(argv: string[]): Promise<number> {
     }
     const c = useColour();
     const lines: string[] = [];
-    lines.push(`tapwatch at ${target.url}: ${paint(c, ok ? '1;32' : '1;31', health.status ?? 'unknown')} (mode ${health.mode ?? '?'}, store ${health.store ?? '?'})`);
+    lines.push(
+      `tapwatch at ${target.url}: ${paint(c, ok ? '1;32' : '1;31', health.status ?? 'unknown')} (mode ${health.mode ?? '?'}, store ${health.store ?? '?'})`,
+    );
     const rej = health.ingest?.rejected ?? {};
     const rejected = Object.values(rej).reduce((s, n) => s + n, 0);
     lines.push(
-      `ingest     ${health.ingest?.accepted ?? 0} events accepted, ${rejected} refused${rejected > 0 ? ` (${Object.entries(rej).filter(([, n]) => n > 0).map(([k, n]) => `${k} ${n}`).join(', ')})` : ''}`,
+      `ingest     ${health.ingest?.accepted ?? 0} events accepted, ${rejected} refused${
+        rejected > 0
+          ? ` (${Object.entries(rej)
+              .filter(([, n]) => n > 0)
+              .map(([k, n]) => `${k} ${n}`)
+              .join(', ')})`
+          : ''
+      }`,
     );
     if (health.analyzer) {
       const s = health.analyzer;
@@ -100,7 +109,9 @@ export async function statusCommand(argv: string[]): Promise<number> {
     if (a) {
       const age = Number(a.last_call_age_s);
       const last = Number(a.calls_1h) === 0 && String(a.last_call).startsWith('1970') ? 'no calls stored yet' : `last call ${age}s ago`;
-      lines.push(`rate       ${a.calls_1m} calls in the last minute, ${(Number(a.calls_5m) / 5).toFixed(1)}/min over 5 min, ${a.calls_1h} in the last hour; ${last}`);
+      lines.push(
+        `rate       ${a.calls_1m} calls in the last minute, ${(Number(a.calls_5m) / 5).toFixed(1)}/min over 5 min, ${a.calls_1h} in the last hour; ${last}`,
+      );
     } else {
       lines.push('rate       (SQL not available with this token)');
     }
@@ -117,9 +128,7 @@ export async function statusCommand(argv: string[]): Promise<number> {
     }
     if (alerts) {
       const by = Object.fromEntries(alerts.map((r) => [String(r.severity), Number(r.n)]));
-      lines.push(
-        `alerts     last hour: ${['critical', 'high', 'medium', 'low'].map((s) => `${s} ${by[s] ?? 0}`).join(', ')}`,
-      );
+      lines.push(`alerts     last hour: ${['critical', 'high', 'medium', 'low'].map((s) => `${s} ${by[s] ?? 0}`).join(', ')}`);
     }
     process.stdout.write(`${lines.join('\n')}\n`);
     return ok ? 0 : 1;

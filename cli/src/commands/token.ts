@@ -67,7 +67,9 @@ export async function tokenCommand(argv: string[]): Promise<number> {
         if (typeof values.name !== 'string') throw new CliError('--name is required: a name to tell tokens apart', 2);
         const { token, record } = tokens.create(values.name, role as Role);
         process.stdout.write(`${token}\n`);
-        process.stderr.write(`tapwatch token: created ${record.name} (id ${record.id}, role ${record.role}) in ${tokens.path}; the token above is shown only now\n`);
+        process.stderr.write(
+          `tapwatch token: created ${record.name} (id ${record.id}, role ${record.role}) in ${tokens.path}; the token above is shown only now\n`,
+        );
         return 0;
       }
       case 'list': {
@@ -94,7 +96,10 @@ export async function tokenCommand(argv: string[]): Promise<number> {
         return 0;
       }
       default:
-        throw new CliError(action === undefined ? `expected create, list or revoke\n\n${TOKEN_HELP}` : `unknown action ${action}: expected create, list or revoke`, 2);
+        throw new CliError(
+          action === undefined ? `expected create, list or revoke\n\n${TOKEN_HELP}` : `unknown action ${action}: expected create, list or revoke`,
+          2,
+        );
     }
   });
 }

@@ -5,9 +5,12 @@ import { openBus, openStore, serve, streamHealth, type Service } from './shared.
 
 export async function startApi(config: Config): Promise<Service> {
   if (!config.CLICKHOUSE_URL) {
-    log.warn('tapwatch api without CLICKHOUSE_URL opens the embedded engine, which one process at a time can use; use `tapwatch up` for the all-in-one default', {
-      setting: 'CLICKHOUSE_URL',
-    });
+    log.warn(
+      'tapwatch api without CLICKHOUSE_URL opens the embedded engine, which one process at a time can use; use `tapwatch up` for the all-in-one default',
+      {
+        setting: 'CLICKHOUSE_URL',
+      },
+    );
   }
   const store = await openStore(config);
   // Idempotent: lets SQL answer (on empty tables) even before an analyzer has started.

@@ -63,10 +63,19 @@ export interface Bus {
 export async function openBus(config: Config, needs: BusNeeds): Promise<Bus> {
   if (!config.KAFKA_BROKERS) {
     if (needs.requireKafka) {
-      throw new TapwatchError('TAPWATCH_KAFKA_REQUIRED', `${needs.requireKafka} needs Kafka: set KAFKA_BROKERS=host:port (or run \`tapwatch up\` for the all-in-one default)`);
+      throw new TapwatchError(
+        'TAPWATCH_KAFKA_REQUIRED',
+        `${needs.requireKafka} needs Kafka: set KAFKA_BROKERS=host:port (or run \`tapwatch up\` for the all-in-one default)`,
+      );
     }
     const bus = new MemoryEventBus({ maxBatch: config.TAPWATCH_BATCH_SIZE });
-    return { kind: 'memory', source: needs.consume ? bus : undefined, events: needs.publishEvents ? bus : undefined, depth: () => bus.depth, close: async () => {} };
+    return {
+      kind: 'memory',
+      source: needs.consume ? bus : undefined,
+      events: needs.publishEvents ? bus : undefined,
+      depth: () => bus.depth,
+      close: async () => {},
+    };
   }
   const { KafkaAlertFeed, KafkaAlertPublisher, KafkaEventPublisher, KafkaEventSource, ensureTopics, kafkaClient } = await import('@tapwatch/bus/kafka');
   const kafka = kafkaClient({ brokers: config.KAFKA_BROKERS, clientId: config.KAFKA_CLIENT_ID });
@@ -76,7 +85,9 @@ export async function openBus(config: Config, needs: BusNeeds): Promise<Bus> {
   await ensureTopics(kafka, topics, config.TAPWATCH_TOPIC_PARTITIONS);
   const alerts = needs.publishAlerts ? new KafkaAlertPublisher(kafka, config.TAPWATCH_ALERTS_TOPIC) : undefined;
   const events = needs.publishEvents ? new KafkaEventPublisher(kafka, config.TAPWATCH_EVENTS_TOPIC) : undefined;
-  const source = needs.consume ? new KafkaEventSource(kafka, config.TAPWATCH_EVENTS_TOPIC, config.TAPWATCH_CONSUMER_GROUP, { deadLetterTopic: config.TAPWATCH_DLQ_TOPIC }) : undefined;
+  const source = needs.consume
+    ? new KafkaEventSource(kafka, config.TAPWATCH_EVENTS_TOPIC, config.TAPWATCH_CONSUMER_GROUP, { deadLetterTopic: config.TAPWATCH_DLQ_TOPIC })
+    : undefined;
   let feed: InstanceType<typeof KafkaAlertFeed> | undefined;
   if (needs.feed) {
     feed = new KafkaAlertFeed(kafka, config.TAPWATCH_ALERTS_TOPIC);
@@ -125,7 +136,11 @@ export function streamHealth(stream: AlertStream | undefined): { clients: number
 }
 
 /** An HTTP server for a service's app, listening on TAPWATCH_HOST:TAPWATCH_PORT. */
-export async function serve(app: RequestListener, config: Config, attach?: (server: Server) => void): Promise<{ server: Server; url: string; close: () => Promise<void> }> {
+export async function serve(
+  app: RequestListener,
+  config: Config,
+  attach?: (server: Server) => void,
+): Promise<{ server: Server; url: string; close: () => Promise<void> }> {
   const server = createServer(app);
   attach?.(server);
   const url = await listen(server, config.TAPWATCH_HOST, config.TAPWATCH_PORT);

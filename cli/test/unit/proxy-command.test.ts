@@ -19,7 +19,8 @@ test('--listen accepts host:port, [v6]:port and :port; rejects the rest', () => 
 });
 
 test('usage errors exit 2 with the reason and the usage; --help documents the options', () => {
-  const run = (...args: string[]) => spawnSync(process.execPath, [BIN, 'proxy', ...args], { encoding: 'utf8', env: { ...process.env, TAPWATCH_SINK: 'http://127.0.0.1:9' } });
+  const run = (...args: string[]) =>
+    spawnSync(process.execPath, [BIN, 'proxy', ...args], { encoding: 'utf8', env: { ...process.env, TAPWATCH_SINK: 'http://127.0.0.1:9' } });
   const cases: [string[], RegExp][] = [
     [[], /--upstream URL is required/],
     [['--upstream', 'not a url'], /--upstream is not a URL/],
@@ -39,7 +40,18 @@ test('usage errors exit 2 with the reason and the usage; --help documents the op
   }
   const help = run('--help');
   assert.equal(help.status, 0);
-  for (const flag of ['--upstream URL', '--listen HOST:PORT', '--name SERVER', '--agent ID', '--session ID', '--sink URL', '--capture LEVEL', '--observer MODE', '--idle-timeout S']) assert.ok(help.stdout.includes(flag), flag);
+  for (const flag of [
+    '--upstream URL',
+    '--listen HOST:PORT',
+    '--name SERVER',
+    '--agent ID',
+    '--session ID',
+    '--sink URL',
+    '--capture LEVEL',
+    '--observer MODE',
+    '--idle-timeout S',
+  ])
+    assert.ok(help.stdout.includes(flag), flag);
   const top = spawnSync(process.execPath, [BIN, '--help'], { encoding: 'utf8' });
   assert.match(top.stdout, /proxy\s+put a remote MCP server \(HTTP\) behind the tap/);
 });

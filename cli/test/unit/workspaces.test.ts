@@ -60,7 +60,9 @@ test('the collector installs without the server side: none of its dependencies i
   };
   walk('@tapwatch/collector');
   assert.deepEqual([...closure].sort(), ['@tapwatch/bus', '@tapwatch/schema']);
-  const external = Object.keys({ ...manifests.get('@tapwatch/collector')!.dependencies, ...manifests.get('@tapwatch/bus')!.dependencies }).filter((d) => !manifests.has(d));
+  const external = Object.keys({ ...manifests.get('@tapwatch/collector')!.dependencies, ...manifests.get('@tapwatch/bus')!.dependencies }).filter(
+    (d) => !manifests.has(d),
+  );
   assert.deepEqual(external.sort(), ['kafkajs'], 'a tap pulls kafkajs (and zod through the schema) only');
 });
 

@@ -52,10 +52,12 @@ function runRules(kind: FindingKind, rules: readonly CheckRule[], text: string, 
 /** What an argument's key says about its value, which decides the checks that are worth their false positives. */
 export type ArgumentRole = 'command' | 'path' | 'query' | 'other';
 
-const COMMAND_KEY = /^(?:cmd|cmds|command|commands|commandline|script|scripts|shell|exec|execute|run|args|argv|arguments|program|entrypoint|shellcommand|bashcommand)$|(?:command|cmd|script)$/;
+const COMMAND_KEY =
+  /^(?:cmd|cmds|command|commands|commandline|script|scripts|shell|exec|execute|run|args|argv|arguments|program|entrypoint|shellcommand|bashcommand)$|(?:command|cmd|script)$/;
 const PATH_KEY =
   /(?:path|paths|file|files|filename|filenames|dir|dirs|directory|directories|folder|folders|src|source|sources|dest|destination|target|dst|cwd|root|workdir|workingdirectory|location|uri|uris|url|urls|href|link|endpoint|ref|branch|repo|repository|module|package|host|hostname)$/;
-const QUERY_KEY = /^(?:q)$|(?:query|queries|pattern|patterns|regex|regexp|search|glob|globs|filter|filters|expr|expression|selector|term|terms|keyword|keywords|exclude|include)$/;
+const QUERY_KEY =
+  /^(?:q)$|(?:query|queries|pattern|patterns|regex|regexp|search|glob|globs|filter|filters|expr|expression|selector|term|terms|keyword|keywords|exclude|include)$/;
 
 /** Classifies an argument by its key name (the nearest named key for array items). */
 export function argumentRole(key: string | undefined): ArgumentRole {
@@ -86,7 +88,10 @@ const END = '(?![\\w.-])';
 export const SENSITIVE_PATH_RULES: readonly CheckRule[] = Object.freeze([
   {
     name: 'ssh_key_path',
-    re: new RegExp(`${SEG}(?:\\.ssh(?=/|$|[\\s'"\`;|&)])|id_(?:rsa|dsa|ecdsa|ed25519)(?:_sk)?(?:\\.pub)?${END}|authorized_keys2?${END}|known_hosts${END}|ssh_host_[a-z0-9]{2,10}_key(?:\\.pub)?${END})`, 'gi'),
+    re: new RegExp(
+      `${SEG}(?:\\.ssh(?=/|$|[\\s'"\`;|&)])|id_(?:rsa|dsa|ecdsa|ed25519)(?:_sk)?(?:\\.pub)?${END}|authorized_keys2?${END}|known_hosts${END}|ssh_host_[a-z0-9]{2,10}_key(?:\\.pub)?${END})`,
+      'gi',
+    ),
   },
   {
     name: 'cloud_credentials_path',
@@ -97,7 +102,10 @@ export const SENSITIVE_PATH_RULES: readonly CheckRule[] = Object.freeze([
   },
   {
     name: 'container_credentials_path',
-    re: new RegExp(`${SEG}(?:\\.kube/config|\\.docker/config\\.json|\\.config/containers/auth\\.json)|/var/run/secrets/(?:kubernetes\\.io|eks\\.amazonaws\\.com)`, 'gi'),
+    re: new RegExp(
+      `${SEG}(?:\\.kube/config|\\.docker/config\\.json|\\.config/containers/auth\\.json)|/var/run/secrets/(?:kubernetes\\.io|eks\\.amazonaws\\.com)`,
+      'gi',
+    ),
   },
   {
     name: 'git_credentials_path',
@@ -106,7 +114,10 @@ export const SENSITIVE_PATH_RULES: readonly CheckRule[] = Object.freeze([
   { name: 'netrc_path', re: new RegExp(`${SEG}[._]netrc${END}`, 'gi') },
   {
     name: 'package_registry_credentials_path',
-    re: new RegExp(`${SEG}(?:\\.npmrc|\\.pypirc|\\.yarnrc\\.yml|\\.gem/credentials|\\.cargo/credentials(?:\\.toml)?|\\.composer/auth\\.json|\\.m2/settings\\.xml|\\.gradle/gradle\\.properties|\\.nuget/nuget\\.config)${END}`, 'gi'),
+    re: new RegExp(
+      `${SEG}(?:\\.npmrc|\\.pypirc|\\.yarnrc\\.yml|\\.gem/credentials|\\.cargo/credentials(?:\\.toml)?|\\.composer/auth\\.json|\\.m2/settings\\.xml|\\.gradle/gradle\\.properties|\\.nuget/nuget\\.config)${END}`,
+      'gi',
+    ),
   },
   { name: 'database_credentials_path', re: new RegExp(`${SEG}(?:\\.pgpass|\\.my\\.cnf|\\.mylogin\\.cnf|\\.vault-token)${END}`, 'gi') },
   {
@@ -132,7 +143,10 @@ export const SENSITIVE_PATH_RULES: readonly CheckRule[] = Object.freeze([
   { name: 'proc_environ_path', re: /\/proc\/(?:self|thread-self|\d{1,7})\/(?:environ|cmdline|mem|maps|root)(?![\w.-])/gi },
   {
     name: 'shell_history_path',
-    re: new RegExp(`${SEG}(?:\\.(?:bash_|zsh_|sh_|python_|node_repl_|psql_|mysql_|sqlite_|rediscli_|irb_)?history|\\.histfile|consolehost_history\\.txt)${END}`, 'gi'),
+    re: new RegExp(
+      `${SEG}(?:\\.(?:bash_|zsh_|sh_|python_|node_repl_|psql_|mysql_|sqlite_|rediscli_|irb_)?history|\\.histfile|consolehost_history\\.txt)${END}`,
+      'gi',
+    ),
   },
 ]);
 
@@ -173,7 +187,10 @@ export const STRONG_SHELL_RULES: readonly CheckRule[] = Object.freeze([
     re: /(?<![\w-])rm[ \t]{1,4}(?<flags>(?:-{1,2}[A-Za-z-]{1,20}[ \t]{1,4}){1,4})(?:--[ \t]{1,4})?(?:\/\*?|~\/?\*?|\$HOME\/?\*?|\/(?:etc|usr|var|home|root|boot|bin|lib|opt|srv)\/?\*?)(?=[\s;&|]|$)/g,
     accept: (m) => /(?:-[A-Za-z]*[rR]|--recursive)/.test(m.groups?.flags ?? ''),
   },
-  { name: 'base64_pipe_shell', re: /(?<![\w-])base64[ \t]{1,4}(?:-d|--decode|-D)\b[^\n|]{0,200}\|[ \t]{0,4}(?:sudo[ \t]{1,4})?(?:(?:ba|z|da)?sh|python[0-9.]{0,4}|perl)\b/g },
+  {
+    name: 'base64_pipe_shell',
+    re: /(?<![\w-])base64[ \t]{1,4}(?:-d|--decode|-D)\b[^\n|]{0,200}\|[ \t]{0,4}(?:sudo[ \t]{1,4})?(?:(?:ba|z|da)?sh|python[0-9.]{0,4}|perl)\b/g,
+  },
   {
     name: 'chmod_then_execute',
     re: /(?<![\w-])chmod[ \t]{1,4}(?:[ugoa]{0,3}\+x|[0-7]{3,4})[ \t]{1,4}[^\n;&|]{1,200}(?:&&|;)[ \t]{0,4}(?:\.\/|\/tmp\/|\/dev\/shm\/|(?:ba)?sh[ \t])/g,
@@ -260,11 +277,17 @@ export const INJECTION_RULES: readonly CheckRule[] = Object.freeze([
   },
   {
     name: 'new_instructions',
-    re: new RegExp(`\\b(?:new|updated|additional|revised|real|actual|secret|hidden|important|urgent)${W}(?:system${W})?(?:instructions?|directives?|task)[ \\t]{0,2}:`, 'gi'),
+    re: new RegExp(
+      `\\b(?:new|updated|additional|revised|real|actual|secret|hidden|important|urgent)${W}(?:system${W})?(?:instructions?|directives?|task)[ \\t]{0,2}:`,
+      'gi',
+    ),
   },
   {
     name: 'system_prompt_manipulation',
-    re: new RegExp(`\\b(?:reveal|print|show|output|repeat|leak|disclose|ignore|override|bypass|forget|dump)${W}(?:[a-z']{1,20}${W}){0,3}?(?:system${W}prompt|initial${W}instructions)\\b`, 'gi'),
+    re: new RegExp(
+      `\\b(?:reveal|print|show|output|repeat|leak|disclose|ignore|override|bypass|forget|dump)${W}(?:[a-z']{1,20}${W}){0,3}?(?:system${W}prompt|initial${W}instructions)\\b`,
+      'gi',
+    ),
   },
   {
     name: 'conceal_from_user',
@@ -323,9 +346,11 @@ const HIDDEN_ATTR = /<[a-z][a-z0-9]{0,10}\b[^>]{0,300}?\shidden\b[^>]{0,300}>/gi
 const HTML_COMMENT = /<!--/g;
 const MD_LINK_TARGET = /\]\([ \t]{0,4}<?(https?:\/\/[^\s)>]{1,2048})/gi;
 const IMG_SRC = /<img\b[^>]{0,300}?\bsrc[ \t]{0,2}=[ \t]{0,2}["']?(https?:\/\/[^\s"'>]{1,2048})/gi;
-const EXFIL_PARAMS = /^(?:d|data|q|c|content|contents|payload|secret|secrets|token|key|keys|info|leak|exfil|msg|message|text|body|env|creds?|credentials?|pw|pwd|password|history|conversation|chat|prompt|memory|file|x|p)$/i;
+const EXFIL_PARAMS =
+  /^(?:d|data|q|c|content|contents|payload|secret|secrets|token|key|keys|info|leak|exfil|msg|message|text|body|env|creds?|credentials?|pw|pwd|password|history|conversation|chat|prompt|memory|file|x|p)$/i;
 /** A slot in a URL template for the model to fill: `{{data}}`, `${secret}`, `{DATA}`, `<CONTENT>`, `[SECRET]`, or a shouted placeholder word. */
-const PLACEHOLDER_VALUE = /\{\{|\$\{|\{[A-Za-z_ ]{1,40}\}|<[A-Za-z_ ]{1,40}>|\[[A-Z_ ]{2,40}\]|\b(?:DATA|SECRET|SECRETS|CONTENT|CONTENTS|INFO|TOKEN|KEY|PASSWORD|HISTORY|CONVERSATION|CREDENTIALS)\b/;
+const PLACEHOLDER_VALUE =
+  /\{\{|\$\{|\{[A-Za-z_ ]{1,40}\}|<[A-Za-z_ ]{1,40}>|\[[A-Z_ ]{2,40}\]|\b(?:DATA|SECRET|SECRETS|CONTENT|CONTENTS|INFO|TOKEN|KEY|PASSWORD|HISTORY|CONVERSATION|CREDENTIALS)\b/;
 
 /** Checks a result's text for prompt-injection phrases and hidden instructions. */
 export function checkInjection(text: string): RawFinding[] {
@@ -380,7 +405,12 @@ export function checkInjection(text: string): RawFinding[] {
       }
     }
   }
-  runRules('injection_phrase', [{ name: 'instruction_tag', re: /<\|(?:im_start|im_end|system|endoftext)\|>|\[\/?(?:INST|SYSTEM|SYS)\]|<<\/?SYS>>/g }], text, out);
+  runRules(
+    'injection_phrase',
+    [{ name: 'instruction_tag', re: /<\|(?:im_start|im_end|system|endoftext)\|>|\[\/?(?:INST|SYSTEM|SYS)\]|<<\/?SYS>>/g }],
+    text,
+    out,
+  );
 
   // Exfiltration through a rendered image (fetched without a click) or a templated link.
   if (text.includes('](')) {
@@ -395,7 +425,13 @@ export function checkInjection(text: string): RawFinding[] {
       // `[![badge](img)](link)`: the outer target is a link even though a `![` precedes it.
       const isImage = text.charAt(open - 1) === '!' && text.charAt(m.index - 1) !== ')';
       const verdict = exfilUrl(m[1] ?? '', isImage);
-      if (verdict) out.push({ kind: 'injection_phrase', rule: isImage ? 'markdown_image_exfil' : 'markdown_link_exfil', start: isImage ? open - 1 : open, end: m.index + m[0].length });
+      if (verdict)
+        out.push({
+          kind: 'injection_phrase',
+          rule: isImage ? 'markdown_image_exfil' : 'markdown_link_exfil',
+          start: isImage ? open - 1 : open,
+          end: m.index + m[0].length,
+        });
     }
   }
   if (/<img/i.test(text)) {

@@ -346,8 +346,10 @@ function hostOf(url: string): string | undefined {
 // ---------------------------------------------------------------------------
 // Destinations
 
-const EMAIL_DOMAIN = /(?<=[A-Za-z0-9._%+-])@([A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?){1,8})(?![A-Za-z0-9-]|\.[A-Za-z0-9])/g;
-const FILE_EXTENSION_TLD = /\.(?:png|jpe?g|gif|svg|webp|ico|js|mjs|cjs|ts|tsx|jsx|json|css|scss|html?|md|txt|py|rb|go|rs|java|kt|c|h|cpp|hpp|sh|ya?ml|toml|lock|xml|csv|log|zip|gz|tar|pdf)$/i;
+const EMAIL_DOMAIN =
+  /(?<=[A-Za-z0-9._%+-])@([A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?){1,8})(?![A-Za-z0-9-]|\.[A-Za-z0-9])/g;
+const FILE_EXTENSION_TLD =
+  /\.(?:png|jpe?g|gif|svg|webp|ico|js|mjs|cjs|ts|tsx|jsx|json|css|scss|html?|md|txt|py|rb|go|rs|java|kt|c|h|cpp|hpp|sh|ya?ml|toml|lock|xml|csv|log|zip|gz|tar|pdf)$/i;
 
 /**
  * Host names of http(s), ws(s), ftp(s) and sftp URLs and domains of e-mail

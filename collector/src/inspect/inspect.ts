@@ -11,15 +11,7 @@
  */
 import type { CaptureLevel, ContentFinding } from '@tapwatch/schema';
 import { checkArgumentString, checkInjection, checkInvisible, stripInvisible, type RawFinding } from './checks.js';
-import {
-  ARGUMENT_DIGEST_LIMITS,
-  DigestCollector,
-  RESULT_DIGEST_LIMITS,
-  TokenPriority,
-  decodedForms,
-  destinationsIn,
-  maskHost,
-} from './digests.js';
+import { ARGUMENT_DIGEST_LIMITS, DigestCollector, RESULT_DIGEST_LIMITS, TokenPriority, decodedForms, destinationsIn, maskHost } from './digests.js';
 import { boundedCopy, excerpt, isCredentialKey, redactText } from './redact.js';
 import { isCredentialValue, scanSecrets } from './secrets.js';
 import { cut } from './text.js';

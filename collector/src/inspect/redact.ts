@@ -18,7 +18,8 @@ const REDACT_MARGIN = 4096;
 
 const CREDENTIAL_KEY =
   /(?:password|passwd|passphrase|pwd|secret|token|apikey|accesskey|secretkey|privatekey|signingkey|encryptionkey|authorization|auth|cookie|cookies|credential|credentials|sessionid|sessiontoken|bearer|connectionstring|dsn)$/;
-const BENIGN_KEY = /(?:pagetoken|nexttoken|continuationtoken|synctoken|cursortoken|resumetoken|maxtoken|numtoken|counttoken|csrftoken|xsrftoken|nopassword|passwordless|haspassword|passwordpolicy)$/;
+const BENIGN_KEY =
+  /(?:pagetoken|nexttoken|continuationtoken|synctoken|cursortoken|resumetoken|maxtoken|numtoken|counttoken|csrftoken|xsrftoken|nopassword|passwordless|haspassword|passwordpolicy)$/;
 
 /** True for key names whose values are credentials by name: `password`, `X-Api-Key`, `client_secret`, `Cookie`. */
 export function isCredentialKey(key: string): boolean {
@@ -171,8 +172,9 @@ function define(o: Record<string, unknown>, k: string, value: unknown): void {
 }
 
 /** Characters an excerpt shows escaped: controls, zero-width, bidi controls, Unicode tags. */
-// eslint-disable-next-line no-control-regex -- control characters are what an excerpt must not show raw
-const INVISIBLE_FOR_EXCERPT = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]|[\u{e0000}-\u{e007f}]/gu;
+const INVISIBLE_FOR_EXCERPT =
+  // eslint-disable-next-line no-control-regex -- control characters are what an excerpt must not show raw
+  /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]|[\u{e0000}-\u{e007f}]/gu;
 /** Long alphanumeric runs left in an excerpt (a secret cut at the window's edge no rule can recognise): never shown. */
 const LONG_RUN = /[A-Za-z0-9+/=_-]{24,}/g;
 

@@ -35,17 +35,50 @@ const MAX_MATCHES_PER_RULE = 512;
 /** Longest PEM block we follow (a 16k-bit RSA key is ~13 KB). */
 const MAX_PEM_BLOCK = 64 * 1024;
 
-const PLACEHOLDER = /^(?:[$%<{[*#]|x{3,}$|\.{3}|…)|\{\{|\$\{|\*{3,}|x{4,}|(?:^|[_-])(?:your|example|sample|placeholder|changeme|change_me|dummy|fake|redacted|replace|todo|tbd|xxx)(?:[_-]|$)/i;
+const PLACEHOLDER =
+  /^(?:[$%<{[*#]|x{3,}$|\.{3}|…)|\{\{|\$\{|\*{3,}|x{4,}|(?:^|[_-])(?:your|example|sample|placeholder|changeme|change_me|dummy|fake|redacted|replace|todo|tbd|xxx)(?:[_-]|$)/i;
 const NOT_A_VALUE = new Set([
-  'string', 'str', 'number', 'int', 'integer', 'boolean', 'bool', 'bytes', 'object', 'any', 'unknown', 'none', 'null', 'nil',
-  'undefined', 'true', 'false', 'required', 'optional', 'text', 'hidden', 'secret', 'password', 'token', 'value', 'readonly',
-  'function', 'default', 'omitted', 'masked', 'notset', 'not_set', 'empty',
+  'string',
+  'str',
+  'number',
+  'int',
+  'integer',
+  'boolean',
+  'bool',
+  'bytes',
+  'object',
+  'any',
+  'unknown',
+  'none',
+  'null',
+  'nil',
+  'undefined',
+  'true',
+  'false',
+  'required',
+  'optional',
+  'text',
+  'hidden',
+  'secret',
+  'password',
+  'token',
+  'value',
+  'readonly',
+  'function',
+  'default',
+  'omitted',
+  'masked',
+  'notset',
+  'not_set',
+  'empty',
 ]);
 
-const CODE_REFERENCE = /^(?:process\.env|import\.meta\.env|os\.environ|os\.getenv|env|secrets|vars|inputs|config|settings|self|this|ctx|req|request|options|opts|props|params|args)\./i;
+const CODE_REFERENCE =
+  /^(?:process\.env|import\.meta\.env|os\.environ|os\.getenv|env|secrets|vars|inputs|config|settings|self|this|ctx|req|request|options|opts|props|params|args)\./i;
 
 /** Key names that carry credentials' names but not credentials: pagination cursors and the like. */
-const BENIGN_TOKEN_KEYS = /(?:page|next|continuation|sync|cursor|resume|csrf|xsrf|verification|reset|refresh_?after|max|num|count|progress|idempotency|request|cancellation|cancel|lexer|parser|syntax|punctuator|arrow|comment|string|keyword|identifier)[_-]?token$/i;
+const BENIGN_TOKEN_KEYS =
+  /(?:page|next|continuation|sync|cursor|resume|csrf|xsrf|verification|reset|refresh_?after|max|num|count|progress|idempotency|request|cancellation|cancel|lexer|parser|syntax|punctuator|arrow|comment|string|keyword|identifier)[_-]?token$/i;
 
 /** True for values of `password=…` that name or point at a secret rather than being one. */
 function isPlaceholderOrReference(v: string, text: string, end: number): boolean {
@@ -182,8 +215,10 @@ interface Region {
 }
 
 /** Context words just before a long random string that say it is a hash, id or cursor, not a credential. */
-const HASHY_CONTEXT = /(?:\bh1|integrity|checksum|digest|hash|sha\d{0,3}|md5|etag|nonce|signature|sig|page_?token|next_?token|cursor|continuation|["_\s]id|^id|uuid|guid|commit|revision|rev|fingerprint|base64|blob|image)["']?\s{0,3}[:=,]?\s{0,3}["']?$/i;
-const HASHY_KEY = /(?:integrity|checksum|digest|hash|sha\d*|md5|etag|nonce|signature|sig|pagetoken|nexttoken|cursor|continuation|id|ids|uuid|guid|commit|revision|rev|fingerprint|base64|blob|image)$/i;
+const HASHY_CONTEXT =
+  /(?:\bh1|integrity|checksum|digest|hash|sha\d{0,3}|md5|etag|nonce|signature|sig|page_?token|next_?token|cursor|continuation|["_\s]id|^id|uuid|guid|commit|revision|rev|fingerprint|base64|blob|image)["']?\s{0,3}[:=,]?\s{0,3}["']?$/i;
+const HASHY_KEY =
+  /(?:integrity|checksum|digest|hash|sha\d*|md5|etag|nonce|signature|sig|pagetoken|nexttoken|cursor|continuation|id|ids|uuid|guid|commit|revision|rev|fingerprint|base64|blob|image)$/i;
 
 const HIGH_ENTROPY = /(?<![A-Za-z0-9+/_-])(?<s>[A-Za-z0-9+/_-]{32,1024}={0,2})(?![A-Za-z0-9+/_-])/dg;
 const BASE64_LINE = /^[A-Za-z0-9+/=]{40,}$/;

@@ -192,7 +192,8 @@ export class ThreadObserver implements Observer {
   data(key: number, direction: Direction, chunk: Buffer): void {
     if (this.failed || this.closing) return;
     if (this.inFlight + chunk.length > this.maxInFlight) {
-      if (this.counters.observeSkipped === 0) log.warn(`${this.label} observer is behind; leaving traffic out of observation`, { inFlightBytes: this.inFlight });
+      if (this.counters.observeSkipped === 0)
+        log.warn(`${this.label} observer is behind; leaving traffic out of observation`, { inFlightBytes: this.inFlight });
       this.counters.observeSkipped++;
       this.counters.observeSkippedBytes += chunk.length;
       this.skipping.add(streamId(key, direction));
@@ -228,7 +229,8 @@ export class ThreadObserver implements Observer {
     if (this.failed || this.closing) return;
     const size = payload.length;
     if (this.inFlight + size > this.maxInFlight) {
-      if (this.counters.observeSkipped === 0) log.warn(`${this.label} observer is behind; leaving messages out of observation`, { inFlightBytes: this.inFlight, size });
+      if (this.counters.observeSkipped === 0)
+        log.warn(`${this.label} observer is behind; leaving messages out of observation`, { inFlightBytes: this.inFlight, size });
       this.counters.observeSkipped++;
       this.counters.observeSkippedBytes += size;
       return;

@@ -27,6 +27,4 @@ export type ToWorker =
   | { t: 'close' };
 
 /** Observer thread → relay thread: events in order, with the bytes they account for (the relay's bound on work in flight). */
-export type FromWorker =
-  | { t: 'events'; events: TapEvent[]; bytes: number; counts: ObserveCounts }
-  | { t: 'closed'; inspection: InspectionStats };
+export type FromWorker = { t: 'events'; events: TapEvent[]; bytes: number; counts: ObserveCounts } | { t: 'closed'; inspection: InspectionStats };

@@ -325,7 +325,11 @@ export class SessionTracker {
           requestId: key.slice(0, 256),
           startedMs,
           requestBytes: Buffer.byteLength(serialized),
-          argumentKeys: isObject(args) ? Object.keys(args).slice(0, 256).map((k) => k.slice(0, 512)) : [],
+          argumentKeys: isObject(args)
+            ? Object.keys(args)
+                .slice(0, 256)
+                .map((k) => k.slice(0, 512))
+            : [],
           argumentsHash: sha256(serialized),
           args,
           progressToken,
@@ -607,9 +611,14 @@ function isObject(v: unknown): v is Record<string, unknown> {
 function inputRequestEntries(requests: unknown): { key: string; method: string }[] {
   const method = (r: unknown): string => (isObject(r) && typeof r.method === 'string' ? r.method.slice(0, 512) : 'input_request');
   if (Array.isArray(requests)) {
-    return requests.slice(0, 256).map((r, i) => ({ key: isObject(r) && (typeof r.id === 'string' || typeof r.id === 'number') ? String(r.id) : String(i), method: method(r) }));
+    return requests
+      .slice(0, 256)
+      .map((r, i) => ({ key: isObject(r) && (typeof r.id === 'string' || typeof r.id === 'number') ? String(r.id) : String(i), method: method(r) }));
   }
-  if (isObject(requests)) return Object.entries(requests).slice(0, 256).map(([key, r]) => ({ key, method: method(r) }));
+  if (isObject(requests))
+    return Object.entries(requests)
+      .slice(0, 256)
+      .map(([key, r]) => ({ key, method: method(r) }));
   return [];
 }
 

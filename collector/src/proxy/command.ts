@@ -116,7 +116,11 @@ export async function proxyCommand(argv: string[]): Promise<number> {
   if (!Number.isFinite(idle) || idle <= 0) return usage(`--idle-timeout must be a positive number of seconds (got '${values['idle-timeout']}')`);
 
   const sinkUrl = values.sink ?? config.TAPWATCH_SINK ?? 'http://127.0.0.1:8787';
-  const sink = await createSink(sinkUrl, { token: config.TAPWATCH_TOKEN, eventsTopic: config.TAPWATCH_EVENTS_TOPIC, spool: { dir: config.TAPWATCH_SPOOL_DIR, maxBytes: config.TAPWATCH_SPOOL_MAX_BYTES } });
+  const sink = await createSink(sinkUrl, {
+    token: config.TAPWATCH_TOKEN,
+    eventsTopic: config.TAPWATCH_EVENTS_TOPIC,
+    spool: { dir: config.TAPWATCH_SPOOL_DIR, maxBytes: config.TAPWATCH_SPOOL_MAX_BYTES },
+  });
   let proxy;
   try {
     proxy = await startHttpProxy({

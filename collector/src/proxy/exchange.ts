@@ -72,7 +72,12 @@ export class Exchange {
   /** Starts relaying: the request to the upstream, its answer back to the client. */
   run(): void {
     const { ctx, req, res } = this;
-    const upReq = ctx.send(this.target, { method: this.head.method, headers: forwardRequestHeaders(req, ctx.upstream), agent: ctx.agent, signal: this.abort.signal });
+    const upReq = ctx.send(this.target, {
+      method: this.head.method,
+      headers: forwardRequestHeaders(req, ctx.upstream),
+      agent: ctx.agent,
+      signal: this.abort.signal,
+    });
     this.relayRequest(upReq);
     req.on('error', () => this.abort.abort());
     // The client went away before the response ended: stop the upstream work too.

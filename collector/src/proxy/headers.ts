@@ -9,7 +9,17 @@ import type { IncomingMessage, OutgoingHttpHeaders } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
 /** Headers that describe one connection, never the message (RFC 9110 §7.6.1). */
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization']);
+const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'transfer-encoding',
+  'te',
+  'trailer',
+  'upgrade',
+  'proxy-connection',
+  'proxy-authenticate',
+  'proxy-authorization',
+]);
 
 /** The client's request headers as sent, minus hop-by-hop ones; `Host` names the upstream. */
 export function forwardRequestHeaders(req: IncomingMessage, upstream: URL): OutgoingHttpHeaders {
@@ -47,7 +57,7 @@ export function forwardResponseHeaders(raw: string[]): string[] {
 }
 
 function connectionTokens(value: string | string[] | undefined): Set<string> {
-  const v = Array.isArray(value) ? value.join(',') : value ?? '';
+  const v = Array.isArray(value) ? value.join(',') : (value ?? '');
   return new Set(
     v
       .split(',')

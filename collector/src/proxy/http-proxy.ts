@@ -131,7 +131,12 @@ export async function startHttpProxy(options: HttpProxyOptions): Promise<Running
       log.warn('proxy could not hand an event to its sink', { error: (err as Error).message });
     }
   };
-  const observer = startObserver(options.observer ?? 'worker', emit, { counters: stats, label: 'proxy', nice: OBSERVER_NICE, maxInFlightBytes: options.maxObserveInFlightBytes });
+  const observer = startObserver(options.observer ?? 'worker', emit, {
+    counters: stats,
+    label: 'proxy',
+    nice: OBSERVER_NICE,
+    maxInFlightBytes: options.maxObserveInFlightBytes,
+  });
   const display = displayUrl(upstream);
   const ctx: ProxyContext = {
     upstream,

@@ -33,7 +33,11 @@ export function clientKeyOf(parsed: unknown): string | undefined {
   for (const m of messagesOf(parsed)) {
     const params = isObject(m.params) ? m.params : undefined;
     const meta = isObject(params?._meta) ? params._meta : undefined;
-    const info = isObject(meta?.[CLIENT_INFO_META]) ? meta[CLIENT_INFO_META] : m.method === 'initialize' && isObject(params?.clientInfo) ? params.clientInfo : undefined;
+    const info = isObject(meta?.[CLIENT_INFO_META])
+      ? meta[CLIENT_INFO_META]
+      : m.method === 'initialize' && isObject(params?.clientInfo)
+        ? params.clientInfo
+        : undefined;
     if (info && typeof info.name === 'string') return `${info.name}@${typeof info.version === 'string' ? info.version : ''}`;
   }
   return undefined;

@@ -143,8 +143,7 @@ class TransportTap {
     this.incoming = options.side === 'client' ? 'server' : 'client';
     this.flushTimeoutMs = options.flushTimeoutMs ?? 5_000;
 
-    const needsConfig =
-      options.agent === undefined || options.capture === undefined || options.sink === undefined || typeof options.sink === 'string';
+    const needsConfig = options.agent === undefined || options.capture === undefined || options.sink === undefined || typeof options.sink === 'string';
     const config = needsConfig ? loadConfig() : undefined;
     const capture = CaptureLevelSchema.parse(options.capture ?? config?.TAPWATCH_CAPTURE ?? 'redacted');
 

@@ -330,7 +330,10 @@ export class Spool {
   private async doClose(): Promise<void> {
     const head = this.head;
     if (head && head.cursor > 0 && head.cursor < head.events.length) {
-      const rest = head.events.slice(head.cursor).map((e) => JSON.stringify(e) + '\n').join('');
+      const rest = head.events
+        .slice(head.cursor)
+        .map((e) => JSON.stringify(e) + '\n')
+        .join('');
       const tmp = `${head.segment.path}.tmp`;
       try {
         await fs.writeFile(tmp, rest, { mode: 0o600 });

@@ -63,9 +63,7 @@ export async function tapCommand(argv: string[]): Promise<number> {
   setLogLevel(config.TAPWATCH_LOG_LEVEL);
   const capture = CaptureLevelSchema.safeParse(values.capture ?? config.TAPWATCH_CAPTURE);
   if (!capture.success) {
-    process.stderr.write(
-      `tapwatch tap: --capture must be one of ${CaptureLevelSchema.options.join(', ')} (got '${values.capture ?? ''}')\n\n${TAP_HELP}`,
-    );
+    process.stderr.write(`tapwatch tap: --capture must be one of ${CaptureLevelSchema.options.join(', ')} (got '${values.capture ?? ''}')\n\n${TAP_HELP}`);
     return 2;
   }
   const [command, ...args] = positionals;
@@ -74,7 +72,11 @@ export async function tapCommand(argv: string[]): Promise<number> {
     return 2;
   }
   const sinkUrl = values.sink ?? config.TAPWATCH_SINK ?? 'http://127.0.0.1:8787';
-  const sink = await createSink(sinkUrl, { token: config.TAPWATCH_TOKEN, eventsTopic: config.TAPWATCH_EVENTS_TOPIC, spool: { dir: config.TAPWATCH_SPOOL_DIR, maxBytes: config.TAPWATCH_SPOOL_MAX_BYTES } });
+  const sink = await createSink(sinkUrl, {
+    token: config.TAPWATCH_TOKEN,
+    eventsTopic: config.TAPWATCH_EVENTS_TOPIC,
+    spool: { dir: config.TAPWATCH_SPOOL_DIR, maxBytes: config.TAPWATCH_SPOOL_MAX_BYTES },
+  });
   const result = await runStdioTap({
     command,
     args,

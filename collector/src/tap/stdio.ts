@@ -115,7 +115,7 @@ export function runStdioTap(options: StdioTapOptions): Promise<StdioTapResult> {
       for (const sig of FORWARDED_SIGNALS) process.off(sig, onSignal);
       stdin.unpipe(child.stdin);
       stdin.pause();
-      const exitCode = spawnFailed ? 127 : code ?? 128 + signalNumber(signal);
+      const exitCode = spawnFailed ? 127 : (code ?? 128 + signalNumber(signal));
       void observer.end(code, signal, options.observerTimeoutMs ?? 2_000).then(({ inspection, skippedChunks, skippedBytes }) => {
         if (inspection.truncatedCalls > 0 || inspection.errors > 0) {
           // Only the first 1 MB of text per side of a call is inspected (INSPECTION_LIMITS.maxInspectedChars).

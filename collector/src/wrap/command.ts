@@ -93,7 +93,8 @@ export async function wrapCommand(name: 'wrap' | 'unwrap', argv: string[], launc
   const given = positionals[0];
   if (given !== undefined && client !== undefined) return usage(name, 'give a CONFIG path or --client, not both');
   if (given === undefined && client === undefined) return usage(name, 'which config? give its path or --client claude|cursor|vscode');
-  if (values.project && (client === undefined || client === 'claude')) return usage(name, '--project goes with --client cursor|vscode (Claude Desktop has no project-level config)');
+  if (values.project && (client === undefined || client === 'claude'))
+    return usage(name, '--project goes with --client cursor|vscode (Claude Desktop has no project-level config)');
   if (name === 'unwrap' && (values.sink !== undefined || values.tapwatch !== undefined || values['proxy-listen'] !== undefined)) {
     return usage(name, '--sink, --tapwatch and --proxy-listen are wrap options');
   }
@@ -113,7 +114,8 @@ export async function wrapCommand(name: 'wrap' | 'unwrap', argv: string[], launc
       report('unwrap', unwrapFile(path, { dryRun, format }), dryRun);
       return 0;
     }
-    const command = values.tapwatch === undefined ? [...launcher] : existsSync(values.tapwatch) ? [resolve(values.tapwatch)] : values.tapwatch.trim().split(/\s+/);
+    const command =
+      values.tapwatch === undefined ? [...launcher] : existsSync(values.tapwatch) ? [resolve(values.tapwatch)] : values.tapwatch.trim().split(/\s+/);
     report('wrap', wrapFile(path, { launcher: command, sink: values.sink, proxyListen, format, dryRun }), dryRun);
     return 0;
   } catch (err) {

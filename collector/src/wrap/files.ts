@@ -177,7 +177,10 @@ function readState(path: string): WrapState | undefined {
     throw new WrapError('TAPWATCH_WRAP_BAD_STATE', `cannot read ${file}: ${(err as Error).message}`, err);
   }
   const bad = (why: string) =>
-    new WrapError('TAPWATCH_WRAP_BAD_STATE', `${file} is not a tapwatch wrap state (${why}); move it away if it is not tapwatch's, or restore ${path} from ${backupPath(path)}`);
+    new WrapError(
+      'TAPWATCH_WRAP_BAD_STATE',
+      `${file} is not a tapwatch wrap state (${why}); move it away if it is not tapwatch's, or restore ${path} from ${backupPath(path)}`,
+    );
   let s: Partial<WrapState>;
   try {
     s = JSON.parse(text) as Partial<WrapState>;

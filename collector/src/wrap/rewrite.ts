@@ -108,9 +108,7 @@ export function locateServers(text: string, path: string, format?: ConfigFormat)
   const detected: ConfigFormat = format ?? (key === 'servers' ? 'vscode' : basename(path) === 'mcp.json' ? 'cursor' : 'claude');
   const obj = found.value;
   // JSON lets a key repeat; like JSON.parse (and every client), the last one counts.
-  const entries = obj.props
-    .filter((p, i) => !obj.props.slice(i + 1).some((q) => q.key === p.key))
-    .map((p) => ({ name: p.key, node: p.value, prop: p }));
+  const entries = obj.props.filter((p, i) => !obj.props.slice(i + 1).some((q) => q.key === p.key)).map((p) => ({ name: p.key, node: p.value, prop: p }));
   return { format: detected, servers: obj, entries };
 }
 
@@ -145,7 +143,11 @@ export function wrapText(text: string, path: string, options: WrapOptions): Wrap
       edits.push({ start: command.value.start, end: command.value.end, text: JSON.stringify(launchCmd) });
       const indent = lineIndent(text, command.keyStart);
       if (argsProp) {
-        edits.push({ start: argsProp.value.start, end: argsProp.value.end, text: formatStringArray(wrappedArgs, text, argsProp.value, lineIndent(text, argsProp.keyStart)) });
+        edits.push({
+          start: argsProp.value.start,
+          end: argsProp.value.end,
+          text: formatStringArray(wrappedArgs, text, argsProp.value, lineIndent(text, argsProp.keyStart)),
+        });
       } else {
         // No "args": add one right after "command", on its own line when the entry spans lines.
         const multiline = text.slice(node.start, command.keyStart).includes('\n');
@@ -240,7 +242,11 @@ export function unwrapText(
     } else if (originalArgs === null && innerArgs.length === 0) {
       edits.push(removeProp(text, node, argsProp));
     } else {
-      edits.push({ start: argsProp.value.start, end: argsProp.value.end, text: formatStringArray(innerArgs, text, argsProp.value, lineIndent(text, argsProp.keyStart)) });
+      edits.push({
+        start: argsProp.value.start,
+        end: argsProp.value.end,
+        text: formatStringArray(innerArgs, text, argsProp.value, lineIndent(text, argsProp.keyStart)),
+      });
     }
   }
   return { text: applyEdits(text, edits), notices };
@@ -251,11 +257,7 @@ export function unwrapText(
  * (`launcher`, or any command line whose word is a tapwatch bin or package), the tap's own
  * options, and the server's command line after `--`. Undefined otherwise.
  */
-export function tapSplit(
-  command: string,
-  args: string[],
-  launcher: string[] = [],
-): { launcher: string[]; tapArgs: string[]; inner: string[] } | undefined {
+export function tapSplit(command: string, args: string[], launcher: string[] = []): { launcher: string[]; tapArgs: string[]; inner: string[] } | undefined {
   const words = [command, ...args];
   // The launcher wrap used counts whatever its name (`--tapwatch /opt/bin/tw`).
   const known = launcher.length > 0 && launcher.every((w, i) => words[i] === w) ? launcher.length - 1 : -1;
@@ -274,11 +276,25 @@ function isTapwatchWord(word: string): boolean {
 }
 
 /** Where a remote server's proxy listens and the command that starts it. */
-export function proxyPlan(options: WrapOptions, name: string, upstream: URL, listen: { host: string; port: number }): { local: string; proxyCommand: string[] } {
+export function proxyPlan(
+  options: WrapOptions,
+  name: string,
+  upstream: URL,
+  listen: { host: string; port: number },
+): { local: string; proxyCommand: string[] } {
   const hostPort = `${listen.host.includes(':') ? `[${listen.host}]` : listen.host}:${listen.port}`;
   // The proxy passes request paths through to the upstream, so the entry keeps its path and query.
   const local = `http://${hostPort}${upstream.pathname}${upstream.search}`;
-  const proxyCommand = [...options.launcher, 'proxy', '--upstream', upstream.href, '--listen', hostPort, ...nameFlag(name), ...(options.sink ? ['--sink', options.sink] : [])];
+  const proxyCommand = [
+    ...options.launcher,
+    'proxy',
+    '--upstream',
+    upstream.href,
+    '--listen',
+    hostPort,
+    ...nameFlag(name),
+    ...(options.sink ? ['--sink', options.sink] : []),
+  ];
   return { local, proxyCommand };
 }
 
@@ -303,5 +319,9 @@ function removeProp(text: string, obj: ObjectNode, p: PropNode): Edit {
   if (prev) return { start: prev.value.end, end: p.value.end, text: '' };
   const next = obj.props[i + 1];
   if (next) return { start: p.keyStart, end: next.keyStart, text: '' };
-  return { start: obj.start + 1, end: obj.end - 1, text: text.slice(obj.start + 1, obj.end - 1).includes('\n') ? eol(text) + lineIndent(text, obj.end - 1) : '' };
+  return {
+    start: obj.start + 1,
+    end: obj.end - 1,
+    text: text.slice(obj.start + 1, obj.end - 1).includes('\n') ? eol(text) + lineIndent(text, obj.end - 1) : '',
+  };
 }

@@ -55,7 +55,16 @@ test('the capture level reaches the events the stdio tap emits, and the relay is
         }
       });
     });
-    const done = runStdioTap({ command: process.execPath, args: ['-e', SERVER, secret], session: `s-${capture}`, capture, emit: (e) => events.push(e), stdin, stdout, stderr: new PassThrough() });
+    const done = runStdioTap({
+      command: process.execPath,
+      args: ['-e', SERVER, secret],
+      session: `s-${capture}`,
+      capture,
+      emit: (e) => events.push(e),
+      stdin,
+      stdout,
+      stderr: new PassThrough(),
+    });
     stdin.write(JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'whoami', arguments: { verbose: true } } }) + '\n');
     await answered;
     stdin.end();
@@ -65,7 +74,10 @@ test('the capture level reaches the events the stdio tap emits, and the relay is
     const call = events.find((e): e is ToolCallEvent => e.type === 'tool_call');
     assert.ok(call, capture);
     assert.equal(call.capture, capture);
-    assert.deepEqual(call.findings?.map((f) => f.rule), ['github_token']);
+    assert.deepEqual(
+      call.findings?.map((f) => f.rule),
+      ['github_token'],
+    );
     const wire = JSON.stringify(events);
     assert.equal(wire.includes(secret), capture === 'full', `${capture}: secret on the wire`);
   }

@@ -322,5 +322,6 @@ data:
   ansiColours: '\u001b[32m✔\u001b[39m 42 tests passed\n\u001b[1m\u001b[31m✖\u001b[39m\u001b[22m 0 failed\n',
   minifiedJs:
     '!function(e,t){"object"==typeof exports&&"undefined"!=typeof module?module.exports=t():"function"==typeof define&&define.amd?define(t):(e=e||self).dayjs=t()}(this,function(){"use strict";var e=1e3,t=6e4,n=36e5,r="millisecond",i="second",s="minute",u="hour",a="day",o="week",f="month",h="quarter",c="year",d="date",l="Invalid Date",$=/^(\\d{4})[-/]?(\\d{1,2})?[-/]?(\\d{0,2})[Tt\\s]*(\\d{1,2})?:?(\\d{1,2})?:?(\\d{1,2})?[.:]?(\\d+)?$/}); //# sourceMappingURL=dayjs.min.js.map',
-  sourceMap: '{"version":3,"sources":["../src/index.ts"],"names":["dayjs","parse"],"mappings":"AAAA,SAASA,KAAK,QAAQ;AACtB,OAAO,MAAMC,KAAK,GAAG,CAACC,CAAC,EAAEC,CAAC,KAAKD,CAAC,GAAGC,CAAC;AAC5C,eAAeF,KAAK"}',
+  sourceMap:
+    '{"version":3,"sources":["../src/index.ts"],"names":["dayjs","parse"],"mappings":"AAAA,SAASA,KAAK,QAAQ;AACtB,OAAO,MAAMC,KAAK,GAAG,CAACC,CAAC,EAAEC,CAAC,KAAKD,CAAC,GAAGC,CAAC;AAC5C,eAAeF,KAAK"}',
 };

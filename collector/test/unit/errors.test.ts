@@ -9,5 +9,8 @@ test("the collector's errors are TapwatchErrors with codes of the one table", as
   assert.deepEqual([d.code, d.retriable], ['TAPWATCH_DELIVERY_FAILED', false]);
   assert.equal(new DeliveryError('timed out', true).retriable, true);
   assert.ok(new WrapError('TAPWATCH_WRAP_BAD_JSON', 'x') instanceof TapwatchError);
-  await assert.rejects(createSink('ftp://x', { eventsTopic: 't', spool: false }), (err: unknown) => err instanceof SinkUrlError && err instanceof TapwatchError && err.code === 'TAPWATCH_BAD_SINK_URL');
+  await assert.rejects(
+    createSink('ftp://x', { eventsTopic: 't', spool: false }),
+    (err: unknown) => err instanceof SinkUrlError && err instanceof TapwatchError && err.code === 'TAPWATCH_BAD_SINK_URL',
+  );
 });

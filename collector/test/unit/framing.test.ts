@@ -19,7 +19,9 @@ test('strips exactly one trailing CR (CRLF peers)', () => {
 
 test('does not split on U+2028 / U+2029 inside JSON strings', () => {
   const s = new LineSplitter();
-  const msg = JSON.stringify({ t: 'a\u2028b\u2029c' }).replace(/\\u2028/g, '\u2028').replace(/\\u2029/g, '\u2029');
+  const msg = JSON.stringify({ t: 'a\u2028b\u2029c' })
+    .replace(/\\u2028/g, '\u2028')
+    .replace(/\\u2029/g, '\u2029');
   const out = s.push(b(msg + '\n'));
   assert.equal(out.length, 1);
   assert.equal(JSON.parse(out[0]!.toString('utf8')).t, 'a\u2028b\u2029c');
@@ -49,7 +51,10 @@ test('an unterminated last message is returned at end of stream', () => {
 test('property: for any lines and any chunking, the framed lines equal the lines sent', () => {
   fc.assert(
     fc.property(
-      fc.array(fc.string({ unit: 'grapheme' }).filter((x) => !x.includes('\n') && !x.endsWith('\r')), { maxLength: 20 }),
+      fc.array(
+        fc.string({ unit: 'grapheme' }).filter((x) => !x.includes('\n') && !x.endsWith('\r')),
+        { maxLength: 20 },
+      ),
       fc.array(fc.integer({ min: 1, max: 17 }), { minLength: 1, maxLength: 10 }),
       (lines, cuts) => {
         const all = Buffer.from(lines.map((l) => l + '\n').join(''), 'utf8');

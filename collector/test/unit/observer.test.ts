@@ -8,7 +8,9 @@ const identity: TrackerIdentity = { session: 's-obs', transport: 'stdio', fallba
 /** A session as wire bytes: initialize, a list, N calls with results, each message cut at awkward places. */
 function session(calls: number): { client: Buffer[]; server: Buffer[] } {
   const line = (m: unknown) => Buffer.from(JSON.stringify(m) + '\n');
-  const client = [line({ jsonrpc: '2.0', id: 0, method: 'initialize', params: { protocolVersion: '2025-06-18', clientInfo: { name: 'c' }, capabilities: {} } })];
+  const client = [
+    line({ jsonrpc: '2.0', id: 0, method: 'initialize', params: { protocolVersion: '2025-06-18', clientInfo: { name: 'c' }, capabilities: {} } }),
+  ];
   const server = [line({ jsonrpc: '2.0', id: 0, result: { protocolVersion: '2025-06-18', serverInfo: { name: 'srv' }, capabilities: {} } })];
   for (let i = 1; i <= calls; i++) {
     client.push(line({ jsonrpc: '2.0', id: i, method: 'tools/call', params: { name: 'echo', arguments: { message: `m${i} AKIA${'Q'.repeat(16)}` } } }));

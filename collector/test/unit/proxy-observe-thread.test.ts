@@ -36,11 +36,15 @@ async function setup(handler: Handler, options: Partial<HttpProxyOptions> = {}) 
   });
   const send = (method: string, body: unknown, headers: Record<string, string> = {}) =>
     new Promise<{ status: number; body: string }>((resolve, reject) => {
-      const req = request(`${proxy.url}/mcp`, { method, headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', ...headers } }, (res) => {
-        const parts: Buffer[] = [];
-        res.on('data', (c: Buffer) => parts.push(c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(parts).toString() }));
-      });
+      const req = request(
+        `${proxy.url}/mcp`,
+        { method, headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', ...headers } },
+        (res) => {
+          const parts: Buffer[] = [];
+          res.on('data', (c: Buffer) => parts.push(c));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(parts).toString() }));
+        },
+      );
       req.on('error', reject);
       req.end(body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body));
     });
@@ -64,7 +68,13 @@ const scripted: Handler = (msg, req, res) => {
   }
   if (msg.method === 'initialize') {
     res.writeHead(200, { 'content-type': 'application/json', 'mcp-session-id': 'sess-1' });
-    res.end(JSON.stringify({ jsonrpc: '2.0', id: msg.id, result: { protocolVersion: '2025-11-25', serverInfo: { name: 'scripted', version: '1' }, capabilities: { tools: {} } } }));
+    res.end(
+      JSON.stringify({
+        jsonrpc: '2.0',
+        id: msg.id,
+        result: { protocolVersion: '2025-11-25', serverInfo: { name: 'scripted', version: '1' }, capabilities: { tools: {} } },
+      }),
+    );
     return;
   }
   if (msg.id === undefined) {
@@ -91,7 +101,12 @@ const scripted: Handler = (msg, req, res) => {
 async function traffic(mode: 'worker' | 'inline') {
   const t = await setup(scripted, { observer: mode });
   try {
-    await t.post({ jsonrpc: '2.0', id: 0, method: 'initialize', params: { protocolVersion: '2025-11-25', clientInfo: { name: 'agent-x', version: '3' }, capabilities: {} } });
+    await t.post({
+      jsonrpc: '2.0',
+      id: 0,
+      method: 'initialize',
+      params: { protocolVersion: '2025-11-25', clientInfo: { name: 'agent-x', version: '3' }, capabilities: {} },
+    });
     const session = { 'mcp-session-id': 'sess-1' };
     await t.post({ jsonrpc: '2.0', method: 'notifications/initialized' }, session);
     for (let id = 1; id <= 14; id++) {
@@ -108,7 +123,9 @@ async function traffic(mode: 'worker' | 'inline') {
 
 /** What an event says, without its clock- or id-derived fields and the upstream's port. */
 function comparable(e: TapEvent): unknown {
-  return JSON.parse(JSON.stringify(e, (k, v) => (['id', 'time', 'startedAt', 'durationMs'].includes(k) ? undefined : v)).replace(/127\.0\.0\.1:\d+/g, '127.0.0.1:PORT'));
+  return JSON.parse(
+    JSON.stringify(e, (k, v) => (['id', 'time', 'startedAt', 'durationMs'].includes(k) ? undefined : v)).replace(/127\.0\.0\.1:\d+/g, '127.0.0.1:PORT'),
+  );
 }
 
 test('the observer thread reports what inline observation reports: the same events, in the same order, the same counts', async () => {
@@ -125,7 +142,8 @@ test('the observer thread reports what inline observation reports: the same even
     worker.events.filter((e) => e.type === 'session_end').map((e) => e.session),
     ['S', 'S.2'],
   );
-  for (const key of ['parseErrors', 'observeErrors', 'sessionsStarted', 'sessionsEnded', 'observeSkipped'] as const) assert.equal(worker.proxy.stats[key], inline.proxy.stats[key], key);
+  for (const key of ['parseErrors', 'observeErrors', 'sessionsStarted', 'sessionsEnded', 'observeSkipped'] as const)
+    assert.equal(worker.proxy.stats[key], inline.proxy.stats[key], key);
   assert.equal(worker.proxy.stats.parseErrors, 1);
 });
 
@@ -134,7 +152,7 @@ test('past maxObserveInFlightBytes a message is left out of observation and coun
   const t = await setup(
     (msg, _req, res) => {
       res.writeHead(200, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ jsonrpc: '2.0', id: msg.id, result: { content: [{ type: 'text', text: big } ] } }));
+      res.end(JSON.stringify({ jsonrpc: '2.0', id: msg.id, result: { content: [{ type: 'text', text: big }] } }));
     },
     { maxObserveInFlightBytes: 1_000 },
   );

@@ -35,11 +35,15 @@ async function setup(handler: Handler, options: Partial<HttpProxyOptions> = {}) 
   upstream.on('request', () => upstreamRequests++);
   const post = (body: unknown, headers: Record<string, string> = {}) =>
     new Promise<{ status: number; headers: IncomingHttpHeaders; body: Buffer }>((resolve, reject) => {
-      const req = request(`${proxy.url}/mcp`, { method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', ...headers } }, (res) => {
-        const parts: Buffer[] = [];
-        res.on('data', (c: Buffer) => parts.push(c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(parts) }));
-      });
+      const req = request(
+        `${proxy.url}/mcp`,
+        { method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', ...headers } },
+        (res) => {
+          const parts: Buffer[] = [];
+          res.on('data', (c: Buffer) => parts.push(c));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(parts) }));
+        },
+      );
       req.on('error', reject);
       req.end(typeof body === 'string' ? body : JSON.stringify(body));
     });
@@ -156,13 +160,20 @@ test('sessions: Mcp-Session-Id from initialize keys one session; a stateless 202
       const headers: Record<string, string> = { 'content-type': 'application/json' };
       if (stateful && msg.method === 'initialize') headers['mcp-session-id'] = 'sess-1';
       const result =
-        msg.method === 'initialize' ? { protocolVersion: '2025-11-25', serverInfo: { name: stateful ? 'stateful' : 'stateless' }, capabilities: {} } : { content: [{ type: 'text', text: 'ok' }] };
+        msg.method === 'initialize'
+          ? { protocolVersion: '2025-11-25', serverInfo: { name: stateful ? 'stateful' : 'stateless' }, capabilities: {} }
+          : { content: [{ type: 'text', text: 'ok' }] };
       res.writeHead(200, headers);
       res.end(JSON.stringify({ jsonrpc: '2.0', id: msg.id, result }));
     },
     { sessionIdleMs: 200, session: 'S' },
   );
-  const init = (id: number, name: string) => ({ jsonrpc: '2.0', id, method: 'initialize', params: { protocolVersion: '2025-11-25', clientInfo: { name, version: '1' }, capabilities: {} } });
+  const init = (id: number, name: string) => ({
+    jsonrpc: '2.0',
+    id,
+    method: 'initialize',
+    params: { protocolVersion: '2025-11-25', clientInfo: { name, version: '1' }, capabilities: {} },
+  });
   const meta = { 'io.modelcontextprotocol/protocolVersion': '2026-07-28', 'io.modelcontextprotocol/clientInfo': { name: 'modern', version: '2' } };
   try {
     await t.post(init(0, 'stateful-client'), { 'x-stateful': '1' });

@@ -25,7 +25,10 @@ test('retries a transient failure and delivers everything in order', async () =>
   const sent = [event(), event(), event()];
   for (const e of sent) sink.send(e);
   const stats = await sink.close(2_000);
-  assert.deepEqual(sink.delivered.flat().map((e) => e.id), sent.map((e) => e.id));
+  assert.deepEqual(
+    sink.delivered.flat().map((e) => e.id),
+    sent.map((e) => e.id),
+  );
   assert.equal(stats.sent, 3);
   assert.equal(stats.dropped, 0);
   assert.equal(stats.failedAttempts, 2);

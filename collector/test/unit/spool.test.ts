@@ -44,7 +44,11 @@ function deadPid(): number {
 function spoolFiles(root: string): string[] {
   const keyDir = join(root, KEY);
   if (!existsSync(keyDir)) return [];
-  return readdirSync(keyDir).flatMap((d) => readdirSync(join(keyDir, d)).filter((f) => f.endsWith('.ndjson')).map((f) => join(keyDir, d, f)));
+  return readdirSync(keyDir).flatMap((d) =>
+    readdirSync(join(keyDir, d))
+      .filter((f) => f.endsWith('.ndjson'))
+      .map((f) => join(keyDir, d, f)),
+  );
 }
 
 function spooledLines(root: string): TapEvent[] {

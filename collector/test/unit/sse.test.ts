@@ -21,7 +21,8 @@ function parseAll(input: Buffer | string, cuts: number[] = []): { events: SseEve
   return { events, parser };
 }
 
-const plain = (events: SseEvent[]) => events.map(({ type, data, id, retry }) => ({ type, data, ...(id !== undefined ? { id } : {}), ...(retry !== undefined ? { retry } : {}) }));
+const plain = (events: SseEvent[]) =>
+  events.map(({ type, data, id, retry }) => ({ type, data, ...(id !== undefined ? { id } : {}), ...(retry !== undefined ? { retry } : {}) }));
 
 test('a priming event (id, retry, empty data) is dispatched with data ""; multi-line data joins with LF', () => {
   const stream = 'id: e-1\nretry: 500\ndata: \n\nevent: message\nid: e-2\ndata: {"a":\ndata:  1}\n\n';
@@ -89,7 +90,10 @@ interface ModelEvent {
 const lineText = fc.string({ unit: 'binary', maxLength: 30 }).filter((s) => !/[\r\n]/.test(s));
 const fieldText = lineText.filter((s) => !s.includes('\0') && !s.startsWith(' '));
 const modelEvent: fc.Arbitrary<ModelEvent> = fc.record({
-  type: fc.option(fieldText.filter((s) => s.length > 0), { nil: undefined }),
+  type: fc.option(
+    fieldText.filter((s) => s.length > 0),
+    { nil: undefined },
+  ),
   id: fc.option(fieldText, { nil: undefined }),
   retry: fc.option(fc.nat({ max: 100_000 }), { nil: undefined }),
   data: fc.array(lineText, { minLength: 1, maxLength: 4 }),
@@ -123,7 +127,10 @@ test('property: any events, any line endings, any chunking (even inside UTF-8 ch
         }
         const buf = Buffer.from(text, 'utf8');
         const whole = parseAll(buf).events;
-        const chunked = parseAll(buf, cuts.map((c) => c % (buf.length + 1))).events;
+        const chunked = parseAll(
+          buf,
+          cuts.map((c) => c % (buf.length + 1)),
+        ).events;
         // Same events and offsets, except that a CRLF split between chunks ends a block at its CR.
         assert.deepEqual(
           chunked.map((e) => ({ ...e, end: 0 })),
@@ -140,7 +147,11 @@ test('property: any events, any line endings, any chunking (even inside UTF-8 ch
           })),
         );
         // The blocks tile the stream: each event's bytes re-parse to that event alone.
-        for (const ev of whole) assert.deepEqual(plain(parseAll(buf.subarray(ev.start, ev.end)).events), plain([ev]).map((e) => ({ ...e, ...(ev.id === undefined ? {} : { id: ev.id }) })));
+        for (const ev of whole)
+          assert.deepEqual(
+            plain(parseAll(buf.subarray(ev.start, ev.end)).events),
+            plain([ev]).map((e) => ({ ...e, ...(ev.id === undefined ? {} : { id: ev.id }) })),
+          );
       },
     ),
     { numRuns: 300 },

@@ -19,7 +19,12 @@ function setup(identity: Partial<ConstructorParameters<typeof SessionTracker>[0]
 const calls = (events: TapEvent[]) => events.filter((e): e is ToolCallEvent => e.type === 'tool_call');
 
 function initialize(send: ReturnType<typeof setup>['send']) {
-  send('client', { jsonrpc: '2.0', id: 0, method: 'initialize', params: { protocolVersion: '2025-06-18', clientInfo: { name: 'claude', version: '1' }, capabilities: {} } });
+  send('client', {
+    jsonrpc: '2.0',
+    id: 0,
+    method: 'initialize',
+    params: { protocolVersion: '2025-06-18', clientInfo: { name: 'claude', version: '1' }, capabilities: {} },
+  });
   send('server', { jsonrpc: '2.0', id: 0, result: { protocolVersion: '2025-06-18', serverInfo: { name: 'srv', version: '2' }, capabilities: {} } });
 }
 
@@ -151,14 +156,20 @@ test('metadata ships no content but keeps findings, digests and destinations; fu
     const [r, p] = calls(events);
     assert.ok(r && p);
     assert.equal(r.capture, capture);
-    assert.deepEqual(r.findings?.map((f) => [f.kind, f.where, f.field ?? null, f.rule]), [
-      ['sensitive_path', 'arguments', 'path', 'dotenv_path'],
-      ['secret', 'result', null, 'credential_assignment'],
-      ['secret', 'result', null, 'stripe_secret_key'],
-    ]);
+    assert.deepEqual(
+      r.findings?.map((f) => [f.kind, f.where, f.field ?? null, f.rule]),
+      [
+        ['sensitive_path', 'arguments', 'path', 'dotenv_path'],
+        ['secret', 'result', null, 'credential_assignment'],
+        ['secret', 'result', null, 'stripe_secret_key'],
+      ],
+    );
     assert.deepEqual(p.destinations, ['collector.example']);
     const shared = (p.argumentDigests ?? []).filter((d) => (r.resultDigests ?? []).includes(d));
-    assert.ok(shared.some((d) => d.startsWith('a')), `${capture}: the secret read is seen leaving`);
+    assert.ok(
+      shared.some((d) => d.startsWith('a')),
+      `${capture}: the secret read is seen leaving`,
+    );
     if (capture === 'metadata') {
       assert.equal(r.arguments, undefined);
       assert.equal(r.resultPreview, undefined);
@@ -250,7 +261,12 @@ test('server→client requests are recorded with their replies, linked to the on
   initialize(send);
   send('client', { jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'sampleLLM', arguments: { prompt: 'hi' } } });
   // The server's ids are its own: id 1 here is not the client's request 1.
-  send('server', { jsonrpc: '2.0', id: 1, method: 'sampling/createMessage', params: { messages: [{ role: 'user', content: { type: 'text', text: 'hi' } }], maxTokens: 10 } });
+  send('server', {
+    jsonrpc: '2.0',
+    id: 1,
+    method: 'sampling/createMessage',
+    params: { messages: [{ role: 'user', content: { type: 'text', text: 'hi' } }], maxTokens: 10 },
+  });
   tick(40);
   send('client', { jsonrpc: '2.0', id: 1, result: { role: 'assistant', content: { type: 'text', text: 'hello' }, model: 'm' } });
   send('server', { jsonrpc: '2.0', id: 2, method: 'elicitation/create', params: { message: 'name?', requestedSchema: { type: 'object', properties: {} } } });
@@ -283,9 +299,17 @@ test('server→client requests are recorded with their replies, linked to the on
 
 test('2026-07-28: no initialize; identity from _meta and server/discover is on every event', () => {
   const { tracker, events, send } = setup();
-  const meta = { 'io.modelcontextprotocol/protocolVersion': '2026-07-28', 'io.modelcontextprotocol/clientCapabilities': {}, 'io.modelcontextprotocol/clientInfo': { name: 'cursor', version: '3.1' } };
+  const meta = {
+    'io.modelcontextprotocol/protocolVersion': '2026-07-28',
+    'io.modelcontextprotocol/clientCapabilities': {},
+    'io.modelcontextprotocol/clientInfo': { name: 'cursor', version: '3.1' },
+  };
   send('client', { jsonrpc: '2.0', id: 1, method: 'server/discover', params: { _meta: meta } });
-  send('server', { jsonrpc: '2.0', id: 1, result: { resultType: 'complete', supportedVersions: ['2026-07-28'], capabilities: { tools: {} }, serverInfo: { name: 'weather', version: '4' } } });
+  send('server', {
+    jsonrpc: '2.0',
+    id: 1,
+    result: { resultType: 'complete', supportedVersions: ['2026-07-28'], capabilities: { tools: {} }, serverInfo: { name: 'weather', version: '4' } },
+  });
   send('client', { jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'forecast', arguments: { city: 'Oslo' }, _meta: meta } });
   send('server', { jsonrpc: '2.0', id: 2, result: { resultType: 'complete', content: [{ type: 'text', text: 'rain' }] } });
   tracker.end(null, null);
@@ -302,10 +326,14 @@ test('2026-07-28: no initialize; identity from _meta and server/discover is on e
   }
 });
 
-test('2026-07-28: serverInfo in a result\'s _meta names the server without initialize or discover', () => {
+test("2026-07-28: serverInfo in a result's _meta names the server without initialize or discover", () => {
   const { events, send } = setup();
   send('client', { jsonrpc: '2.0', id: 1, method: 'tools/list', params: { _meta: { 'io.modelcontextprotocol/protocolVersion': '2026-07-28' } } });
-  send('server', { jsonrpc: '2.0', id: 1, result: { tools: [{ name: 't', inputSchema: { type: 'object' } }], _meta: { 'io.modelcontextprotocol/serverInfo': { name: 'meta-srv', version: '1' } } } });
+  send('server', {
+    jsonrpc: '2.0',
+    id: 1,
+    result: { tools: [{ name: 't', inputSchema: { type: 'object' } }], _meta: { 'io.modelcontextprotocol/serverInfo': { name: 'meta-srv', version: '1' } } },
+  });
   const list = events.find((e) => e.type === 'tools_list');
   assert.equal(list?.server, 'meta-srv');
 });
@@ -317,11 +345,20 @@ test('2026-07-28: an input_required result and its retry under a new id are one 
   send('server', {
     jsonrpc: '2.0',
     id: 1,
-    result: { resultType: 'input_required', inputRequests: { confirm: { method: 'elicitation/create', params: { message: 'Sure?' } }, who: { method: 'roots/list' } }, requestState: 'st-1' },
+    result: {
+      resultType: 'input_required',
+      inputRequests: { confirm: { method: 'elicitation/create', params: { message: 'Sure?' } }, who: { method: 'roots/list' } },
+      requestState: 'st-1',
+    },
   });
   assert.equal(calls(events).length, 0, 'not reported before the last round');
   tick(30);
-  send('client', { jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'book', arguments: { trip: 'Oslo' }, inputResponses: { confirm: { action: 'accept', content: {} } }, requestState: 'st-1' } });
+  send('client', {
+    jsonrpc: '2.0',
+    id: 2,
+    method: 'tools/call',
+    params: { name: 'book', arguments: { trip: 'Oslo' }, inputResponses: { confirm: { action: 'accept', content: {} } }, requestState: 'st-1' },
+  });
   tick(5);
   send('server', { jsonrpc: '2.0', id: 2, result: { resultType: 'complete', content: [{ type: 'text', text: 'booked' }] } });
   // A retry whose state nobody issued is a call of its own.

@@ -72,14 +72,34 @@ test('Claude Desktop: every stdio entry runs behind the tap; env, cwd and everyt
   assert.equal(after.globalShortcut, 'Ctrl+Space');
   assert.deepEqual(after.mcpServers.files, {
     command: LAUNCHER[0],
-    args: [LAUNCHER[1], 'tap', '--name', 'files', '--sink', 'http://127.0.0.1:9999', '--', 'npx', '-y', '@modelcontextprotocol/server-filesystem', '/home/me/docs'],
+    args: [
+      LAUNCHER[1],
+      'tap',
+      '--name',
+      'files',
+      '--sink',
+      'http://127.0.0.1:9999',
+      '--',
+      'npx',
+      '-y',
+      '@modelcontextprotocol/server-filesystem',
+      '/home/me/docs',
+    ],
     env: { DEBUG: '1' },
     cwd: '/home/me',
   });
-  assert.deepEqual(after.mcpServers.memory, { command: LAUNCHER[0], args: [LAUNCHER[1], 'tap', '--name', 'memory', '--sink', 'http://127.0.0.1:9999', '--', 'npx'] });
+  assert.deepEqual(after.mcpServers.memory, {
+    command: LAUNCHER[0],
+    args: [LAUNCHER[1], 'tap', '--name', 'memory', '--sink', 'http://127.0.0.1:9999', '--', 'npx'],
+  });
   assert.deepEqual(after.mcpServers.inline.args.slice(-2), ['uvx', 'mcp-server-time']);
   assert.deepEqual(Object.keys(after.mcpServers), Object.keys(before.mcpServers), 'order kept, nothing added');
-  for (const name of Object.keys(before.mcpServers)) assert.deepEqual(Object.keys(after.mcpServers[name]).filter((k) => k !== 'args'), Object.keys(before.mcpServers[name]).filter((k) => k !== 'args'), `no extra keys in ${name}`);
+  for (const name of Object.keys(before.mcpServers))
+    assert.deepEqual(
+      Object.keys(after.mcpServers[name]).filter((k) => k !== 'args'),
+      Object.keys(before.mcpServers[name]).filter((k) => k !== 'args'),
+      `no extra keys in ${name}`,
+    );
   // Lines that hold no changed value are byte for byte the same.
   const kept = CLAUDE.split('\n').filter((l) => !/"(command|args)"/.test(l));
   const wrappedLines = plan.text.split('\n');
@@ -157,7 +177,7 @@ test('VS Code: servers/inputs, comments and trailing commas survive; multi-line 
     args: [LAUNCHER[1], 'tap', '--name', 'fs', '--', 'npx', '-y', '@modelcontextprotocol/server-filesystem', '${workspaceFolder}'],
     env: { KEY: '${input:key}' },
   });
-  assert.match(plan.text, /"args": \[\n\t\t\t\t"\/opt\/tapwatch\/collector\/bin\/tapwatch.js",\n/, 'one item a line at the items\' indentation');
+  assert.match(plan.text, /"args": \[\n\t\t\t\t"\/opt\/tapwatch\/collector\/bin\/tapwatch.js",\n/, "one item a line at the items' indentation");
   assert.equal(after.servers.remote.url, 'https://mcp.example.com/mcp');
   // And back, exactly, through the per-entry path (as if the file had been edited since).
   assert.equal(unwrapText(plan.text, '/w/.vscode/mcp.json', plan.records).text, VSCODE);
@@ -175,11 +195,19 @@ test('wrapping twice changes nothing; entries already behind a tap (README style
     assert.ok(readFileSync(path).equals(bytes));
     assert.ok(readFileSync(statePath(path)).equals(state));
   });
-  const manual = JSON.stringify({ mcpServers: { files: { command: 'npx', args: ['tapwatch', 'tap', '--name', 'files', '--', 'npx', '-y', 'server-filesystem'] } } }, null, 2);
+  const manual = JSON.stringify(
+    { mcpServers: { files: { command: 'npx', args: ['tapwatch', 'tap', '--name', 'files', '--', 'npx', '-y', 'server-filesystem'] } } },
+    null,
+    2,
+  );
   const plan = wrapText(manual, '/x/claude_desktop_config.json', OPTS);
   assert.equal(plan.text, manual);
   assert.deepEqual(plan.notices, [{ name: 'files', message: 'already runs behind the tap' }]);
-  assert.deepEqual(tapSplit('npx', ['-y', 'tapwatch@0.1.0', 'tap', '--', 'x', '--', 'y']), { launcher: ['npx', '-y', 'tapwatch@0.1.0'], tapArgs: [], inner: ['x', '--', 'y'] });
+  assert.deepEqual(tapSplit('npx', ['-y', 'tapwatch@0.1.0', 'tap', '--', 'x', '--', 'y']), {
+    launcher: ['npx', '-y', 'tapwatch@0.1.0'],
+    tapArgs: [],
+    inner: ['x', '--', 'y'],
+  });
   assert.equal(tapSplit('node', ['server.js', 'tap', '--', 'x']), undefined, 'a server that happens to take "tap" is not a tap');
 });
 
@@ -263,13 +291,18 @@ test('edits made after wrap survive unwrap; only the tap wrapping is undone', ()
     assert.deepEqual(after, {
       globalShortcut: 'Ctrl+Space',
       mcpServers: {
-        files: { command: 'npx', args: ['-y', '@modelcontextprotocol/server-filesystem', '/home/me/docs', '/home/me/more'], env: { DEBUG: '2' }, cwd: '/home/me' },
+        files: {
+          command: 'npx',
+          args: ['-y', '@modelcontextprotocol/server-filesystem', '/home/me/docs', '/home/me/more'],
+          env: { DEBUG: '2' },
+          cwd: '/home/me',
+        },
         memory: { command: 'npx' },
         added: { command: 'deno', args: ['run', 'srv.ts'] },
       },
       theme: 'dark',
     });
-    assert.match(readFileSync(path, 'utf8'), /^ {4}"globalShortcut"/m, 'the user\'s re-indentation is kept');
+    assert.match(readFileSync(path, 'utf8'), /^ {4}"globalShortcut"/m, "the user's re-indentation is kept");
     assert.equal(existsSync(statePath(path)), false);
     assert.ok(existsSync(backupPath(path)), 'after a merge the pre-wrap copy stays');
   });
@@ -311,11 +344,20 @@ test('bad input: a clear error with a code, and the file untouched', () => {
       assert.equal(existsSync(backupPath(path)), false);
     });
   }
-  assert.throws(() => wrapFile('/nonexistent/tapwatch/c.json', OPTS), (err: unknown) => err instanceof WrapError && err.code === 'TAPWATCH_WRAP_NOT_FOUND' && /no such file/.test(err.message));
+  assert.throws(
+    () => wrapFile('/nonexistent/tapwatch/c.json', OPTS),
+    (err: unknown) => err instanceof WrapError && err.code === 'TAPWATCH_WRAP_NOT_FOUND' && /no such file/.test(err.message),
+  );
   withFile('c.json', CLAUDE, (path) => {
-    assert.throws(() => unwrapFile(path), (err: unknown) => err instanceof WrapError && err.code === 'TAPWATCH_WRAP_NO_STATE');
+    assert.throws(
+      () => unwrapFile(path),
+      (err: unknown) => err instanceof WrapError && err.code === 'TAPWATCH_WRAP_NO_STATE',
+    );
     writeFileSync(statePath(path), '{"something": "else"}');
-    assert.throws(() => wrapFile(path, OPTS), (err: unknown) => err instanceof WrapError && err.code === 'TAPWATCH_WRAP_BAD_STATE');
+    assert.throws(
+      () => wrapFile(path, OPTS),
+      (err: unknown) => err instanceof WrapError && err.code === 'TAPWATCH_WRAP_BAD_STATE',
+    );
     assert.equal(readFileSync(path, 'utf8'), CLAUDE);
   });
   // Entries tapwatch cannot read are reported and left alone, the rest is wrapped.
@@ -326,7 +368,11 @@ test('bad input: a clear error with a code, and the file untouched', () => {
   );
   assert.deepEqual(JSON.parse(plan.text).mcpServers.d.args, [LAUNCHER[1], 'tap', '--name', 'd', '--', 'ok']);
   const dashed = wrapText('{"mcpServers": {"-x": {"command": "srv"}}}', '/c.json', OPTS);
-  assert.deepEqual(JSON.parse(dashed.text).mcpServers['-x'].args, [LAUNCHER[1], 'tap', '--name=-x', '--', 'srv'], 'a name starting with a dash is not read as a flag');
+  assert.deepEqual(
+    JSON.parse(dashed.text).mcpServers['-x'].args,
+    [LAUNCHER[1], 'tap', '--name=-x', '--', 'srv'],
+    'a name starting with a dash is not read as a flag',
+  );
 });
 
 test('default config locations per client and platform', () => {
@@ -345,8 +391,21 @@ test('default config locations per client and platform', () => {
 
 test('property: any config of stdio and remote servers, any indentation, wraps to valid JSON and unwraps to the same text', () => {
   const word = fc.string({ minLength: 1, maxLength: 12 });
-  const stdio = fc.record({ command: word, args: fc.option(fc.array(fc.string({ maxLength: 20 }), { maxLength: 5 }), { nil: undefined }), env: fc.option(fc.dictionary(word, word, { maxKeys: 2 }), { nil: undefined }) }, { requiredKeys: ['command'] });
-  const remote = fc.record({ url: fc.constantFrom('https://a.example/mcp', 'http://127.0.0.1:3000/sse?x=1'), headers: fc.option(fc.dictionary(word, word, { maxKeys: 2 }), { nil: undefined }) }, { requiredKeys: ['url'] });
+  const stdio = fc.record(
+    {
+      command: word,
+      args: fc.option(fc.array(fc.string({ maxLength: 20 }), { maxLength: 5 }), { nil: undefined }),
+      env: fc.option(fc.dictionary(word, word, { maxKeys: 2 }), { nil: undefined }),
+    },
+    { requiredKeys: ['command'] },
+  );
+  const remote = fc.record(
+    {
+      url: fc.constantFrom('https://a.example/mcp', 'http://127.0.0.1:3000/sse?x=1'),
+      headers: fc.option(fc.dictionary(word, word, { maxKeys: 2 }), { nil: undefined }),
+    },
+    { requiredKeys: ['url'] },
+  );
   fc.assert(
     fc.property(fc.dictionary(word, fc.oneof(stdio, remote), { maxKeys: 6 }), fc.constantFrom(0, 2, 4, '\t'), (servers, indent) => {
       const text = JSON.stringify({ mcpServers: servers }, null, indent);

@@ -11,8 +11,20 @@ test('a line diff rebuilds both sides, and keeps every common line of an LCS', (
   fc.assert(
     fc.property(lines, lines, (before, after) => {
       const d = lineDiff(before, after);
-      assert.equal(d.filter((x) => x.op !== 'add').map((x) => x.text).join('\n'), before === '' ? '' : before);
-      assert.equal(d.filter((x) => x.op !== 'del').map((x) => x.text).join('\n'), after === '' ? '' : after);
+      assert.equal(
+        d
+          .filter((x) => x.op !== 'add')
+          .map((x) => x.text)
+          .join('\n'),
+        before === '' ? '' : before,
+      );
+      assert.equal(
+        d
+          .filter((x) => x.op !== 'del')
+          .map((x) => x.text)
+          .join('\n'),
+        after === '' ? '' : after,
+      );
       if (before === after) assert.ok(d.every((x) => x.op === 'same'));
     }),
   );
@@ -24,7 +36,10 @@ test('a line diff rebuilds both sides, and keeps every common line of an LCS', (
   ]);
   // Past the table budget it still rebuilds both sides.
   const big = lineDiff('p\nq\nr', 's\nt', 4);
-  assert.deepEqual(big.map((x) => x.op), ['del', 'del', 'del', 'add', 'add']);
+  assert.deepEqual(
+    big.map((x) => x.op),
+    ['del', 'del', 'del', 'add', 'add'],
+  );
 });
 
 test('definitions are pretty-printed with sorted keys, so key order never shows as a change', () => {

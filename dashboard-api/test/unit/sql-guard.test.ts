@@ -22,7 +22,10 @@ const select = (...table: string[]) =>
   );
 
 test('EXPLAIN output decodes from CSV (embedded engine) and TabSeparated (server), newlines in names kept', () => {
-  assert.deepEqual(explainLines('"SelectWithUnionQuery (children 1)"\n" TableIdentifier a.""b\nc"""\n'), ['SelectWithUnionQuery (children 1)', ' TableIdentifier a."b\nc"']);
+  assert.deepEqual(explainLines('"SelectWithUnionQuery (children 1)"\n" TableIdentifier a.""b\nc"""\n'), [
+    'SelectWithUnionQuery (children 1)',
+    ' TableIdentifier a."b\nc"',
+  ]);
   assert.deepEqual(explainLines('SelectWithUnionQuery (children 1)\n TableIdentifier a\\nb\n'), ['SelectWithUnionQuery (children 1)', ' TableIdentifier a\nb']);
   const [node] = parseAst(['   TableIdentifier tapwatch.alerts (alias a)']);
   assert.deepEqual(node, { depth: 3, kind: 'TableIdentifier', rest: 'tapwatch.alerts (alias a)', children: 0 });
@@ -40,13 +43,32 @@ test('tapwatch tables, qualified or not, and CTE names pass; everything else is 
   refuse(select('TableIdentifier system.tables'), /system\.tables is outside tapwatch's database/);
   refuse(select('TableIdentifier other.tool_calls'), /outside/);
   refuse(select('TableIdentifier sys tem.ta', 'bles'), /is not one of tapwatch's tables/);
-  refuse(select('TableIdentifier nope'), /unknown table nope: query one of tapwatch's tables and views: tool_calls, alerts, calls_per_hour/, 'TAPWATCH_SQL_BAD_QUERY');
+  refuse(
+    select('TableIdentifier nope'),
+    /unknown table nope: query one of tapwatch's tables and views: tool_calls, alerts, calls_per_hour/,
+    'TAPWATCH_SQL_BAD_QUERY',
+  );
   refuse(select('Function url (children 1)', ' ExpressionList (children 1)', "  Literal 'http://x'"), /table function url\(\) is not allowed/);
   refuse(ast('InsertQuery (children 1)', ' Identifier x'), /only read-only queries.*Insert/, 'TAPWATCH_SQL_NOT_READ_ONLY');
   refuse(ast('SelectWithUnionQuery (children 2)', ' ExpressionList (children 1)', " Literal '/tmp/x'"), /INTO OUTFILE/);
-  refuse(ast('SelectWithUnionQuery (children 1)', ' ExpressionList (children 1)', '  SelectQuery (children 2)', '   ExpressionList (children 1)', '    Function file (children 1)'), /function file\(\) is not allowed/);
-  refuse(ast('SelectWithUnionQuery (children 1)', ' ExpressionList (children 1)', '  SelectQuery (children 2)', '   Function dictGetString (children 1)'), /dictGetString/);
-  refuse(ast('SelectWithUnionQuery (children 1)', ' ExpressionList (children 1)', '  SelectQuery (children 2)', '   Identifier INFORMATION_SCHEMA.tables'), /outside/);
+  refuse(
+    ast(
+      'SelectWithUnionQuery (children 1)',
+      ' ExpressionList (children 1)',
+      '  SelectQuery (children 2)',
+      '   ExpressionList (children 1)',
+      '    Function file (children 1)',
+    ),
+    /function file\(\) is not allowed/,
+  );
+  refuse(
+    ast('SelectWithUnionQuery (children 1)', ' ExpressionList (children 1)', '  SelectQuery (children 2)', '   Function dictGetString (children 1)'),
+    /dictGetString/,
+  );
+  refuse(
+    ast('SelectWithUnionQuery (children 1)', ' ExpressionList (children 1)', '  SelectQuery (children 2)', '   Identifier INFORMATION_SCHEMA.tables'),
+    /outside/,
+  );
   refuse(ast('SelectWithUnionQuery (children 1)', ' ExpressionList (children 1)', '  SelectQuery (children 2)', '   Set'), /SETTINGS clauses are not allowed/);
   assert.deepEqual([...cteNames('WITH a AS (SELECT 1), `b` AS (SELECT 2), 3 AS c SELECT 1')].sort(), ['a', 'b']);
 });

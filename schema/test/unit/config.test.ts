@@ -13,8 +13,14 @@ test('defaults apply with an empty environment', () => {
 });
 
 test('a bad value fails fast and names the variable', () => {
-  assert.throws(() => loadConfig({ TAPWATCH_PORT: 'eighty' }), (e: unknown) => e instanceof ConfigError && /TAPWATCH_PORT/.test(e.message));
-  assert.throws(() => loadConfig({ KAFKA_BROKERS: 'no-port' }), (e: unknown) => e instanceof ConfigError && /KAFKA_BROKERS/.test(e.message));
+  assert.throws(
+    () => loadConfig({ TAPWATCH_PORT: 'eighty' }),
+    (e: unknown) => e instanceof ConfigError && /TAPWATCH_PORT/.test(e.message),
+  );
+  assert.throws(
+    () => loadConfig({ KAFKA_BROKERS: 'no-port' }),
+    (e: unknown) => e instanceof ConfigError && /KAFKA_BROKERS/.test(e.message),
+  );
   assert.throws(() => loadConfig({ CLICKHOUSE_DATABASE: 'x; DROP' }), /CLICKHOUSE_DATABASE/);
 });
 
@@ -33,9 +39,24 @@ test('every setting is documented, and the README settings table lists exactly t
 });
 
 test('the event schema rejects unknown types, bad ids and oversized names', () => {
-  const base = { v: 1, id: '6f1c1d2e-4b7a-4c1e-9a51-2f3b4c5d6e7f', time: '2026-01-01T00:00:00.000Z', session: 's', agent: 'a', server: 'x', transport: 'stdio' };
+  const base = {
+    v: 1,
+    id: '6f1c1d2e-4b7a-4c1e-9a51-2f3b4c5d6e7f',
+    time: '2026-01-01T00:00:00.000Z',
+    session: 's',
+    agent: 'a',
+    server: 'x',
+    transport: 'stdio',
+  };
   assert.equal(TapEventSchema.safeParse({ ...base, type: 'session_end', calls: 0, incomplete: 0, exitCode: 0, signal: null, nonJsonLines: 0 }).success, true);
   assert.equal(TapEventSchema.safeParse({ ...base, type: 'nope' }).success, false);
-  assert.equal(TapEventSchema.safeParse({ ...base, id: 'x', type: 'session_end', calls: 0, incomplete: 0, exitCode: 0, signal: null, nonJsonLines: 0 }).success, false);
-  assert.equal(TapEventSchema.safeParse({ ...base, server: 'x'.repeat(600), type: 'session_end', calls: 0, incomplete: 0, exitCode: 0, signal: null, nonJsonLines: 0 }).success, false);
+  assert.equal(
+    TapEventSchema.safeParse({ ...base, id: 'x', type: 'session_end', calls: 0, incomplete: 0, exitCode: 0, signal: null, nonJsonLines: 0 }).success,
+    false,
+  );
+  assert.equal(
+    TapEventSchema.safeParse({ ...base, server: 'x'.repeat(600), type: 'session_end', calls: 0, incomplete: 0, exitCode: 0, signal: null, nonJsonLines: 0 })
+      .success,
+    false,
+  );
 });

@@ -28,7 +28,7 @@ test('every code has a remedy that says what to do, and a status of an error', (
   assert.equal(isErrorCode('TAPWATCH_MADE_UP'), false);
 });
 
-test("an error takes its status and retriability from the table unless the raise site says otherwise", () => {
+test('an error takes its status and retriability from the table unless the raise site says otherwise', () => {
   const e = new TapwatchError('TAPWATCH_STORE_UNAVAILABLE', 'down');
   assert.deepEqual([e.httpStatus, e.retriable, e.remedy], [503, true, ERROR_CODES.TAPWATCH_STORE_UNAVAILABLE.remedy]);
   const refused = new TapwatchError('TAPWATCH_DELIVERY_FAILED', 'rejected', { retriable: false, httpStatus: 502 });
@@ -45,9 +45,15 @@ test('retry: retries until success, stops on bail and after the attempts, backs 
   assert.equal(await retry(async () => (++calls < 4 ? Promise.reject(new Error('x')) : 'ok'), { sleep, initialDelayMs: 100, maxDelayMs: 300 }), 'ok');
   assert.deepEqual([calls, waits], [4, [100, 200, 300]]);
   calls = 0;
-  await assert.rejects(retry(async () => (calls++, Promise.reject(new Error('final'))), { sleep, bail: (e) => (e as Error).message === 'final' }), /final/);
+  await assert.rejects(
+    retry(async () => (calls++, Promise.reject(new Error('final'))), { sleep, bail: (e) => (e as Error).message === 'final' }),
+    /final/,
+  );
   assert.equal(calls, 1, 'bail ends at the first error');
   calls = 0;
-  await assert.rejects(retry(async () => (calls++, Promise.reject(new Error('always'))), { sleep, attempts: 3 }), /always/);
+  await assert.rejects(
+    retry(async () => (calls++, Promise.reject(new Error('always'))), { sleep, attempts: 3 }),
+    /always/,
+  );
   assert.equal(calls, 3);
 });

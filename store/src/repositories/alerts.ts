@@ -9,7 +9,6 @@ import { Where, iso, nextVersion, str } from './common.js';
 
 export type AlertStatus = 'open' | 'acknowledged' | 'resolved';
 
-
 export interface AlertFilter {
   server?: string | undefined;
   tool?: string | undefined;
@@ -25,7 +24,6 @@ export interface AlertFilter {
   limit: number;
 }
 
-
 export interface AlertView extends Alert {
   status: AlertStatus;
   silenced: boolean;
@@ -33,7 +31,6 @@ export interface AlertView extends Alert {
   note: string;
   updatedAt: string | null;
 }
-
 
 /** Newest state of every alert that has one. */
 const ALERT_STATE = `SELECT id,

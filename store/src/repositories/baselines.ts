@@ -59,7 +59,13 @@ export class BaselineRepository {
        GROUP BY server, tool`,
       { perKey },
     );
-    return rows.map((r) => ({ server: r.server, tool: r.tool, sizes: r.sizes.map(Number), requests: r.requests.map(Number), durations: r.durations.map(Number) }));
+    return rows.map((r) => ({
+      server: r.server,
+      tool: r.tool,
+      sizes: r.sizes.map(Number),
+      requests: r.requests.map(Number),
+      durations: r.durations.map(Number),
+    }));
   }
 
   /** Definitions seen so far, to remember pins across restarts. */

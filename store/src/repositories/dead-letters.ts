@@ -16,7 +16,6 @@ export interface DeadLetter {
   payload: string;
 }
 
-
 export class DeadLetterRepository {
   constructor(private readonly db: Connection) {}
 
@@ -38,7 +37,16 @@ export class DeadLetterRepository {
 
   async insert(d: DeadLetter): Promise<void> {
     await this.db.insert('webhook_deadletters', [
-      { id: d.id, time: toChTime(d.time), url: d.url, alert_id: d.alertId, attempts: d.attempts, last_status: d.lastStatus, last_error: d.lastError, payload: d.payload },
+      {
+        id: d.id,
+        time: toChTime(d.time),
+        url: d.url,
+        alert_id: d.alertId,
+        attempts: d.attempts,
+        last_status: d.lastStatus,
+        last_error: d.lastError,
+        payload: d.payload,
+      },
     ]);
   }
 }

@@ -4,7 +4,18 @@
  */
 import type { TapEvent } from '@tapwatch/schema';
 import type { Connection } from '../connection/connection.js';
-import { byTime, deliveryGapRow, fromChTime, serverRequestRow, sessionFromRow, sessionRow, toChTime, toolCallFromRow, toolCallRow, toolsListFromRows } from '../rows.js';
+import {
+  byTime,
+  deliveryGapRow,
+  fromChTime,
+  serverRequestRow,
+  sessionFromRow,
+  sessionRow,
+  toChTime,
+  toolCallFromRow,
+  toolCallRow,
+  toolsListFromRows,
+} from '../rows.js';
 import type { ToolDefinitionRow } from './baselines.js';
 
 /** Where each event type is stored, and its id column. */

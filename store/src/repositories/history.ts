@@ -18,7 +18,6 @@ export interface CallFilter {
   limit: number;
 }
 
-
 export interface CallView {
   id: string;
   time: string;
@@ -40,7 +39,6 @@ export interface CallView {
   capture: string;
 }
 
-
 export interface ToolSummary {
   server: string;
   tool: string;
@@ -50,7 +48,6 @@ export interface ToolSummary {
   versions: number;
   changes: number;
 }
-
 
 export interface ToolVersion {
   hash: string;
@@ -62,7 +59,6 @@ export interface ToolVersion {
   definition: string;
 }
 
-
 export interface TimelineEntry {
   kind: 'session_start' | 'session_end' | 'tool_call' | 'server_request' | 'alert';
   time: string;
@@ -71,7 +67,6 @@ export interface TimelineEntry {
   summary: string;
   detail: Record<string, unknown>;
 }
-
 
 export class HistoryRepository {
   constructor(private readonly db: Connection) {}
@@ -134,7 +129,14 @@ export class HistoryRepository {
         last.lastSeen = iso(r['time']);
         continue;
       }
-      versions.push({ hash, firstSeen: iso(r['time']), lastSeen: iso(r['time']), agent: str(r['agent']), session: str(r['session']), definition: str(r['definition']) });
+      versions.push({
+        hash,
+        firstSeen: iso(r['time']),
+        lastSeen: iso(r['time']),
+        agent: str(r['agent']),
+        session: str(r['session']),
+        definition: str(r['definition']),
+      });
     }
     return versions;
   }
@@ -159,7 +161,10 @@ export class HistoryRepository {
          FROM {db}.server_requests WHERE session = {session:String} ORDER BY time LIMIT 5000`,
         p,
       ),
-      this.db.select(`SELECT id, time, severity, detector, title, server, tool, event_ids FROM {db}.alerts WHERE session = {session:String} ORDER BY time LIMIT 1000`, p),
+      this.db.select(
+        `SELECT id, time, severity, detector, title, server, tool, event_ids FROM {db}.alerts WHERE session = {session:String} ORDER BY time LIMIT 1000`,
+        p,
+      ),
     ]);
     const entries: TimelineEntry[] = [];
     for (const s of sessions) {
@@ -169,7 +174,10 @@ export class HistoryRepository {
         time: iso(s['time']),
         id: str(s['id']),
         server: str(s['server']),
-        summary: kind === 'session_start' ? `session started: ${str(s['client_name']) || 'client'} → ${str(s['server_name']) || str(s['server'])}` : `session ended after ${num(s['calls'])} calls`,
+        summary:
+          kind === 'session_start'
+            ? `session started: ${str(s['client_name']) || 'client'} → ${str(s['server_name']) || str(s['server'])}`
+            : `session ended after ${num(s['calls'])} calls`,
         detail: {
           agent: str(s['agent']),
           clientName: str(s['client_name']),
@@ -184,7 +192,14 @@ export class HistoryRepository {
     }
     for (const r of calls) {
       const c = callView(r);
-      entries.push({ kind: 'tool_call', time: c.time, id: c.id, server: c.server, summary: `${c.tool} ${c.status} (${c.responseBytes} bytes, ${Math.round(c.durationMs)} ms)`, detail: { ...c } });
+      entries.push({
+        kind: 'tool_call',
+        time: c.time,
+        id: c.id,
+        server: c.server,
+        summary: `${c.tool} ${c.status} (${c.responseBytes} bytes, ${Math.round(c.durationMs)} ms)`,
+        detail: { ...c },
+      });
     }
     for (const r of requests) {
       entries.push({
@@ -193,7 +208,13 @@ export class HistoryRepository {
         id: str(r['id']),
         server: str(r['server']),
         summary: `server asked ${str(r['method'])}${r['related_tool'] ? ` during ${str(r['related_tool'])}` : ''}: ${str(r['status'])}`,
-        detail: { method: str(r['method']), status: str(r['status']), durationMs: num(r['duration_ms']), action: str(r['action']), relatedTool: str(r['related_tool']) },
+        detail: {
+          method: str(r['method']),
+          status: str(r['status']),
+          durationMs: num(r['duration_ms']),
+          action: str(r['action']),
+          relatedTool: str(r['related_tool']),
+        },
       });
     }
     for (const a of alerts) {

@@ -17,7 +17,6 @@ export interface Silence {
   reason: string;
 }
 
-
 /** Newest version of every silence. */
 const SILENCES = `SELECT id, argMax(created_at, version) AS created_at, argMax(until, version) AS until,
     argMax(detector, version) AS detector, argMax(server, version) AS server, argMax(tool, version) AS tool,
@@ -89,5 +88,10 @@ export class SilenceRepository {
 /** True when a silence covers an alert (empty fields match anything) at `at`. */
 export function silenceMatches(s: Silence, alert: Pick<Alert, 'detector' | 'server' | 'tool' | 'agent'>, at: string): boolean {
   if (!(Date.parse(s.createdAt) <= Date.parse(at) && Date.parse(at) < Date.parse(s.until))) return false;
-  return (s.detector === '' || s.detector === alert.detector) && (s.server === '' || s.server === alert.server) && (s.tool === '' || s.tool === alert.tool) && (s.agent === '' || s.agent === alert.agent);
+  return (
+    (s.detector === '' || s.detector === alert.detector) &&
+    (s.server === '' || s.server === alert.server) &&
+    (s.tool === '' || s.tool === alert.tool) &&
+    (s.agent === '' || s.agent === alert.agent)
+  );
 }

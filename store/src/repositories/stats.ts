@@ -49,7 +49,16 @@ export class StatsRepository {
       const key = `${str(r['hour'])}\u0000${str(r['server'])}`;
       const alerts = alertsAt.get(key) ?? 0;
       alertsAt.delete(key);
-      return { hour: iso(r['hour']), server: str(r['server']), calls: num(r['calls']), errors: num(r['errors']), avgMs: round(num(r['avg_ms'])), p95Ms: round(num(r['p95_ms'])), responseBytes: num(r['response_bytes']), alerts };
+      return {
+        hour: iso(r['hour']),
+        server: str(r['server']),
+        calls: num(r['calls']),
+        errors: num(r['errors']),
+        avgMs: round(num(r['avg_ms'])),
+        p95Ms: round(num(r['p95_ms'])),
+        responseBytes: num(r['response_bytes']),
+        alerts,
+      };
     });
     // Hours with alerts but no calls (e.g. a definition change seen on tools/list only).
     for (const [key, alerts] of alertsAt) {
@@ -75,7 +84,15 @@ export class StatsRepository {
       to: f.to,
       hourly,
       servers: servers.sort((a, b) => b.calls - a.calls || a.server.localeCompare(b.server)),
-      tools: tools.map((r) => ({ server: str(r['server']), tool: str(r['tool']), calls: num(r['calls']), errors: num(r['errors']), avgMs: round(num(r['avg_ms'])), p95Ms: round(num(r['p95_ms'])), responseBytes: num(r['response_bytes']) })),
+      tools: tools.map((r) => ({
+        server: str(r['server']),
+        tool: str(r['tool']),
+        calls: num(r['calls']),
+        errors: num(r['errors']),
+        avgMs: round(num(r['avg_ms'])),
+        p95Ms: round(num(r['p95_ms'])),
+        responseBytes: num(r['response_bytes']),
+      })),
     };
   }
 

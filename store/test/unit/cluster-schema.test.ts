@@ -20,7 +20,10 @@ function columnsFromMigrations(): Map<string, Set<string>> {
   for (const text of texts) {
     const create = /CREATE TABLE IF NOT EXISTS \{db\}\.(\w+) \(([\s\S]*?)\n\s*\) ENGINE/.exec(text);
     if (create) {
-      const cols = create[2]!.split('\n').map((l) => /^\s*(\w+)\s+\S/.exec(l)?.[1]).filter((c): c is string => !!c);
+      const cols = create[2]!
+        .split('\n')
+        .map((l) => /^\s*(\w+)\s+\S/.exec(l)?.[1])
+        .filter((c): c is string => !!c);
       out.set(create[1]!, new Set(cols));
     }
     const alter = /ALTER TABLE \{db\}\.(\w+)/.exec(text);
@@ -60,12 +63,17 @@ test('each table is Replicated with the single-node engine and sorting key, and 
       assert.ok(local.includes(`ORDER BY ${/ORDER BY (.+)$/.exec(r.engine)![1]}`));
     }
     assert.ok(
-      statements.includes(`CREATE TABLE IF NOT EXISTS tapwatch.${t.name} ON CLUSTER 'tw' AS tapwatch.${t.name}_local ENGINE = Distributed('tw', tapwatch, ${t.name}_local, ${t.columns.some((c) => c.startsWith('session ')) ? 'cityHash64(session)' : /^(id|event_id) /.test(t.columns.join('\n')) ? `cityHash64(${t.columns.find((c) => /^(id|event_id) /.test(c))!.split(' ')[0]})` : 'rand()'})`),
+      statements.includes(
+        `CREATE TABLE IF NOT EXISTS tapwatch.${t.name} ON CLUSTER 'tw' AS tapwatch.${t.name}_local ENGINE = Distributed('tw', tapwatch, ${t.name}_local, ${t.columns.some((c) => c.startsWith('session ')) ? 'cityHash64(session)' : /^(id|event_id) /.test(t.columns.join('\n')) ? `cityHash64(${t.columns.find((c) => /^(id|event_id) /.test(c))!.split(' ')[0]})` : 'rand()'})`,
+      ),
       `${t.name}: Distributed table`,
     );
   }
   // Deduplication needs both copies of an event on one shard: event tables shard by session.
-  assert.match(statements.join('\n'), /tapwatch\.tool_calls ON CLUSTER 'tw' AS tapwatch\.tool_calls_local ENGINE = Distributed\('tw', tapwatch, tool_calls_local, cityHash64\(session\)\)/);
+  assert.match(
+    statements.join('\n'),
+    /tapwatch\.tool_calls ON CLUSTER 'tw' AS tapwatch\.tool_calls_local ENGINE = Distributed\('tw', tapwatch, tool_calls_local, cityHash64\(session\)\)/,
+  );
   assert.match(localTable('alert_state'), /ReplicatedReplacingMergeTree\('[^']+', '\{replica\}', version\)/, 'engine arguments are kept');
 });
 

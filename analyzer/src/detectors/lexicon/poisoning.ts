@@ -19,18 +19,54 @@ export const TRANSFER_VERB =
 
 export const SENSITIVE_PATHS: readonly { id: string; re: RegExp; family: RegExp }[] = [
   { id: 'ssh', re: /(?<![\w.])\.ssh\b|\bid_(?:rsa|dsa|ecdsa|ed25519)(?:\.pub)?\b|\bauthorized_keys\b/i, family: /^(?:ssh|sftp|scp|keygen|authorized)$/ },
-  { id: 'aws', re: /(?<![\w.])\.aws\/(?:credentials|config)\b|\baws[ _]?(?:credentials|secret[ _]access[ _]key|access[ _]key[ _]id|session[ _]token)\b/i, family: /^(?:aws|s3|iam|sts|boto|boto3)$/ },
-  { id: 'dotfile_credentials', re: /(?<![\w.])\.(?:npmrc|pypirc|netrc|pgpass|git-credentials|my\.cnf|s3cfg|boto|vault-token|dockercfg|htpasswd|envrc)\b/i, family: /^(?:npm|pypi|registry|publish|git|postgres|psql|mysql|vault|docker|htpasswd|netrc)$/ },
-  { id: 'env_file', re: /(?<![\w.-])\.env(?:\.(?:local|production|prod|development|dev|staging|test))?\b(?![-\w])/i, family: /^(?:env|dotenv|environment|secrets?)$/ },
-  { id: 'container_config', re: /\.docker\/config\.json\b|(?<![\w.])\.kube\/config\b|\bkubeconfig\b/i, family: /^(?:docker|kube|kubectl|kubernetes|k8s|cluster|kubeconfig|helm)$/ },
+  {
+    id: 'aws',
+    re: /(?<![\w.])\.aws\/(?:credentials|config)\b|\baws[ _]?(?:credentials|secret[ _]access[ _]key|access[ _]key[ _]id|session[ _]token)\b/i,
+    family: /^(?:aws|s3|iam|sts|boto|boto3)$/,
+  },
+  {
+    id: 'dotfile_credentials',
+    re: /(?<![\w.])\.(?:npmrc|pypirc|netrc|pgpass|git-credentials|my\.cnf|s3cfg|boto|vault-token|dockercfg|htpasswd|envrc)\b/i,
+    family: /^(?:npm|pypi|registry|publish|git|postgres|psql|mysql|vault|docker|htpasswd|netrc)$/,
+  },
+  {
+    id: 'env_file',
+    re: /(?<![\w.-])\.env(?:\.(?:local|production|prod|development|dev|staging|test))?\b(?![-\w])/i,
+    family: /^(?:env|dotenv|environment|secrets?)$/,
+  },
+  {
+    id: 'container_config',
+    re: /\.docker\/config\.json\b|(?<![\w.])\.kube\/config\b|\bkubeconfig\b/i,
+    family: /^(?:docker|kube|kubectl|kubernetes|k8s|cluster|kubeconfig|helm)$/,
+  },
   { id: 'gh_hosts', re: /\bgh\/hosts\.ya?ml\b|\bhosts\.ya?ml\b/i, family: /^(?:gh|hosts)$/ },
-  { id: 'cloud_credentials', re: /\.config\/gcloud\b|\bapplication_default_credentials\.json\b|\bcredentials\.json\b|\bservice[-_]?account[\w-]*\.json\b|(?<![\w.])\.azure\/|\.terraform\.d\/credentials/i, family: /^(?:gcloud|gcp|google|azure|terraform|credentials?|service|account)$/ },
+  {
+    id: 'cloud_credentials',
+    re: /\.config\/gcloud\b|\bapplication_default_credentials\.json\b|\bcredentials\.json\b|\bservice[-_]?account[\w-]*\.json\b|(?<![\w.])\.azure\/|\.terraform\.d\/credentials/i,
+    family: /^(?:gcloud|gcp|google|azure|terraform|credentials?|service|account)$/,
+  },
   { id: 'shell_history', re: /(?<![\w.])\.(?:bash|zsh|sh|python|psql|mysql|node_repl)_history\b/i, family: /^(?:history|shell|bash|zsh)$/ },
   { id: 'system_secrets', re: /\/etc\/(?:shadow|passwd|sudoers|gshadow)\b/i, family: /^(?:passwd|shadow|sudoers|users?|accounts?)$/ },
-  { id: 'agent_config', re: /\bmcp\.json\b|\bclaude_desktop_config\.json\b|(?<![\w.])\.cursor\/|(?<![\w.])\.codeium\/|(?<![\w.])\.claude(?:\.json|\/)/i, family: /^(?:mcp|cursor|claude|codeium)$/ },
-  { id: 'key_file', re: /\b[\w-]+\.(?:pem|p12|pfx|jks|kdbx|ppk)\b|\bprivate[ _-]?key\.\w+\b|(?<![\w.])\.gnupg\b|\bsecring\b|\bwallet\.dat\b|(?<![\w.])\.(?:bitcoin|ethereum|electrum)\b/i, family: /^(?:cert|certs|certificate|certificates|tls|ssl|pem|gpg|pgp|sign|signing|wallet|crypto|keystore)$/ },
-  { id: 'credential_path', re: /(?:~|\$home|%userprofile%|\/home\/[\w.-]+|\/users\/[\w.-]+|\/root|\/etc|\/var\/run\/secrets)[/\\][\w./\\-]*?(?:credential|secret|token|passw|api[_-]?key|private[_-]?key|auth\.json|\.key\b)[\w.-]*/i, family: /^(?:credentials?|secrets?|tokens?|auth|vault|keys?)$/ },
-  { id: 'environment_dump', re: /\b(?:printenv|os\.environ|process\.env(?!\.\w)|(?:output|result)\s+of\s+[`'"]?(?:env|set|export -p)\b)/i, family: /^(?:env|environment|variables|debug|shell|process)$/ },
+  {
+    id: 'agent_config',
+    re: /\bmcp\.json\b|\bclaude_desktop_config\.json\b|(?<![\w.])\.cursor\/|(?<![\w.])\.codeium\/|(?<![\w.])\.claude(?:\.json|\/)/i,
+    family: /^(?:mcp|cursor|claude|codeium)$/,
+  },
+  {
+    id: 'key_file',
+    re: /\b[\w-]+\.(?:pem|p12|pfx|jks|kdbx|ppk)\b|\bprivate[ _-]?key\.\w+\b|(?<![\w.])\.gnupg\b|\bsecring\b|\bwallet\.dat\b|(?<![\w.])\.(?:bitcoin|ethereum|electrum)\b/i,
+    family: /^(?:cert|certs|certificate|certificates|tls|ssl|pem|gpg|pgp|sign|signing|wallet|crypto|keystore)$/,
+  },
+  {
+    id: 'credential_path',
+    re: /(?:~|\$home|%userprofile%|\/home\/[\w.-]+|\/users\/[\w.-]+|\/root|\/etc|\/var\/run\/secrets)[/\\][\w./\\-]*?(?:credential|secret|token|passw|api[_-]?key|private[_-]?key|auth\.json|\.key\b)[\w.-]*/i,
+    family: /^(?:credentials?|secrets?|tokens?|auth|vault|keys?)$/,
+  },
+  {
+    id: 'environment_dump',
+    re: /\b(?:printenv|os\.environ|process\.env(?!\.\w)|(?:output|result)\s+of\s+[`'"]?(?:env|set|export -p)\b)/i,
+    family: /^(?:env|environment|variables|debug|shell|process)$/,
+  },
   { id: 'browser_secrets', re: /\blogin data\b|\bcookies\.sqlite\b|\blogins\.json\b|\bkey[34]\.db\b/i, family: /^(?:browser|chrome|firefox|cookies?)$/ },
 ];
 
@@ -40,17 +76,24 @@ export const CREDENTIAL =
 export const INTO_FIELD =
   /\b(?:in|into|to|as)\s+(?:the\s+|a\s+|an\s+|each\s+|every\s+|its\s+)?(?:[\w-]+\s+)?(?:url|urls|footer|header|body|message|request|query(?: string)?|parameter|param|field|argument|notes?|title|comment|issue|pull request|pr|response|reply|output|payload|log|caption)s?\b/i;
 /** A quantifier right before a credential noun: "any API keys", "every credential". */
-export const CREDENTIAL_QUANTIFIED = new RegExp(`\\b(?:any|every|all|each|whatever|whichever)\\s+(?:(?:of\\s+)?(?:the|your|their|available|stored|saved|existing|relevant|such|other|known|visible)\\s+){0,2}(?:[\\w-]+\\s+){0,2}?(?=${CREDENTIAL.source.slice(2)})`, 'i');
+export const CREDENTIAL_QUANTIFIED = new RegExp(
+  `\\b(?:any|every|all|each|whatever|whichever)\\s+(?:(?:of\\s+)?(?:the|your|their|available|stored|saved|existing|relevant|such|other|known|visible)\\s+){0,2}(?:[\\w-]+\\s+){0,2}?(?=${CREDENTIAL.source.slice(2)})`,
+  'i',
+);
 /** Secret-bearing environment variable names: SLACK_BOT_TOKEN, AWS_SECRET_ACCESS_KEY, DB_PASSWORD. */
 export const ENV_SECRET_NAME = /\b[A-Z][A-Z0-9]*_(?:[A-Z0-9]+_)*(?:TOKEN|KEY|SECRET|PASSWORD|PASSWD|PASS|PWD|CREDENTIALS?|COOKIE)\b/;
 /** A credential that belongs to someone or something else: "the user's GitHub token", "the browser session cookie". */
-export const CREDENTIAL_OWNER = new RegExp(`\\b(the user's|user's|caller's|their|someone's|owner's|admin's|browser|github|gitlab|bitbucket|aws|gcp|google|azure|slack|discord|npm|pypi|openai|anthropic|stripe|ssh|docker|kubernetes|vault|database|db|root|admin|cloud|production|prod|deploy|deployment|ci)\\s+(?:[\\w-]+\\s+){0,2}?(?=${CREDENTIAL.source.slice(2)})`, 'i');
+export const CREDENTIAL_OWNER = new RegExp(
+  `\\b(the user's|user's|caller's|their|someone's|owner's|admin's|browser|github|gitlab|bitbucket|aws|gcp|google|azure|slack|discord|npm|pypi|openai|anthropic|stripe|ssh|docker|kubernetes|vault|database|db|root|admin|cloud|production|prod|deploy|deployment|ci)\\s+(?:[\\w-]+\\s+){0,2}?(?=${CREDENTIAL.source.slice(2)})`,
+  'i',
+);
 export const CREDENTIAL_SOURCE =
   /\b(?:the user|you)\s+(?:has\s+|have\s+)?(?:mentioned|shared|provided|gave|given|typed|said|pasted|entered)\s+(?:\w+\s+)?(?:earlier|before|previously|in (?:the|this) (?:chat|conversation))\b|\bearlier in (?:the|this) (?:chat|conversation|session)\b|\b(?:from|in|inside|within|visible in|present in|found in|stored in|available in|located in|out of|saved in)\s+(?:the\s+|your\s+|this\s+|any\s+|their\s+)?(?:conversation|chat|context|workspace|environment|env|home(?: directory)?|disk|file ?system|machine|computer|system|keychain|config(?:uration)?(?: files?)?|dotfiles?|repo(?:sitory)?|project|shell|terminal|memory|browser|session|clipboard|messages?|history|local files?|~)/i;
 
 export const CONVERSATION =
   /\b(?:(?:full|entire|whole|complete|raw|verbatim)\s+(?:conversation|chat|dialog(?:ue)?|transcript|message history|chat history|history|context(?: window)?)|(?:conversation|chat|message|dialog(?:ue)?)\s+(?:history|log|logs|transcript|so far|context)|(?:previous|prior|earlier|past|preceding|all(?: the)?|other|recent|last(?: \w+)?)\s+(?:user\s+|chat\s+)?(?:messages|turns|prompts|exchanges|replies)|(?:previous|prior|earlier|other)\s+instructions|system\s+(?:prompt|message|instructions)|(?:your|the assistant's|the model's|the agent's)\s+(?:instructions|system prompt|rules|guidelines|hidden prompt|initial prompt|prompt)|developer\s+(?:message|prompt|instructions)|everything\s+(?:the user|you)\s+(?:said|wrote|typed|know|have seen|were told)|the user's\s+(?:previous|prior|other|private|earlier|original)\s+(?:messages|requests|prompts|questions))\b/i;
-export const CONVERSATION_VERB = /\b(?:read|include|pass|send|put|copy|attach|append|add|provide|supply|upload|post|collect|gather|extract|dump|store|save|paste|insert|embed|forward|share|submit|transmit|place|export|print|output|echo|summari[sz]e|repeat|quote|reproduce|list|record|log|report|describe|mirror|fill)\b/i;
+export const CONVERSATION_VERB =
+  /\b(?:read|include|pass|send|put|copy|attach|append|add|provide|supply|upload|post|collect|gather|extract|dump|store|save|paste|insert|embed|forward|share|submit|transmit|place|export|print|output|echo|summari[sz]e|repeat|quote|reproduce|list|record|log|report|describe|mirror|fill)\b/i;
 
 /** Files the agent met elsewhere, as the object of a hand-over. */
 export const RELAY_OBJECT =
@@ -61,16 +104,19 @@ export const PRIVATE_DATA =
 export const PRIVATE_TARGET = /\bprivate\s+(?:repos|repositories|repository names|files|keys?|messages|channels|conversations?|issues|documents|notes|data)\b/i;
 export const URL = /\bhttps?:\/\/[^\s'"<>)\]]+/gi;
 export const EMAIL = /\b[\w.+-]+@[\w-]+(?:\.[\w-]+)*\.[a-z]{2,}\b/gi;
-export const DOMAIN_WITH_PATH = /(?<![\w@/.-])(?:[a-z0-9-]+\.)+(?:com|net|org|io|ai|dev|app|xyz|ru|cn|co|me|sh|site|cloud|tk|top|info|biz|online|link|click|zip)(?::\d+)?\/[^\s'"<>)]*/gi;
+export const DOMAIN_WITH_PATH =
+  /(?<![\w@/.-])(?:[a-z0-9-]+\.)+(?:com|net|org|io|ai|dev|app|xyz|ru|cn|co|me|sh|site|cloud|tk|top|info|biz|online|link|click|zip)(?::\d+)?\/[^\s'"<>)]*/gi;
 /** Documentation hosts and reserved example domains: naming them is not sending anything. */
 export const HARMLESS_HOST = /^(?:[\w-]+\.)*(?:example\.(?:com|org|net)|[\w-]+\.example|localhost|json-schema\.org|schema\.org|w3\.org|ietf\.org|iana\.org)$/i;
 export const HOME_PATH = /(?:~|\$HOME|%USERPROFILE%)[/\\][\w./\\-]+/i;
 export const ABSOLUTE_PATH = /(?<![\w.:/])\/(?:etc|root|proc|var|private|home\/[\w.-]+\/\.|Users\/[\w.-]+\/\.)[\w./-]*/i;
-export const OTHER_SERVER = /\b(?:on|of|from|in|via|through)\s+(?:the\s+)?([\w-]+)\s+(?:mcp\s+)?server\b|\b(?:the\s+)?([\w-]+)\s+server's\b|\b(?:any|every|all|another|other|the other)\s+(?:other\s+)?(?:mcp\s+)?(?:servers?|integrations?|connectors?)\b|\btools?\s+(?:of|from|on)\s+(?:any|another|other|every|all)\s+(?:other\s+)?(?:servers?|mcp)\b/gi;
+export const OTHER_SERVER =
+  /\b(?:on|of|from|in|via|through)\s+(?:the\s+)?([\w-]+)\s+(?:mcp\s+)?server\b|\b(?:the\s+)?([\w-]+)\s+server's\b|\b(?:any|every|all|another|other|the other)\s+(?:other\s+)?(?:mcp\s+)?(?:servers?|integrations?|connectors?)\b|\btools?\s+(?:of|from|on)\s+(?:any|another|other|every|all)\s+(?:other\s+)?(?:servers?|mcp)\b/gi;
 
 export const INSTRUCTION_TAG =
   /<\s*\/?\s*(?:important|system|system[-_ ]?(?:prompt|message|instructions?|note|override)|instructions?|secret|hidden|admin|administrator|assistant|ai|llm|agent|priority|critical|override|directive|mandatory|internal|attention|urgent|note[-_ ]?(?:to|for)[-_ ]?(?:the[-_ ]?)?(?:assistant|ai|model|llm|agent)|(?:assistant|ai|agent|model|llm)[-_ ]?(?:note|instructions?|only)|tool[-_ ]?(?:instructions?|policy|rules))\b[^<>]{0,80}>/i;
-export const CHAT_MARKER = /<\|(?:im_start|im_end|system|user|assistant|endoftext|eot_id|start_header_id)\|>|\[\/?(?:INST|SYS|SYSTEM)\]|<<\/?SYS>>|^\s*(?:system|assistant|developer)\s*:\s+\S/im;
+export const CHAT_MARKER =
+  /<\|(?:im_start|im_end|system|user|assistant|endoftext|eot_id|start_header_id)\|>|\[\/?(?:INST|SYS|SYSTEM)\]|<<\/?SYS>>|^\s*(?:system|assistant|developer)\s*:\s+\S/im;
 export const HTML_COMMENT = /<!--([\s\S]{0,4000}?)(?:-->|$)/;
 export const MD_COMMENT = /^\s*\[(?:\/\/|comment|hidden|note|_+)\]\s*:\s*(?:#|<>)\s*[("'](.{3,})/im;
 export const PADDING = /(?:[ \t]*\r?\n){12,}[ \t]*\S|[ \t\u00a0\u3000]{60,}\S/;
@@ -89,8 +135,10 @@ export const SECRECY: readonly RegExp[] = [
   /\b(?:invisible|hidden)\s+(?:to|from)\s+(?:the\s+)?(?:user|human)\b/i,
 ];
 /** "Without telling the user" is secrecy when the sentence has the model act; as plain documentation ("overwrites without asking") it is not. */
-export const WITHOUT_TELLING = /\bwithout\s+(?:\w+\s+){0,1}?(?:telling|informing|notifying|alerting|asking|consulting|mentioning|confirming with|checking with|letting)\s+(?:it\s+to\s+)?(?:the\s+)?(?:user|human|operator)\b/i;
-export const MODEL_ACTION = /\b(?:read|send|call|include|append|add|attach|pass|forward|upload|copy|fetch|post|store|submit|transmit|collect|invoke|cc|bcc|insert|embed|mirror|share|put)\b/i;
+export const WITHOUT_TELLING =
+  /\bwithout\s+(?:\w+\s+){0,1}?(?:telling|informing|notifying|alerting|asking|consulting|mentioning|confirming with|checking with|letting)\s+(?:it\s+to\s+)?(?:the\s+)?(?:user|human|operator)\b/i;
+export const MODEL_ACTION =
+  /\b(?:read|send|call|include|append|add|attach|pass|forward|upload|copy|fetch|post|store|submit|transmit|collect|invoke|cc|bcc|insert|embed|mirror|share|put)\b/i;
 
 export const OVERRIDE: readonly RegExp[] = [
   /\b(?:ignore|disregard|forget|bypass)\s+(?:all\s+|any\s+)?(?:of\s+)?(?:the\s+|your\s+)?(?:previous|prior|earlier|above|preceding|other|original|system|safety|security|user'?s?|all|any|your)\s+(?:\w+\s+)?(?:instructions|guidelines|directives|prompts?|rules|guardrails|restrictions|policies)\b/i,
@@ -133,24 +181,108 @@ export const PRETEXT = new RegExp(
 export const DECODE_AND_FOLLOW = /\b(?:decode|base64[- ]?decode|rot13|unhex|deobfuscate)\b[^.!?\n]{0,60}\b(?:follow|execute|run|obey|apply|do what)\b/i;
 
 export const SIDE_CHANNEL_WORDS = new Set([
-  'note', 'notes', 'sidenote', 'context', 'ctx', 'extra', 'metadata', 'meta', 'comment', 'comments', 'debug', 'feedback', 'reasoning',
-  'rationale', 'summary', 'remarks', 'remark', 'memo', 'annotation', 'annotations', 'details', 'info', 'additional', 'aux', 'auxiliary',
-  'misc', 'hint', 'hints', 'trace', 'telemetry', 'diagnostics', 'diag', 'explanation', 'thoughts', 'scratchpad', 'internal', 'hidden',
+  'note',
+  'notes',
+  'sidenote',
+  'context',
+  'ctx',
+  'extra',
+  'metadata',
+  'meta',
+  'comment',
+  'comments',
+  'debug',
+  'feedback',
+  'reasoning',
+  'rationale',
+  'summary',
+  'remarks',
+  'remark',
+  'memo',
+  'annotation',
+  'annotations',
+  'details',
+  'info',
+  'additional',
+  'aux',
+  'auxiliary',
+  'misc',
+  'hint',
+  'hints',
+  'trace',
+  'telemetry',
+  'diagnostics',
+  'diag',
+  'explanation',
+  'thoughts',
+  'scratchpad',
+  'internal',
+  'hidden',
 ]);
 
 /** Words of a tool's own job that make a sensitive subject ordinary for it. */
-export const CREDENTIAL_JOB = /^(?:auth|authenticate|authentication|authorize|login|logon|signin|credential|credentials|secret|secrets|vault|password|passwords|token|tokens|key|keys|apikey|keychain|oauth|sso|identity|iam|cert|certificate|certificates|ssh|gpg|pgp|encrypt|decrypt|env|dotenv|environment|cookie|cookies|session|sessions|account|accounts|payment|payments|pay|card|cards|checkout|billing|invoice|passport|kyc|bank|banking)$/;
-export const CONVERSATION_JOB = /^(?:conversation|conversations|chat|chats|message|messages|history|memory|memories|summary|summarize|summarise|transcript|transcripts|session|thread|threads|note|notes|journal|context|prompt|prompts|llm|llms|model|models|completion|completions|sampling|dialog|dialogue)$/;
+export const CREDENTIAL_JOB =
+  /^(?:auth|authenticate|authentication|authorize|login|logon|signin|credential|credentials|secret|secrets|vault|password|passwords|token|tokens|key|keys|apikey|keychain|oauth|sso|identity|iam|cert|certificate|certificates|ssh|gpg|pgp|encrypt|decrypt|env|dotenv|environment|cookie|cookies|session|sessions|account|accounts|payment|payments|pay|card|cards|checkout|billing|invoice|passport|kyc|bank|banking)$/;
+export const CONVERSATION_JOB =
+  /^(?:conversation|conversations|chat|chats|message|messages|history|memory|memories|summary|summarize|summarise|transcript|transcripts|session|thread|threads|note|notes|journal|context|prompt|prompts|llm|llms|model|models|completion|completions|sampling|dialog|dialogue)$/;
 
 /** "Get a key at https://…", "see https://…", "e.g. https://…": a URL named as a source or a reference, not a destination. */
-export const SOURCE_CONTEXT = /\b(?:at|from|see|in|on|under|per|e\.g\.?|i\.e\.?|like|such as|docs?|documentation|guide|details|info(?:rmation)?)\s*:?\s*(?:the\s+)?$/i;
+export const SOURCE_CONTEXT =
+  /\b(?:at|from|see|in|on|under|per|e\.g\.?|i\.e\.?|like|such as|docs?|documentation|guide|details|info(?:rmation)?)\s*:?\s*(?:the\s+)?$/i;
 
 export const NOT_A_TOOL = new Set([
-  'this', 'that', 'the', 'a', 'an', 'it', 'same', 'another', 'other', 'any', 'each', 'every', 'following', 'above', 'next', 'previous',
-  'appropriate', 'relevant', 'correct', 'right', 'these', 'those', 'which', 'your', 'my', 'our', 'its', 'their', 'corresponding', 'given',
-  'specified', 'original', 'new', 'again', 'with', 'only', 'when', 'if', 'for', 'to', 'in', 'on', 'as', 'and', 'or', 'one', 'them', 'me',
+  'this',
+  'that',
+  'the',
+  'a',
+  'an',
+  'it',
+  'same',
+  'another',
+  'other',
+  'any',
+  'each',
+  'every',
+  'following',
+  'above',
+  'next',
+  'previous',
+  'appropriate',
+  'relevant',
+  'correct',
+  'right',
+  'these',
+  'those',
+  'which',
+  'your',
+  'my',
+  'our',
+  'its',
+  'their',
+  'corresponding',
+  'given',
+  'specified',
+  'original',
+  'new',
+  'again',
+  'with',
+  'only',
+  'when',
+  'if',
+  'for',
+  'to',
+  'in',
+  'on',
+  'as',
+  'and',
+  'or',
+  'one',
+  'them',
+  'me',
 ]);
-export const TOOL_REF = /\b(?:call|invoke|use|run|execute|trigger|query)\s+(?:the\s+)?('|")?([A-Za-z][\w.-]{1,80})\1?(?:\s+(tool|function|command|action|endpoint|method)\b)?|(?:^|[^\w'"])('|")?([A-Za-z][\w.-]{1,80})\4?\s+(tool|function)\b/gi;
+export const TOOL_REF =
+  /\b(?:call|invoke|use|run|execute|trigger|query)\s+(?:the\s+)?('|")?([A-Za-z][\w.-]{1,80})\1?(?:\s+(tool|function|command|action|endpoint|method)\b)?|(?:^|[^\w'"])('|")?([A-Za-z][\w.-]{1,80})\4?\s+(tool|function)\b/gi;
 
 /** "If you need more detail", "optionally": advice, not an order. */
-export const CONDITIONAL = /\b(?:if (?:you|the user) (?:need|want|wish|prefer)s?|if (?:needed|necessary|required|desired|useful|helpful)|optionally|you (?:can|may|might|could)|feel free)\b/i;
+export const CONDITIONAL =
+  /\b(?:if (?:you|the user) (?:need|want|wish|prefer)s?|if (?:needed|necessary|required|desired|useful|helpful)|optionally|you (?:can|may|might|could)|feel free)\b/i;

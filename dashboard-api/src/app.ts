@@ -15,6 +15,7 @@ import { toCsv } from './sql-format.js';
 import { createAuthorizer, roleFor, type Authorizer } from './auth.js';
 import { restRouter } from './rest-api.js';
 import { openApiDocument } from './openapi.js';
+import { checkBodyType, checkRequest, type RequestGuardOptions } from './request-guard.js';
 
 /** The dashboard's static files (plain HTML/CSS/JS, no build step). */
 const PUBLIC_DIR = new URL('../public/', import.meta.url);
@@ -43,6 +44,8 @@ export interface AppOptions {
   onSilencesChanged?: (() => Promise<void>) | undefined;
   /** Prometheus text for GET /metrics; without it there is no metrics route. */
   metrics?: (() => string) | undefined;
+  /** Hosts and origins answered besides loopback and the API's own (request-guard.ts). */
+  guard?: RequestGuardOptions | undefined;
 }
 
 export interface AppHandle {
@@ -59,6 +62,10 @@ export function createApp(options: AppOptions): AppHandle {
     requests: 0,
     rejected: { notJson: 0, badShape: 0, tooLarge: 0, unauthorized: 0, unavailable: 0 },
   };
+
+  // Before any route: requests a web page made (rebound Host, foreign Origin); bodies are checked after the token.
+  const guard = options.guard ?? {};
+  app.use((req, _res, next) => next(checkRequest(req.headers, guard, { body: false })));
 
   app.get('/healthz', async (_req, res) => {
     const probed = options.store ?? options.probeStore;
@@ -94,6 +101,9 @@ export function createApp(options: AppOptions): AppHandle {
     if (req.path === '/ingest') ingestStats.rejected.unauthorized++;
     next(verdict === 401 ? new ApiError('UNAUTHORIZED') : new ApiError('FORBIDDEN', `${req.method} /v1${req.path} needs the ${need} role`));
   });
+
+  // Bodies only as JSON: forms and text/plain are what a page can send without a preflight.
+  app.use('/v1', (req, _res, next) => next(checkBodyType(req.headers)));
 
   const raw = express.raw({ type: () => true, limit: options.maxBodyBytes });
 

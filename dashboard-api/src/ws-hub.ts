@@ -24,6 +24,7 @@ import type { AlertFeed } from '@tapwatch/bus';
 import { isAuthorized } from './auth.js';
 import { filtersFromQuery, matchesFilters, parseFilters, type AlertFilters } from './alert-filters.js';
 import type { AlertHistory, ReplayCursor } from './alert-history.js';
+import { checkRequest, type RequestGuardOptions } from './request-guard.js';
 
 export const ALERT_STREAM_PATH = '/v1/alerts/stream';
 
@@ -51,6 +52,8 @@ export interface AlertStreamOptions {
   history?: AlertHistory | undefined;
   /** Live alerts held for one subscriber while its replay runs; past it the subscriber is closed as too slow. */
   maxPending?: number;
+  /** Hosts and origins answered besides loopback and the API's own: a page on another site cannot subscribe (request-guard.ts). */
+  guard?: RequestGuardOptions | undefined;
 }
 
 export interface AlertStream {
@@ -84,6 +87,8 @@ export function attachAlertStream(server: Server, feed: AlertFeed, options: Aler
   let dropped = 0;
 
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    const refused = checkRequest(req.headers, options.guard ?? {}, { body: false });
+    if (refused) return reject(socket, refused.httpStatus, refused.code, refused.message);
     const url = new URL(req.url ?? '/', 'http://localhost');
     if (url.pathname !== ALERT_STREAM_PATH) return reject(socket, 404, 'TAPWATCH_NOT_FOUND', 'no such route');
     const verdict = authorize(req);

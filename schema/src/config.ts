@@ -11,6 +11,16 @@ import { TapwatchError } from './errors.js';
 
 const port = z.coerce.number().int().min(0).max(65535);
 const positiveInt = z.coerce.number().int().positive();
+/** `a, b,,c` → `['a', 'b', 'c']`; unset or blank → `[]`. */
+const commaList = z
+  .string()
+  .optional()
+  .transform((v) =>
+    (v ?? '')
+      .split(',')
+      .map((x) => x.trim())
+      .filter((x) => x.length > 0),
+  );
 const optionalString = z
   .string()
   .optional()
@@ -33,6 +43,8 @@ export const ConfigSchema = z.object({
   TAPWATCH_PORT: port.default(8787),
   TAPWATCH_DATA_DIR: z.string().default('.tapwatch'),
   TAPWATCH_TOKEN: optionalString,
+  TAPWATCH_ALLOWED_HOSTS: commaList,
+  TAPWATCH_ALLOWED_ORIGINS: commaList,
   TAPWATCH_SINK: optionalString,
   TAPWATCH_URL: z.preprocess((v) => (typeof v === 'string' && v.trim() !== '' ? v.trim() : undefined), z.string().url().default('http://127.0.0.1:8787')),
   TAPWATCH_AGENT: optionalString,
@@ -84,6 +96,10 @@ export const SETTINGS_DOC: Readonly<Record<keyof z.infer<typeof ConfigSchema>, s
   TAPWATCH_PORT: 'Port `up`, `api` and `ingest` listen on.',
   TAPWATCH_DATA_DIR: 'Where `up` keeps the embedded ClickHouse data.',
   TAPWATCH_TOKEN: 'Bearer token required on every /v1 route and the WebSocket; sent by taps to an http sink.',
+  TAPWATCH_ALLOWED_HOSTS:
+    'Host names the API answers besides loopback names and IP addresses (comma-separated; `*`: any). Other `Host` headers get 421 (DNS rebinding).',
+  TAPWATCH_ALLOWED_ORIGINS:
+    "Browser origins allowed besides the API's own (comma-separated, e.g. `https://dash.example`; `*`: any). Requests from other pages get 403.",
   TAPWATCH_SINK: 'Default sink of `tapwatch tap` (`http://host:port` or `kafka://host:port[,…]`).',
   TAPWATCH_URL: 'The API that `tapwatch sql`, `alerts` and `status` talk to (their --url).',
   TAPWATCH_AGENT: 'Default agent id of `tapwatch tap`.',

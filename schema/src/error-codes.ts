@@ -110,6 +110,17 @@ export const ERROR_CODES = Object.freeze({
   TAPWATCH_INGEST_BAD_EVENT: { httpStatus: 422, retriable: false, remedy: 'Send tapwatch events (schema version 1): the message names the index and field.' },
   TAPWATCH_BODY_TOO_LARGE: { httpStatus: 413, retriable: false, remedy: 'Send smaller batches, or raise TAPWATCH_MAX_BODY_BYTES.' },
   TAPWATCH_BAD_REQUEST: { httpStatus: 400, retriable: false, remedy: 'The request could not be read: check its body and headers.' },
+  TAPWATCH_FOREIGN_HOST: {
+    httpStatus: 421,
+    retriable: false,
+    remedy: 'The Host header names another site (DNS rebinding?): use a loopback address, or list the name in TAPWATCH_ALLOWED_HOSTS.',
+  },
+  TAPWATCH_FOREIGN_ORIGIN: {
+    httpStatus: 403,
+    retriable: false,
+    remedy: "The request came from another site's page: list its origin in TAPWATCH_ALLOWED_ORIGINS to allow it.",
+  },
+  TAPWATCH_UNSUPPORTED_MEDIA_TYPE: { httpStatus: 415, retriable: false, remedy: 'Send the body with Content-Type: application/json.' },
   TAPWATCH_NOT_FOUND: { httpStatus: 404, retriable: false, remedy: 'No such route: see /v1/openapi.json.' },
   TAPWATCH_BAD_PARAMETER: { httpStatus: 400, retriable: false, remedy: 'A query parameter is not valid: see /v1/openapi.json.' },
   TAPWATCH_BAD_BODY: { httpStatus: 422, retriable: false, remedy: 'The JSON body does not have the expected shape: see /v1/openapi.json.' },

@@ -138,7 +138,7 @@ test('SQL errors say what was wrong; parameters and limits work', async () => {
   const unknown = await sql(tw.url, 'SELECT * FROM no_such_table');
   assert.equal(unknown.status, 400);
   assert.match(unknown.body.error.message, /no_such_table/);
-  const missing = await fetch(`${tw.url}/v1/sql`, { method: 'POST', body: '{"query":"SELECT 1"}' });
+  const missing = await fetch(`${tw.url}/v1/sql`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"query":"SELECT 1"}' });
   assert.equal(missing.status, 400);
   assert.equal(((await missing.json()) as any).error.code, 'TAPWATCH_SQL_BAD_REQUEST');
   const p = await rows(tw.url, 'SELECT {a:UInt32} + 1 AS x, {s:String} AS s', undefined, { a: 41, s: "it's" });

@@ -102,7 +102,11 @@ test('tapwatch up: events in, inserts, alerts by detector and severity, ingest r
     await tapped.client.callTool({ name: 'echo', arguments: { message: 'q'.repeat(250_000) } });
     await tapped.close();
     await stream.waitForAlert((a) => a.detector === 'result_size_outlier' && a.session === tapped.session, 'outlier', 30_000);
-    const bad = await fetch(`${tw.url}/v1/ingest`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}` }, body: '{not json' });
+    const bad = await fetch(`${tw.url}/v1/ingest`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${TOKEN}` },
+      body: '{not json',
+    });
     assert.equal(bad.status, 400);
 
     // session_start + tools_list + 21 calls + session_end

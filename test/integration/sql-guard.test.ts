@@ -193,7 +193,11 @@ test('errors say what was wrong: syntax with position, unknown table with the li
   const missing = await sql(tw.url, 'SELECT {n:UInt32} AS n');
   assert.equal(missing.status, 400);
   assert.match(missing.body.error.message, /n/);
-  const badFormat = await fetch(`${tw.url}/v1/sql`, { method: 'POST', body: JSON.stringify({ sql: 'SELECT 1', format: 'xml' }) });
+  const badFormat = await fetch(`${tw.url}/v1/sql`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ sql: 'SELECT 1', format: 'xml' }),
+  });
   assert.equal(badFormat.status, 400);
   assert.match(((await badFormat.json()) as any).error.message, /format/);
 });
@@ -225,6 +229,7 @@ test('named parameters, CTEs, qualified names and a trailing semicolon work', as
 test('format csv answers text/csv with a header row and RFC 4180 quoting', async () => {
   const r = await fetch(`${tw.url}/v1/sql`, {
     method: 'POST',
+    headers: { 'content-type': 'application/json' },
     body: JSON.stringify({
       sql: `SELECT tool, count() AS n, 'a,"b"' AS q FROM tool_calls WHERE session = {s:String} GROUP BY tool ORDER BY tool`,
       params: { s: session },
@@ -234,7 +239,11 @@ test('format csv answers text/csv with a header row and RFC 4180 quoting', async
   assert.equal(r.status, 200);
   assert.match(r.headers.get('content-type') ?? '', /^text\/csv/);
   assert.equal(await r.text(), 'tool,n,q\r\nread,7,"a,""b"""\r\nwrite,1,"a,""b"""\r\n');
-  const viaQuery = await fetch(`${tw.url}/v1/sql?format=csv`, { method: 'POST', body: JSON.stringify({ sql: 'SELECT 1 AS one' }) });
+  const viaQuery = await fetch(`${tw.url}/v1/sql?format=csv`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ sql: 'SELECT 1 AS one' }),
+  });
   assert.equal(await viaQuery.text(), 'one\r\n1\r\n');
 });
 

@@ -75,7 +75,11 @@ test('each role reaches exactly its routes: 401 without a valid token, 403 with 
       assert.equal(await status(method, path, tokenOf(who), body), want, `${who} ${method} ${path}`);
     }
   }
-  const forbidden = await fetch(`${tw.url}/v1/sql`, { method: 'POST', headers: auth(tokens.ingest), body: JSON.stringify(sql) });
+  const forbidden = await fetch(`${tw.url}/v1/sql`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...auth(tokens.ingest) },
+    body: JSON.stringify(sql),
+  });
   const err = ((await forbidden.json()) as any).error;
   assert.equal(err.code, 'TAPWATCH_FORBIDDEN');
   assert.match(err.message, /POST \/v1\/sql needs the sql role/);

@@ -2,7 +2,7 @@
 import type { Config } from '@tapwatch/schema';
 import { alertDelivery } from '@tapwatch/analyzer';
 import { authorizerFor, createApp, metricsRenderer } from '@tapwatch/dashboard-api';
-import { drainSource, newAnalyzer, openBus, openStore, serve, type Service } from './shared.js';
+import { drainSource, newAnalyzer, openBus, openStore, requestGuard, serve, type Service } from './shared.js';
 
 export async function startAnalyzer(config: Config): Promise<Service> {
   const bus = await openBus(config, { consume: true, publishAlerts: true, requireKafka: 'tapwatch analyzer' });
@@ -17,6 +17,7 @@ export async function startAnalyzer(config: Config): Promise<Service> {
     token: config.TAPWATCH_TOKEN,
     authorizer: authorizerFor(config),
     maxBodyBytes: config.TAPWATCH_MAX_BODY_BYTES,
+    guard: requestGuard(config),
     probeStore: store,
     // Dead letters and lag of this instance, live (the same numbers /metrics reads).
     health: () => ({ mode: 'analyzer', analyzer: { ...analyzer.stats, ...consumer() }, learning: analyzer.learning() }),

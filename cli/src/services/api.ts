@@ -1,7 +1,7 @@
 /** `tapwatch api`: SQL and REST over ClickHouse, the alert stream from the alerts topic, ingest to the events topic. */
 import { log, type Config } from '@tapwatch/schema';
 import { alertHistory, attachAlertStream, authorizerFor, createApp, metricsRenderer, type AlertStream } from '@tapwatch/dashboard-api';
-import { openBus, openStore, serve, streamHealth, type Service } from './shared.js';
+import { openBus, openStore, requestGuard, serve, streamHealth, type Service } from './shared.js';
 
 export async function startApi(config: Config): Promise<Service> {
   if (!config.CLICKHOUSE_URL) {
@@ -22,6 +22,7 @@ export async function startApi(config: Config): Promise<Service> {
     token: config.TAPWATCH_TOKEN,
     authorizer: authorizerFor(config),
     maxBodyBytes: config.TAPWATCH_MAX_BODY_BYTES,
+    guard: requestGuard(config),
     publisher: bus?.events,
     store,
     health: () => ({ mode: 'api', alertSubscribers: stream?.clients ?? 0, alertStream: streamHealth(stream) }),
@@ -35,6 +36,7 @@ export async function startApi(config: Config): Promise<Service> {
         authorize: (req) => authorizerFor(config).check(req, 'alerts', true),
         history: alertHistory(store),
         maxClients: config.TAPWATCH_WS_MAX_CLIENTS,
+        guard: requestGuard(config),
       });
     }
   });

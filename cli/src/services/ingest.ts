@@ -1,7 +1,7 @@
 /** `tapwatch ingest`: taps' events over HTTP onto the events topic, for taps that cannot reach Kafka. */
 import type { Config } from '@tapwatch/schema';
 import { authorizerFor, createApp, metricsRenderer } from '@tapwatch/dashboard-api';
-import { openBus, serve, type Service } from './shared.js';
+import { openBus, requestGuard, serve, type Service } from './shared.js';
 
 export async function startIngest(config: Config): Promise<Service> {
   const bus = await openBus(config, { publishEvents: true, requireKafka: 'tapwatch ingest' });
@@ -9,6 +9,7 @@ export async function startIngest(config: Config): Promise<Service> {
     token: config.TAPWATCH_TOKEN,
     authorizer: authorizerFor(config),
     maxBodyBytes: config.TAPWATCH_MAX_BODY_BYTES,
+    guard: requestGuard(config),
     publisher: bus.events,
     health: () => ({ mode: 'ingest' }),
     metrics: () => metrics(),

@@ -130,6 +130,11 @@ export function newAnalyzer(config: Config, store: Store, publisher: AlertPublis
   });
 }
 
+/** Which Host and Origin headers the HTTP routes and the alert stream answer, besides loopback and their own. */
+export function requestGuard(config: Config): { allowedHosts: readonly string[]; allowedOrigins: readonly string[] } {
+  return { allowedHosts: config.TAPWATCH_ALLOWED_HOSTS, allowedOrigins: config.TAPWATCH_ALLOWED_ORIGINS };
+}
+
 /** The alert stream's counters for /healthz (`tapwatch status`). */
 export function streamHealth(stream: AlertStream | undefined): { clients: number; sent: number; dropped: number } | undefined {
   return stream ? { clients: stream.clients, sent: stream.sent, dropped: stream.dropped } : undefined;

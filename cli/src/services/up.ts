@@ -3,7 +3,7 @@ import { log, type Config } from '@tapwatch/schema';
 import { AlertHub, type AlertPublisher } from '@tapwatch/bus';
 import { alertDelivery } from '@tapwatch/analyzer';
 import { alertHistory, attachAlertStream, authorizerFor, createApp, metricsRenderer, type AlertStream } from '@tapwatch/dashboard-api';
-import { drainSource, newAnalyzer, openBus, openStore, serve, streamHealth, type Service } from './shared.js';
+import { drainSource, newAnalyzer, openBus, openStore, requestGuard, serve, streamHealth, type Service } from './shared.js';
 
 export async function startUp(config: Config): Promise<Service> {
   const store = await openStore(config);
@@ -21,6 +21,7 @@ export async function startUp(config: Config): Promise<Service> {
     token: config.TAPWATCH_TOKEN,
     authorizer: authorizerFor(config),
     maxBodyBytes: config.TAPWATCH_MAX_BODY_BYTES,
+    guard: requestGuard(config),
     publisher: bus.events,
     store,
     health: () => ({
@@ -39,6 +40,7 @@ export async function startUp(config: Config): Promise<Service> {
       authorize: (req) => authorizerFor(config).check(req, 'alerts', true),
       history: alertHistory(store),
       maxClients: config.TAPWATCH_WS_MAX_CLIENTS,
+      guard: requestGuard(config),
     });
   });
   const metrics = metricsRenderer({

@@ -74,7 +74,7 @@ test('analyzer and api as separate processes: tap → Kafka → analyzer; alerts
   assert.equal(typeof r[0].n, 'number');
   const refused = await fetch(`${api.url}/v1/sql`, {
     method: 'POST',
-    headers: { authorization: `Bearer ${TOKEN}` },
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${TOKEN}` },
     body: JSON.stringify({ sql: 'DROP TABLE tool_calls' }),
   });
   assert.equal(refused.status, 403);

@@ -19,6 +19,7 @@ import {
   type Target,
 } from '../client.js';
 import { FILTER_FIELDS, StreamRefused, alertFromRow, followAlertStream } from '@tapwatch/dashboard-api';
+import { printable } from '../output.js';
 
 export const ALERTS_HELP = `Usage: tapwatch alerts [--follow] [--since ID|TIME] [filters]
 
@@ -44,9 +45,9 @@ const COLOURS: Record<Severity, string> = { critical: '1;41;97', high: '1;31', m
 export function alertLine(a: Alert, colour: boolean): string {
   const time = a.time.replace('T', ' ').replace(/\.\d+Z$|Z$/, '');
   const sev = paint(colour, COLOURS[a.severity] ?? '0', a.severity.toUpperCase().padEnd(8));
-  const where = [a.server, a.tool].filter((x) => x).join('/') || '-';
-  const title = a.title.replace(/[\r\n]+/g, ' ');
-  return `${paint(colour, '2', time)}  ${sev}  ${paint(colour, '35', a.detector)}  ${where}  ${paint(colour, '2', a.agent || '-')}  ${title}`;
+  const where = printable([a.server, a.tool].filter((x) => x).join('/') || '-');
+  const title = printable(a.title.replace(/[\r\n]+/g, ' '));
+  return `${paint(colour, '2', printable(time))}  ${sev}  ${paint(colour, '35', printable(a.detector))}  ${where}  ${paint(colour, '2', printable(a.agent || '-'))}  ${title}`;
 }
 
 interface Filters {

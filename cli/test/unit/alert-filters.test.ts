@@ -46,3 +46,17 @@ test('stored-alert queries take filters as parameters, never as SQL text', () =>
   assert.ok(!q.sql.includes('DROP'));
   assert.deepEqual(q.params, { server_0: "x'; DROP TABLE alerts; --", tool_0: 're', since_id: 'a1' });
 });
+
+test('names and titles from the monitored world cannot drive the terminal: controls are shown escaped', () => {
+  const esc = String.fromCharCode(27);
+  const line = alertLine(
+    alert({ server: `fs${esc}[2K\r`, tool: 'read\u0000\u202e', agent: `bot${esc}]0;owned\u0007`, title: `all ${esc}[8mhidden\u009b` }),
+    false,
+  );
+  assert.equal(line.includes(esc), false);
+  // eslint-disable-next-line no-control-regex -- looking for the controls is the point
+  assert.equal(/[\u0000-\u001f\u007f-\u009f\u202e]/.test(line), false);
+  assert.match(line, /fs\\x1b\[2K\\x0d\/read\\x00\\u202e {2}bot\\x1b\]0;owned\\x07 {2}all \\x1b\[8mhidden\\x9b$/);
+  // Colour codes are tapwatch's own and stay.
+  assert.ok(alertLine(alert({ server: `x${esc}` }), true).includes(`${esc}[`));
+});

@@ -42,10 +42,14 @@ console.log(`running ${files.length} test files: ${files.map((f) => relative(roo
 // Taps spool what their sink cannot take and a later tap delivers it: tests get a spool of
 // their own, so events of one test (or of the user's own taps) never reach another's sink.
 const spoolDir = mkdtempSync(join(tmpdir(), 'tapwatch-test-spool-'));
+// Local tokens (`tapwatch up` without TAPWATCH_TOKEN) of the run: every service, tap and CLI the tests start
+// find the same ones, and the user's own are never read or replaced.
+const credentialsDir = mkdtempSync(join(tmpdir(), 'tapwatch-test-credentials-'));
 const r = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=1', '--test-reporter=spec', ...files], {
   cwd: root,
   stdio: 'inherit',
-  env: { ...process.env, TAPWATCH_SPOOL_DIR: spoolDir },
+  env: { ...process.env, TAPWATCH_SPOOL_DIR: spoolDir, TAPWATCH_CREDENTIALS_DIR: join(credentialsDir, 'credentials') },
 });
 rmSync(spoolDir, { recursive: true, force: true });
+rmSync(credentialsDir, { recursive: true, force: true });
 process.exit(r.status ?? 1);

@@ -5,7 +5,7 @@
  * do, and whether to colour the output.
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { ConfigError, TapwatchError, loadConfig, setLogLevel } from '@tapwatch/schema';
+import { ConfigError, TapwatchError, isLoopbackUrl, loadConfig, readLocalToken, setLogLevel } from '@tapwatch/schema';
 
 export const DEFAULT_URL = 'http://127.0.0.1:8787';
 
@@ -16,7 +16,8 @@ export const CLIENT_OPTIONS = {
 } as const;
 
 export const CLIENT_HELP = `  --url URL      the tapwatch API (default $TAPWATCH_URL, else ${DEFAULT_URL})
-  --token TOKEN  bearer token (default $TAPWATCH_TOKEN)
+  --token TOKEN  bearer token (default $TAPWATCH_TOKEN, $TAPWATCH_TOKEN_FILE, else
+                 on loopback the local admin token of tapwatch up)
   -h, --help     show this help`;
 
 export interface Target {
@@ -65,7 +66,12 @@ export function targetFrom(values: Record<string, unknown>, env: NodeJS.ProcessE
   const config = loadConfig(env);
   setLogLevel(config.TAPWATCH_LOG_LEVEL);
   const url = (typeof values.url === 'string' ? values.url : config.TAPWATCH_URL).replace(/\/+$/, '');
-  const token = typeof values.token === 'string' ? values.token : config.TAPWATCH_TOKEN;
+  // The local admin token (credentials.ts) is sent only to this machine's loopback.
+  const token =
+    typeof values.token === 'string'
+      ? values.token
+      : (config.TAPWATCH_TOKEN ??
+        (isLoopbackUrl(url) ? readLocalToken('admin', { ...env, TAPWATCH_CREDENTIALS_DIR: config.TAPWATCH_CREDENTIALS_DIR }) : undefined));
   return { url, token };
 }
 
@@ -95,7 +101,7 @@ export async function apiFailure(res: Response): Promise<CliError> {
   } catch {
     // Not JSON: keep the text.
   }
-  if (res.status === 401) message += ' — pass --token or set TAPWATCH_TOKEN';
+  if (res.status === 401) message += ' — pass --token or set TAPWATCH_TOKEN (or TAPWATCH_TOKEN_FILE)';
   return new CliError(message);
 }
 

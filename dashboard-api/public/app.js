@@ -7,6 +7,17 @@ const TOKEN_KEY = 'tapwatch.token';
 const SEVERITIES = ['low', 'medium', 'high', 'critical'];
 const state = { token: sessionStorage.getItem(TOKEN_KEY) || '', alerts: new Map(), ws: null, wsRetry: 1000, view: 'alerts', tool: null };
 
+// `tapwatch up` prints the URL as …/#token=tw_…: take the token, then drop it from the address bar
+// and the history (a fragment never reaches a server, a log or a Referer).
+if (location.hash.startsWith('#token=')) {
+  const given = decodeURIComponent(location.hash.slice('#token='.length));
+  if (/^[\w.~-]{1,200}$/.test(given)) {
+    state.token = given;
+    sessionStorage.setItem(TOKEN_KEY, given);
+  }
+  history.replaceState(null, '', '#alerts');
+}
+
 // ---------- small helpers ----------
 
 /** Creates an element: h('div', {class: 'x', onclick}, 'text', child…). */

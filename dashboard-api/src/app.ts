@@ -67,9 +67,14 @@ export function createApp(options: AppOptions): AppHandle {
   const guard = options.guard ?? {};
   app.use((req, _res, next) => next(checkRequest(req.headers, guard, { body: false })));
 
-  app.get('/healthz', async (_req, res) => {
+  app.get('/healthz', async (req, res) => {
     const probed = options.store ?? options.probeStore;
     const storeOk = probed ? await probed.ping() : true;
+    // Without a token only the status: counts, sizes and learning state are for token holders.
+    if (auth.check(req, 'any', false) !== 'ok') {
+      res.status(storeOk ? 200 : 503).json({ status: storeOk ? 'ok' : 'degraded' });
+      return;
+    }
     // Rows and bytes per table, for `tapwatch status`; only where this process serves the data.
     const storage = storeOk && options.store ? await options.store.stats.storage().catch(() => undefined) : undefined;
     res.status(storeOk ? 200 : 503).json({

@@ -1,12 +1,13 @@
 /**
- * Bearer-token checks for HTTP routes and the WebSocket upgrade. With no
- * token configured (neither TAPWATCH_TOKEN nor a tokens file with tokens),
- * access is open — which `assertSafeBinding` allows only on a loopback
- * address. With tokens, every route needs one whose role allows it.
+ * Bearer-token checks for HTTP routes and the WebSocket upgrade. Every route
+ * but `/healthz`'s status needs a token whose role allows it: TAPWATCH_TOKEN
+ * (admin), one from the tokens file, or, when TAPWATCH_TOKEN is not set, the
+ * local admin or ingest token (schema/src/credentials.ts), created at start.
+ * Beyond loopback `assertSafeBinding` also wants a token an operator chose.
  */
 import { timingSafeEqual, createHash } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
-import { TapwatchError, type Config } from '@tapwatch/schema';
+import { TapwatchError, ensureLocalTokens, type Config } from '@tapwatch/schema';
 import { TokenFile, tokensPath, type Role } from './tokens.js';
 
 function digest(s: string): Buffer {
@@ -80,18 +81,24 @@ export interface Authorizer {
   check(req: IncomingMessage, need: Need, allowQuery: boolean): 'ok' | 401 | 403;
 }
 
-/** TAPWATCH_TOKEN (admin) and the tokens file. */
-export function createAuthorizer(options: { adminToken?: string | undefined; tokens?: TokenFile | undefined }): Authorizer {
-  const { adminToken, tokens } = options;
+/** TAPWATCH_TOKEN (admin), the tokens file, and the local tokens (credentials.ts) when those are used. */
+export function createAuthorizer(options: {
+  adminToken?: string | undefined;
+  tokens?: TokenFile | undefined;
+  local?: { admin: string; ingest: string } | undefined;
+}): Authorizer {
+  const { adminToken, tokens, local } = options;
   return {
     get enabled() {
-      return Boolean(adminToken) || (tokens?.list().length ?? 0) > 0;
+      return Boolean(adminToken) || Boolean(local) || (tokens?.list().length ?? 0) > 0;
     },
     check(req, need, allowQuery) {
       if (!this.enabled) return 'ok';
       const given = requestToken(req, allowQuery);
       if (given === undefined) return 401;
       if (adminToken && tokenMatches(adminToken, given)) return 'ok';
+      if (local && tokenMatches(local.admin, given)) return 'ok';
+      if (local && tokenMatches(local.ingest, given)) return roleAllows('ingest', need) ? 'ok' : 403;
       const record = tokens?.find(given);
       if (!record) return 401;
       return roleAllows(record.role, need) ? 'ok' : 403;
@@ -99,13 +106,34 @@ export function createAuthorizer(options: { adminToken?: string | undefined; tok
   };
 }
 
+type AuthConfig = Pick<Config, 'TAPWATCH_TOKEN' | 'TAPWATCH_DATA_DIR' | 'TAPWATCH_TOKENS_FILE' | 'TAPWATCH_CREDENTIALS_DIR'>;
+
 const authorizers = new WeakMap<object, Authorizer>();
 
-/** The authorizer of a service: TAPWATCH_TOKEN as admin plus the tokens file (one per config). */
-export function authorizerFor(config: Pick<Config, 'TAPWATCH_TOKEN' | 'TAPWATCH_DATA_DIR' | 'TAPWATCH_TOKENS_FILE'>): Authorizer {
+/** Whether an operator configured tokens (TAPWATCH_TOKEN or the tokens file); else the local tokens are used. */
+export function tokensConfigured(config: AuthConfig): boolean {
+  return Boolean(config.TAPWATCH_TOKEN) || new TokenFile(tokensPath(config.TAPWATCH_DATA_DIR, config.TAPWATCH_TOKENS_FILE)).list().length > 0;
+}
+
+/** The environment the local tokens are found with: TAPWATCH_CREDENTIALS_DIR of `config`, else the state directory. */
+export function credentialsEnv(config: Pick<Config, 'TAPWATCH_CREDENTIALS_DIR'>): Record<string, string | undefined> {
+  return { XDG_STATE_HOME: process.env.XDG_STATE_HOME, TAPWATCH_CREDENTIALS_DIR: config.TAPWATCH_CREDENTIALS_DIR };
+}
+
+/**
+ * The authorizer of a service: TAPWATCH_TOKEN as admin plus the tokens file (one per config).
+ * Without TAPWATCH_TOKEN the local tokens are created if missing and accepted too, so a service
+ * is never open: authenticated by default.
+ */
+export function authorizerFor(config: AuthConfig): Authorizer {
   let a = authorizers.get(config);
   if (!a) {
-    a = createAuthorizer({ adminToken: config.TAPWATCH_TOKEN, tokens: new TokenFile(tokensPath(config.TAPWATCH_DATA_DIR, config.TAPWATCH_TOKENS_FILE)) });
+    const local = config.TAPWATCH_TOKEN ? undefined : ensureLocalTokens(credentialsEnv(config));
+    a = createAuthorizer({
+      adminToken: config.TAPWATCH_TOKEN,
+      tokens: new TokenFile(tokensPath(config.TAPWATCH_DATA_DIR, config.TAPWATCH_TOKENS_FILE)),
+      local,
+    });
     authorizers.set(config, a);
   }
   return a;

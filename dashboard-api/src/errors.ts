@@ -6,7 +6,10 @@
 import { TapwatchError, type ErrorCode } from '@tapwatch/schema';
 
 export const ApiErrors = Object.freeze({
-  UNAUTHORIZED: { code: 'TAPWATCH_UNAUTHORIZED', message: 'missing or wrong token: send Authorization: Bearer <TAPWATCH_TOKEN>' },
+  UNAUTHORIZED: {
+    code: 'TAPWATCH_UNAUTHORIZED',
+    message: 'missing or wrong token: send Authorization: Bearer <token> (TAPWATCH_TOKEN, else the admin.token in TAPWATCH_CREDENTIALS_DIR)',
+  },
   FORBIDDEN: { code: 'TAPWATCH_FORBIDDEN', message: "this token's role does not allow this route" },
   NOT_JSON: { code: 'TAPWATCH_INGEST_NOT_JSON', message: 'body is not valid JSON' },
   BAD_EVENT: { code: 'TAPWATCH_INGEST_BAD_EVENT', message: 'body is not a tapwatch event or array of events' },

@@ -2,6 +2,7 @@
  * Output of `/v1/sql` and `tapwatch sql`: CSV (RFC 4180, header row) and an
  * aligned text table. Pure functions over the query's columns and rows.
  */
+import { printable } from '@tapwatch/schema';
 
 export interface Columns {
   columns: { name: string; type: string }[];
@@ -40,20 +41,21 @@ const MAX_CELL = 80;
 export function toTable(result: Columns): string {
   const names = result.columns.map((c) => c.name);
   if (names.length === 0) return '(no columns)\n';
+  const heads = names.map(printable);
   const numeric = result.columns.map((c) => NUMERIC.test(c.type));
   const cells = result.rows.map((row) =>
     names.map((n) => {
-      const t = [...cellText(row[n])].map((c) => (c.charCodeAt(0) < 0x20 || c === '\x7f' ? JSON.stringify(c).slice(1, -1) : c)).join('');
+      const t = printable(cellText(row[n]));
       return t.length > MAX_CELL ? `${t.slice(0, MAX_CELL - 1)}…` : t;
     }),
   );
-  const widths = names.map((n, i) => Math.max(n.length, ...cells.map((r) => r[i]!.length)));
+  const widths = heads.map((h, i) => Math.max(h.length, ...cells.map((r) => r[i]!.length)));
   const line = (vals: string[]) =>
     vals
       .map((v, i) => (numeric[i] ? v.padStart(widths[i]!) : v.padEnd(widths[i]!)))
       .join('  ')
       .trimEnd();
-  const out = [line(names), widths.map((w) => '-'.repeat(w)).join('  '), ...cells.map(line)];
+  const out = [line(heads), widths.map((w) => '-'.repeat(w)).join('  '), ...cells.map(line)];
   out.push(`(${result.rows.length} row${result.rows.length === 1 ? '' : 's'})`);
   return out.join('\n') + '\n';
 }

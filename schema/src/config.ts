@@ -5,6 +5,7 @@
  *
  * The README's settings table is checked against `SETTINGS_DOC` by a test.
  */
+import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { CaptureLevelSchema } from './events.js';
 import { TapwatchError } from './errors.js';
@@ -43,6 +44,8 @@ export const ConfigSchema = z.object({
   TAPWATCH_PORT: port.default(8787),
   TAPWATCH_DATA_DIR: z.string().default('.tapwatch'),
   TAPWATCH_TOKEN: optionalString,
+  TAPWATCH_TOKEN_FILE: optionalString,
+  TAPWATCH_CREDENTIALS_DIR: optionalString,
   TAPWATCH_ALLOWED_HOSTS: commaList,
   TAPWATCH_ALLOWED_ORIGINS: commaList,
   TAPWATCH_SINK: optionalString,
@@ -95,7 +98,11 @@ export const SETTINGS_DOC: Readonly<Record<keyof z.infer<typeof ConfigSchema>, s
   TAPWATCH_HOST: 'Address `up`, `api` and `ingest` listen on.',
   TAPWATCH_PORT: 'Port `up`, `api` and `ingest` listen on.',
   TAPWATCH_DATA_DIR: 'Where `up` keeps the embedded ClickHouse data.',
-  TAPWATCH_TOKEN: 'Bearer token required on every /v1 route and the WebSocket; sent by taps to an http sink.',
+  TAPWATCH_TOKEN:
+    'The admin token of a service (then no local tokens are created); the token a tap or the CLI sends. Visible to same-user processes in `/proc`: prefer TAPWATCH_TOKEN_FILE.',
+  TAPWATCH_TOKEN_FILE: 'A file holding the token, read at start, instead of TAPWATCH_TOKEN in the environment.',
+  TAPWATCH_CREDENTIALS_DIR:
+    'Where the local `admin.token` and `ingest.token` are created (0600) when no token is configured; taps on loopback send the ingest one, the CLI the admin one.',
   TAPWATCH_ALLOWED_HOSTS:
     'Host names the API answers besides loopback names and IP addresses (comma-separated; `*`: any). Other `Host` headers get 421 (DNS rebinding).',
   TAPWATCH_ALLOWED_ORIGINS:
@@ -165,5 +172,19 @@ export function loadConfig(
     const issues = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
     throw new ConfigError(`bad setting: ${issues}`);
   }
-  return Object.freeze(parsed.data);
+  const config = parsed.data;
+  // A token in a file stays out of the environment (which same-user processes can read in /proc).
+  if (config.TAPWATCH_TOKEN === undefined && config.TAPWATCH_TOKEN_FILE !== undefined) config.TAPWATCH_TOKEN = readTokenFile(config.TAPWATCH_TOKEN_FILE);
+  return Object.freeze(config);
+}
+
+function readTokenFile(path: string): string {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8').trim();
+  } catch (err) {
+    throw new TapwatchError('TAPWATCH_BAD_TOKEN_FILE', `cannot read TAPWATCH_TOKEN_FILE ${path}: ${(err as Error).message}`, { cause: err });
+  }
+  if (text === '' || /\s/.test(text)) throw new TapwatchError('TAPWATCH_BAD_TOKEN_FILE', `TAPWATCH_TOKEN_FILE ${path} holds no token (expected one line)`);
+  return text;
 }

@@ -33,6 +33,16 @@ export const ERROR_CODES = Object.freeze({
   },
   TAPWATCH_BAD_TOKEN_NAME: { httpStatus: 400, retriable: false, remedy: 'Token names are 1–64 letters, digits, or _ . @ -.' },
   TAPWATCH_TOKEN_EXISTS: { httpStatus: 409, retriable: false, remedy: 'A token of that name exists: revoke it first or pick another name.' },
+  TAPWATCH_UNSAFE_CREDENTIALS: {
+    httpStatus: 500,
+    retriable: false,
+    remedy: 'A local token file (TAPWATCH_CREDENTIALS_DIR) is readable by others or not one tapwatch wrote: remove it and restart tapwatch.',
+  },
+  TAPWATCH_BAD_TOKEN_FILE: {
+    httpStatus: 500,
+    retriable: false,
+    remedy: 'TAPWATCH_TOKEN_FILE names a file that cannot be read or holds no token: fix the path or the file.',
+  },
   // Taps and sinks
   TAPWATCH_BAD_SINK_URL: { httpStatus: 400, retriable: false, remedy: 'Use --sink http://host:port or kafka://host:port[,host:port…] (TAPWATCH_SINK).' },
   TAPWATCH_DELIVERY_FAILED: {

@@ -7,3 +7,5 @@
 export { log, setLogLevel } from './log.js';
 export type { LogLevel } from './log.js';
 export { EVENT_SCHEMA_VERSION } from './version.js';
+export { credentialsDir, ensureLocalTokens, isLoopbackUrl, localTokenPath, readLocalToken, stateDir } from './credentials.js';
+export type { LocalRole } from './credentials.js';

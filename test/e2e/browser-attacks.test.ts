@@ -20,7 +20,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { randomUUID } from 'node:crypto';
 import { chromium, type Browser } from 'playwright-core';
-import { rows, startUp, waitFor, type RunningTapwatch } from '../support/helpers.js';
+import { authHeader, localToken, rows, startUp, waitFor, type RunningTapwatch } from '../support/helpers.js';
 import { toolCallEvent } from '../support/events.js';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -93,7 +93,11 @@ async function runAttack(url: string, html: string, route?: string): Promise<Rec
 /** Posts a genuine event and waits for it, so whatever the page sent before it has been handled too. */
 async function settle(): Promise<void> {
   const marker = toolCallEvent({ session: `marker-${randomUUID()}` });
-  const r = await fetch(`${tw.url}/v1/ingest`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(marker) });
+  const r = await fetch(`${tw.url}/v1/ingest`, {
+    method: 'POST',
+    headers: { ...authHeader(), 'content-type': 'application/json' },
+    body: JSON.stringify(marker),
+  });
   assert.equal(r.status, 202);
   await waitFor('the marker stored', async () => (await rows(tw.url, `SELECT 1 FROM tool_calls WHERE session = '${marker.session}'`)).length === 1);
 }
@@ -110,7 +114,7 @@ test('a page on another origin can neither mute the monitor, forge events, read 
   assert.equal(results.sql, 'blocked', 'no CORS headers: the page cannot read the answer');
   assert.match(String(results.ws), /^closed/, 'the alert stream refused the page');
   await settle();
-  const silences = (await (await fetch(`${tw.url}/v1/silences`)).json()) as { items: unknown[] };
+  const silences = (await (await fetch(`${tw.url}/v1/silences`, { headers: authHeader() })).json()) as { items: unknown[] };
   assert.deepEqual(silences.items, [], 'no silence was created');
   assert.equal(await forgedStored(forged.session), 0, 'the forged event was not stored');
 });
@@ -124,18 +128,26 @@ test('DNS rebinding: a page whose name now resolves to 127.0.0.1 gets 421 on eve
   assert.match(String(results.sql), /^421 .*TAPWATCH_FOREIGN_HOST/);
   assert.match(String(results.ws), /^closed/);
   await settle();
-  const silences = (await (await fetch(`${tw.url}/v1/silences`)).json()) as { items: unknown[] };
+  const silences = (await (await fetch(`${tw.url}/v1/silences`, { headers: authHeader() })).json()) as { items: unknown[] };
   assert.deepEqual(silences.items, []);
   assert.equal(await forgedStored(forged.session), 0);
 });
 
-test('the dashboard itself, on its own origin, still works in the same browser', async () => {
+test('the dashboard itself, opened with the URL tapwatch up prints, works in the same browser', async () => {
   const page = await browser.newPage();
   try {
-    await page.goto(tw.url);
+    const printed = /dashboard: (\S+)/.exec(tw.output())?.[1];
+    assert.equal(printed, `${tw.url}/#token=${localToken()}`, 'tapwatch up printed the dashboard URL with the local admin token');
+    await page.goto(printed);
     await page.waitForSelector('#live.on', { timeout: 15_000 });
+    assert.doesNotMatch(page.url(), /token/, 'the token left the address bar');
     const status = await page.evaluate(async () => {
-      const r = await fetch('/v1/sql', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ sql: 'SELECT 1 AS one' }) });
+      const token = (globalThis as unknown as { sessionStorage: { getItem(k: string): string | null } }).sessionStorage.getItem('tapwatch.token') ?? '';
+      const r = await fetch('/v1/sql', {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ sql: 'SELECT 1 AS one' }),
+      });
       return r.status;
     });
     assert.equal(status, 200);

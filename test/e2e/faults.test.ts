@@ -19,7 +19,7 @@ import { Kafka, logLevel, type Producer } from 'kafkajs';
 import { startKafka, type RunningKafka } from '../support/kafka.mjs';
 import { startClickHouseHttp, type RunningClickHouseHttp } from '../support/clickhouse-http.mjs';
 import WebSocket from 'ws';
-import { TAPWATCH_BIN, freePort, startTapwatch, tempDir, waitFor, type RunningTapwatch } from '../support/helpers.js';
+import { TAPWATCH_BIN, authHeader, freePort, startTapwatch, tempDir, waitFor, type RunningTapwatch } from '../support/helpers.js';
 import { toolCallEvent, toolsListEvent } from '../support/events.js';
 
 const id = randomUUID().slice(0, 8);
@@ -105,7 +105,7 @@ async function waitForRows(prefix: string, n: number, timeoutMs = 60_000): Promi
 }
 
 async function health(): Promise<any> {
-  const r = await fetch(`${analyzer!.url}/healthz`);
+  const r = await fetch(`${analyzer!.url}/healthz`, { headers: authHeader() });
   const body = (await r.json()) as Record<string, any>;
   return { ...body, http: r.status };
 }
@@ -282,7 +282,7 @@ test('Kafka broker stopped and restarted mid-stream: the analyzer resumes and no
   await waitForRows(prefix, first.length, 60_000);
   await broker.stop();
   // The analyzer lives through the outage (kafkajs reconnects); its health port keeps answering.
-  assert.equal((await fetch(`${analyzer!.url}/healthz`)).status, 200);
+  assert.equal((await fetch(`${analyzer!.url}/healthz`, { headers: authHeader() })).status, 200);
   broker = await startKafka({ port: kafkaPort, dataDir: kafkaDir });
   const second = await sendEvents(prefix, 500);
   const total = first.length + second.length;
@@ -309,7 +309,9 @@ function reconnectingStream(url: string) {
       (m, a) => (!m || a.time > m.time || (a.time === m.time && a.id > m.id) ? a : m),
       undefined,
     )?.id;
-    const socket = new WebSocket(`${url.replace(/^http/, 'ws')}/v1/alerts/stream${last ? `?since=${encodeURIComponent(last)}` : ''}`);
+    const socket = new WebSocket(`${url.replace(/^http/, 'ws')}/v1/alerts/stream${last ? `?since=${encodeURIComponent(last)}` : ''}`, {
+      headers: authHeader(),
+    });
     ws = socket;
     socket.on('open', () => connections++);
     socket.on('message', (d) => {

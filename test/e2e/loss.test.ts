@@ -29,6 +29,7 @@ import {
   tempDir,
   waitFor,
   type RunningTapwatch,
+  authHeader,
 } from '../support/helpers.js';
 
 const id = randomUUID().slice(0, 8);
@@ -236,7 +237,7 @@ test('a replay of the whole topic (offsets reset to the earliest) stores nothing
     const stream = await subscribeAlerts(kafkaUp.url);
     try {
       await waitFor('the replay consumed and committed', async () => (await committed()) === total, 90_000, 250);
-      const health = (await (await fetch(`${kafkaUp.url}/healthz`)).json()) as { analyzer?: { duplicates?: number } };
+      const health = (await (await fetch(`${kafkaUp.url}/healthz`, { headers: authHeader() })).json()) as { analyzer?: { duplicates?: number } };
       assert.ok((health.analyzer?.duplicates ?? 0) > 0, `the analyzer saw the replayed events and skipped them (${JSON.stringify(health.analyzer)})`);
       assert.deepEqual(await snapshot(kafkaUp.url), before, 'every table unchanged');
       assert.equal(await ends(TOPICS.TAPWATCH_ALERTS_TOPIC), alertsOnTopic, 'no alert published again');
@@ -333,13 +334,23 @@ test('a tap re-sending the same batch to /v1/ingest is stored once', async () =>
   const session = `resent-${id}`;
   const batch = Array.from({ length: 5 }, (_, i) => toolCallEvent({ session, server: 'loss-resend', requestId: String(i) }));
   for (let i = 0; i < 2; i++) {
-    const r = await fetch(`${httpUp!.url}/v1/ingest`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(batch) });
+    const r = await fetch(`${httpUp!.url}/v1/ingest`, {
+      method: 'POST',
+      headers: { ...authHeader(), 'content-type': 'application/json' },
+      body: JSON.stringify(batch),
+    });
     assert.equal(r.status, 202);
   }
   // A third, later batch marks when the two before it are through the pipeline.
   const marker = toolCallEvent({ session, server: 'loss-resend', requestId: 'marker' });
   assert.equal(
-    (await fetch(`${httpUp!.url}/v1/ingest`, { method: 'POST', body: JSON.stringify([marker]), headers: { 'content-type': 'application/json' } })).status,
+    (
+      await fetch(`${httpUp!.url}/v1/ingest`, {
+        method: 'POST',
+        body: JSON.stringify([marker]),
+        headers: { ...authHeader(), 'content-type': 'application/json' },
+      })
+    ).status,
     202,
   );
   await assertExactlyOnce(httpUp!.url, session, 6, 'batch sent twice');

@@ -13,7 +13,7 @@ import { rmSync } from 'node:fs';
 import { Kafka, logLevel, type Producer } from 'kafkajs';
 import { startKafka, type RunningKafka } from '../support/kafka.mjs';
 import { startClickHouseHttp, type RunningClickHouseHttp } from '../support/clickhouse-http.mjs';
-import { startTapwatch, tempDir, waitFor, type RunningTapwatch } from '../support/helpers.js';
+import { authHeader, startTapwatch, tempDir, waitFor, type RunningTapwatch } from '../support/helpers.js';
 import { toolCallEvent } from '../support/events.js';
 
 const id = randomUUID().slice(0, 8);
@@ -58,7 +58,7 @@ after(async () => {
 });
 
 async function health(a: RunningTapwatch): Promise<any> {
-  return (await fetch(`${a.url}/healthz`)).json();
+  return (await fetch(`${a.url}/healthz`, { headers: authHeader() })).json();
 }
 
 /** Partitions of the events topic an analyzer owns (its lag is reported per owned partition). */

@@ -9,7 +9,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { startKafka, type RunningKafka } from '../support/kafka.mjs';
-import { EVERYTHING, connectThroughTap, rows, startTapwatch, subscribeAlerts, waitFor, type RunningTapwatch } from '../support/helpers.js';
+import { EVERYTHING, authHeader, connectThroughTap, rows, startTapwatch, subscribeAlerts, waitFor, type RunningTapwatch } from '../support/helpers.js';
 
 const id = randomUUID().slice(0, 8);
 const TOKEN = `svc-${id}`;
@@ -37,7 +37,7 @@ after(async () => {
 });
 
 async function storedByAnalyzer(): Promise<number> {
-  const h = (await (await fetch(`${analyzer.url}/healthz`)).json()) as { analyzer: { eventsStored: number } };
+  const h = (await (await fetch(`${analyzer.url}/healthz`, { headers: authHeader(TOKEN) })).json()) as { analyzer: { eventsStored: number } };
   return h.analyzer.eventsStored;
 }
 

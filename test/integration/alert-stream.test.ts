@@ -17,7 +17,7 @@ import { chromium } from 'playwright-core';
 import { AlertHub } from '@tapwatch/bus';
 import { attachAlertStream, type AlertStream } from '@tapwatch/dashboard-api';
 import type { Alert } from '@tapwatch/schema';
-import { rows, startUp, tempDir, waitFor, type RunningTapwatch } from '../support/helpers.js';
+import { authHeader, localToken, rows, startUp, tempDir, waitFor, type RunningTapwatch } from '../support/helpers.js';
 import { toolCallEvent } from '../support/events.js';
 
 const SEVERITIES = ['low', 'medium', 'high', 'critical'] as const;
@@ -32,7 +32,7 @@ interface Client {
 
 /** Opens the stream; messages with a `type` are control messages, the rest alerts. */
 async function connect(url: string, query = '', options: WebSocket.ClientOptions = {}): Promise<Client> {
-  const ws = new WebSocket(`${url.replace(/^http/, 'ws')}/v1/alerts/stream${query}`, options);
+  const ws = new WebSocket(`${url.replace(/^http/, 'ws')}/v1/alerts/stream${query}`, { ...options, headers: { ...authHeader(), ...options.headers } });
   const alerts: any[] = [];
   const control: any[] = [];
   ws.on('message', (d) => {
@@ -73,7 +73,11 @@ describe('with a real tapwatch up', () => {
   }
 
   async function ingest(events: unknown[]): Promise<void> {
-    const r = await fetch(`${tw.url}/v1/ingest`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(events) });
+    const r = await fetch(`${tw.url}/v1/ingest`, {
+      method: 'POST',
+      headers: { ...authHeader(), 'content-type': 'application/json' },
+      body: JSON.stringify(events),
+    });
     assert.equal(r.status, 202);
   }
 
@@ -188,12 +192,12 @@ describe('with a real tapwatch up', () => {
     bad.ws.close();
   });
 
-  test('a browser subscribes with ?token-free query filters, changes them with a subscribe message, and resumes', async () => {
+  test('a browser subscribes with ?token= and query filters, changes them with a subscribe message, and resumes', async () => {
     const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', headless: true, args: ['--no-sandbox', '--disable-background-networking'] });
     try {
       const page = await browser.newPage();
       await page.goto(`${tw.url}/healthz`);
-      const wsUrl = `${tw.url.replace(/^http/, 'ws')}/v1/alerts/stream?server=${run}-w&severity=critical`;
+      const wsUrl = `${tw.url.replace(/^http/, 'ws')}/v1/alerts/stream?token=${encodeURIComponent(localToken())}&server=${run}-w&severity=critical`;
       await page.evaluate(async (url) => {
         const w = globalThis as unknown as { msgs: unknown[]; ws: WebSocket };
         w.msgs = [];
@@ -242,7 +246,7 @@ describe('with a real tapwatch up', () => {
           ws.close();
           return got;
         },
-        `${tw.url.replace(/^http/, 'ws')}/v1/alerts/stream?server=${run}-w&since=${encodeURIComponent(firstId)}`,
+        `${tw.url.replace(/^http/, 'ws')}/v1/alerts/stream?token=${encodeURIComponent(localToken())}&server=${run}-w&since=${encodeURIComponent(firstId)}`,
       );
       const expected = await rows(
         tw.url,

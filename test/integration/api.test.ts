@@ -10,7 +10,7 @@ import { randomUUID } from 'node:crypto';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { TAPWATCH_BIN, rows, sql, startUp, waitFor, type RunningTapwatch } from '../support/helpers.js';
+import { TAPWATCH_BIN, authHeader, rows, sql, startUp, waitFor, type RunningTapwatch } from '../support/helpers.js';
 
 const MAX_BODY = 64 * 1024;
 let tw: RunningTapwatch;
@@ -50,12 +50,12 @@ function callEvent(session: string, over: Record<string, unknown> = {}) {
 }
 
 async function ingest(body: string, contentType = 'application/json') {
-  const r = await fetch(`${tw.url}/v1/ingest`, { method: 'POST', headers: { 'content-type': contentType }, body });
+  const r = await fetch(`${tw.url}/v1/ingest`, { method: 'POST', headers: { ...authHeader(), 'content-type': contentType }, body });
   return { status: r.status, body: (await r.json()) as any };
 }
 
 async function health() {
-  return (await (await fetch(`${tw.url}/healthz`)).json()) as any;
+  return (await (await fetch(`${tw.url}/healthz`, { headers: authHeader() })).json()) as any;
 }
 
 test('bad ingest input gets a clear 4xx, is counted, and loses nothing already accepted', async () => {
@@ -138,7 +138,11 @@ test('SQL errors say what was wrong; parameters and limits work', async () => {
   const unknown = await sql(tw.url, 'SELECT * FROM no_such_table');
   assert.equal(unknown.status, 400);
   assert.match(unknown.body.error.message, /no_such_table/);
-  const missing = await fetch(`${tw.url}/v1/sql`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"query":"SELECT 1"}' });
+  const missing = await fetch(`${tw.url}/v1/sql`, {
+    method: 'POST',
+    headers: { ...authHeader(), 'content-type': 'application/json' },
+    body: '{"query":"SELECT 1"}',
+  });
   assert.equal(missing.status, 400);
   assert.equal(((await missing.json()) as any).error.code, 'TAPWATCH_SQL_BAD_REQUEST');
   const p = await rows(tw.url, 'SELECT {a:UInt32} + 1 AS x, {s:String} AS s', undefined, { a: 41, s: "it's" });

@@ -7,7 +7,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { request } from 'node:http';
-import { startUp, wsUpgradeStatus, type RunningTapwatch } from '../support/helpers.js';
+import { authHeader, startUp, wsUpgradeStatus, type RunningTapwatch } from '../support/helpers.js';
 
 let tw: RunningTapwatch;
 let listed: RunningTapwatch;
@@ -32,7 +32,13 @@ interface Answer {
 function send(port: number, method: string, path: string, headers: Record<string, string>, body?: string): Promise<Answer> {
   return new Promise((resolve, reject) => {
     const req = request(
-      { host: '127.0.0.1', port, method, path, headers: { ...headers, ...(body !== undefined ? { 'content-length': String(Buffer.byteLength(body)) } : {}) } },
+      {
+        host: '127.0.0.1',
+        port,
+        method,
+        path,
+        headers: { ...authHeader(), ...headers, ...(body !== undefined ? { 'content-length': String(Buffer.byteLength(body)) } : {}) },
+      },
       (res) => {
         let text = '';
         res.setEncoding('utf8');
@@ -77,7 +83,7 @@ test("a request from another origin is 403 on every route and the upgrade; the A
   }
   assert.equal(await wsUpgradeStatus(`ws://127.0.0.1:${tw.port}/v1/alerts/stream`, { origin: 'https://evil.example' }), 403);
   assert.equal(await wsUpgradeStatus(`ws://127.0.0.1:${tw.port}/v1/alerts/stream`, { origin: 'null' }), 403);
-  assert.equal(await wsUpgradeStatus(`ws://127.0.0.1:${tw.port}/v1/alerts/stream`, { origin: `http://127.0.0.1:${tw.port}` }), 101);
+  assert.equal(await wsUpgradeStatus(`ws://127.0.0.1:${tw.port}/v1/alerts/stream`, { ...authHeader(), origin: `http://127.0.0.1:${tw.port}` }), 101);
   const own = await send(
     tw.port,
     'POST',
@@ -116,5 +122,8 @@ test('listed host names and origins are answered; others still are not', async (
   );
   assert.equal(fromDash.status, 200);
   assert.equal((await send(port, 'GET', '/v1/alerts', { origin: 'https://other.example' })).status, 403);
-  assert.equal(await wsUpgradeStatus(`ws://127.0.0.1:${port}/v1/alerts/stream`, { host: `tapwatch.internal:${port}`, origin: 'https://dash.example' }), 101);
+  assert.equal(
+    await wsUpgradeStatus(`ws://127.0.0.1:${port}/v1/alerts/stream`, { ...authHeader(), host: `tapwatch.internal:${port}`, origin: 'https://dash.example' }),
+    101,
+  );
 });

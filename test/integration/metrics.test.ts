@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { Kafka, logLevel } from 'kafkajs';
 import { startKafka, type RunningKafka } from '../support/kafka.mjs';
-import { EVERYTHING, connectThroughTap, startTapwatch, startUp, subscribeAlerts, waitFor, type RunningTapwatch } from '../support/helpers.js';
+import { EVERYTHING, localToken, connectThroughTap, startTapwatch, startUp, subscribeAlerts, waitFor, type RunningTapwatch } from '../support/helpers.js';
 
 interface Sample {
   name: string;
@@ -65,7 +65,7 @@ function value(samples: Sample[], name: string, labels: Record<string, string> =
   return samples.find((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v))?.value;
 }
 
-async function scrape(url: string, token?: string): Promise<Sample[]> {
+async function scrape(url: string, token: string = localToken()): Promise<Sample[]> {
   const r = await fetch(`${url}/metrics`, { headers: token ? { authorization: `Bearer ${token}` } : {} });
   assert.equal(r.status, 200);
   assert.match(r.headers.get('content-type') ?? '', /^text\/plain; version=0\.0\.4/);

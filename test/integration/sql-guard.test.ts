@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { rows, sql, startUp, tempDir, waitFor, type RunningTapwatch } from '../support/helpers.js';
+import { authHeader, rows, sql, startUp, tempDir, waitFor, type RunningTapwatch } from '../support/helpers.js';
 
 let tw: RunningTapwatch;
 const session = `guard-${randomUUID()}`;
@@ -44,7 +44,11 @@ function call(tool: string, over: Record<string, unknown> = {}) {
 }
 
 async function ingest(events: unknown[]): Promise<void> {
-  const r = await fetch(`${tw.url}/v1/ingest`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(events) });
+  const r = await fetch(`${tw.url}/v1/ingest`, {
+    method: 'POST',
+    headers: { ...authHeader(), 'content-type': 'application/json' },
+    body: JSON.stringify(events),
+  });
   assert.equal(r.status, 202, await r.text());
 }
 
@@ -195,7 +199,7 @@ test('errors say what was wrong: syntax with position, unknown table with the li
   assert.match(missing.body.error.message, /n/);
   const badFormat = await fetch(`${tw.url}/v1/sql`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json' },
+    headers: { ...authHeader(), 'content-type': 'application/json' },
     body: JSON.stringify({ sql: 'SELECT 1', format: 'xml' }),
   });
   assert.equal(badFormat.status, 400);
@@ -229,7 +233,7 @@ test('named parameters, CTEs, qualified names and a trailing semicolon work', as
 test('format csv answers text/csv with a header row and RFC 4180 quoting', async () => {
   const r = await fetch(`${tw.url}/v1/sql`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json' },
+    headers: { ...authHeader(), 'content-type': 'application/json' },
     body: JSON.stringify({
       sql: `SELECT tool, count() AS n, 'a,"b"' AS q FROM tool_calls WHERE session = {s:String} GROUP BY tool ORDER BY tool`,
       params: { s: session },
@@ -241,7 +245,7 @@ test('format csv answers text/csv with a header row and RFC 4180 quoting', async
   assert.equal(await r.text(), 'tool,n,q\r\nread,7,"a,""b"""\r\nwrite,1,"a,""b"""\r\n');
   const viaQuery = await fetch(`${tw.url}/v1/sql?format=csv`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json' },
+    headers: { ...authHeader(), 'content-type': 'application/json' },
     body: JSON.stringify({ sql: 'SELECT 1 AS one' }),
   });
   assert.equal(await viaQuery.text(), 'one\r\n1\r\n');

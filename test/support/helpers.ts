@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import WebSocket from 'ws';
+import { readLocalToken } from '@tapwatch/schema';
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const TAPWATCH_BIN = join(ROOT, 'cli', 'bin', 'tapwatch.js');
@@ -57,8 +58,23 @@ export function tempDir(prefix: string): string {
   return mkdtempSync(join(tmpdir(), `tapwatch-${prefix}-`));
 }
 
+/**
+ * The local token of `role` that a `tapwatch up` without TAPWATCH_TOKEN created (scripts/run-tests.mjs gives
+ * the run its own TAPWATCH_CREDENTIALS_DIR); '' before one exists.
+ */
+export function localToken(role: 'admin' | 'ingest' = 'admin'): string {
+  return readLocalToken(role, process.env) ?? '';
+}
+
+/** The Authorization header of the local admin token (what the CLI sends on loopback). */
+export function authHeader(token: string = localToken()): Record<string, string> {
+  return token ? { authorization: `Bearer ${token}` } : {};
+}
+
 export interface RunningTapwatch {
   url: string;
+  /** The token the service accepts as admin: TAPWATCH_TOKEN when given, else the local admin token. */
+  token: string;
   port: number;
   proc: ChildProcess;
   dataDir: string;
@@ -109,6 +125,7 @@ export async function startTapwatch(command: string, options: { env?: NodeJS.Pro
   });
   return {
     url,
+    token: options.env?.TAPWATCH_TOKEN || localToken(),
     port,
     proc,
     dataDir,
@@ -123,17 +140,17 @@ export async function startTapwatch(command: string, options: { env?: NodeJS.Pro
 }
 
 /** POST /v1/sql; returns the HTTP status and parsed body. */
-export async function sql(url: string, query: string, token?: string, params?: Record<string, unknown>): Promise<{ status: number; body: any }> {
+export async function sql(url: string, query: string, token: string = localToken(), params?: Record<string, unknown>): Promise<{ status: number; body: any }> {
   const r = await fetch(`${url}/v1/sql`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+    headers: { 'content-type': 'application/json', ...authHeader(token) },
     body: JSON.stringify({ sql: query, ...(params ? { params } : {}) }),
   });
   return { status: r.status, body: await r.json() };
 }
 
 /** SQL that must succeed: returns the rows. */
-export async function rows(url: string, query: string, token?: string, params?: Record<string, unknown>): Promise<any[]> {
+export async function rows(url: string, query: string, token: string = localToken(), params?: Record<string, unknown>): Promise<any[]> {
   const { status, body } = await sql(url, query, token, params);
   if (status !== 200) throw new Error(`SQL failed (${status}): ${JSON.stringify(body)}`);
   return body.rows as any[];
@@ -147,7 +164,7 @@ export interface AlertCollector {
 }
 
 /** Subscribes to the alert stream and collects every alert. */
-export async function subscribeAlerts(url: string, token?: string, viaQuery = false): Promise<AlertCollector> {
+export async function subscribeAlerts(url: string, token: string = localToken(), viaQuery = false): Promise<AlertCollector> {
   const wsUrl = `${url.replace(/^http/, 'ws')}/v1/alerts/stream${token && viaQuery ? `?token=${encodeURIComponent(token)}` : ''}`;
   const ws = new WebSocket(wsUrl, token && !viaQuery ? { headers: { authorization: `Bearer ${token}` } } : {});
   const alerts: any[] = [];

@@ -3,7 +3,7 @@
  * storage (`/v1/sql`), and with `--follow` live from the alert stream
  * (resuming after the last alert shown, and again after a reconnect).
  */
-import { SEVERITY_RANK, SeveritySchema, backoffDelay, type Alert, type Severity } from '@tapwatch/schema';
+import { SEVERITY_RANK, SeveritySchema, backoffDelay, printable, type Alert, type Severity } from '@tapwatch/schema';
 import {
   CLIENT_HELP,
   CLIENT_OPTIONS,
@@ -19,7 +19,6 @@ import {
   type Target,
 } from '../client.js';
 import { FILTER_FIELDS, StreamRefused, alertFromRow, followAlertStream } from '@tapwatch/dashboard-api';
-import { printable } from '../output.js';
 
 export const ALERTS_HELP = `Usage: tapwatch alerts [--follow] [--since ID|TIME] [filters]
 

@@ -5,7 +5,7 @@
  * (one process per data directory) or point CLICKHOUSE_URL at a server.
  */
 import { HELP_OPTION, parseFlags } from '../flags.js';
-import { ConfigError, SEVERITY_RANK, loadConfig, setLogLevel, type Alert } from '@tapwatch/schema';
+import { ConfigError, SEVERITY_RANK, loadConfig, printable, setLogLevel, type Alert } from '@tapwatch/schema';
 import { RulesError, backtest } from '@tapwatch/analyzer';
 import { detectionConfig, openStore } from '../services/shared.js';
 
@@ -119,5 +119,5 @@ export async function backtestCommand(argv: string[]): Promise<number> {
 }
 
 function formatAlert(a: Alert): string {
-  return `${a.time} ${a.severity.toUpperCase().padEnd(8)} ${a.detector.padEnd(24)} ${a.title} [session ${a.session}]`;
+  return `${a.time} ${a.severity.toUpperCase().padEnd(8)} ${a.detector.padEnd(24)} ${printable(a.title.replace(/[\r\n]+/g, ' '))} [session ${printable(a.session)}]`;
 }

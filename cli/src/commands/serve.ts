@@ -2,15 +2,17 @@
  * `tapwatch up | analyzer | api | ingest`: parses flags and environment once,
  * starts the service, and shuts it down cleanly on SIGINT/SIGTERM.
  */
-import { ConfigError, TapwatchError, loadConfig, log, setLogLevel, type Config } from '@tapwatch/schema';
-import { assertSafeBinding, authorizerFor } from '@tapwatch/dashboard-api';
+import { ConfigError, TapwatchError, loadConfig, localTokenPath, log, readLocalToken, setLogLevel, type Config } from '@tapwatch/schema';
+import { assertSafeBinding, authorizerFor, credentialsEnv, tokensConfigured } from '@tapwatch/dashboard-api';
 import { exitCodeOf } from '../client.js';
 import { HELP_OPTION, parseFlags } from '../flags.js';
 import { startService, type Service, type ServiceName } from '../services/index.js';
 
 const COMMON_FLAGS = `  --port N       port to listen on (default $TAPWATCH_PORT, else 8787)
   --host ADDR    address to listen on (default $TAPWATCH_HOST, else 127.0.0.1);
-                 anything but loopback requires TAPWATCH_TOKEN
+                 anything but loopback requires TAPWATCH_TOKEN or a token file;
+                 without TAPWATCH_TOKEN, local tokens are created (0600) in
+                 $TAPWATCH_CREDENTIALS_DIR, else $XDG_STATE_HOME/tapwatch/credentials
   --data DIR     data directory of the embedded engine (default $TAPWATCH_DATA_DIR, else .tapwatch)
   -h, --help     show this help`;
 
@@ -69,7 +71,8 @@ export async function serviceCommand(name: ServiceName, argv: string[]): Promise
 
   let service: Service;
   try {
-    assertSafeBinding(config.TAPWATCH_HOST, config.TAPWATCH_TOKEN, authorizerFor(config).enabled);
+    assertSafeBinding(config.TAPWATCH_HOST, config.TAPWATCH_TOKEN, tokensConfigured(config));
+    authorizerFor(config);
     service = await startService(name, config);
   } catch (err) {
     const msg = err instanceof Error ? err.message : String(err);
@@ -79,6 +82,14 @@ export async function serviceCommand(name: ServiceName, argv: string[]): Promise
     return err instanceof TapwatchError ? exitCodeOf(err) : 1;
   }
   process.stdout.write(`tapwatch ${name} listening on ${service.url}\n`);
+  if (!config.TAPWATCH_TOKEN && (name === 'up' || name === 'api')) {
+    // Like Jupyter: the URL opens the dashboard signed in (a #fragment never reaches a server or a Referer).
+    const admin = readLocalToken('admin', credentialsEnv(config));
+    if (admin)
+      process.stdout.write(
+        `dashboard: ${service.url}/#token=${admin}\n(token in ${localTokenPath('admin', credentialsEnv(config))}; taps and the CLI on this machine find theirs)\n`,
+      );
+  }
   log.info('started', {
     command: name,
     url: service.url,

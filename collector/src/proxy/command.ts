@@ -118,6 +118,7 @@ export async function proxyCommand(argv: string[]): Promise<number> {
   const sinkUrl = values.sink ?? config.TAPWATCH_SINK ?? 'http://127.0.0.1:8787';
   const sink = await createSink(sinkUrl, {
     token: config.TAPWATCH_TOKEN,
+    credentialsDir: config.TAPWATCH_CREDENTIALS_DIR,
     eventsTopic: config.TAPWATCH_EVENTS_TOPIC,
     spool: { dir: config.TAPWATCH_SPOOL_DIR, maxBytes: config.TAPWATCH_SPOOL_MAX_BYTES },
   });

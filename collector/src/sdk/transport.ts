@@ -158,6 +158,7 @@ class TransportTap {
       let failed = false;
       this.owned = createSink(sink, {
         token: options.token ?? config?.TAPWATCH_TOKEN,
+        credentialsDir: config?.TAPWATCH_CREDENTIALS_DIR,
         eventsTopic: config?.TAPWATCH_EVENTS_TOPIC ?? 'tapwatch.events',
         spool: config ? { dir: config.TAPWATCH_SPOOL_DIR, maxBytes: config.TAPWATCH_SPOOL_MAX_BYTES } : false,
       }).then(

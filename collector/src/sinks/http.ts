@@ -13,7 +13,8 @@ import type { TapEvent } from '@tapwatch/schema';
 import { DeliveryError, QueueingSink, type QueueingSinkOptions } from './sink.js';
 
 export interface HttpSinkOptions extends QueueingSinkOptions {
-  token?: string | undefined;
+  /** The bearer token, or where to get it for each attempt (the local ingest token may appear later). */
+  token?: string | (() => string | undefined) | undefined;
   /** Per-request timeout. */
   timeoutMs?: number;
 }
@@ -23,7 +24,7 @@ const ERROR_TEXT_BYTES = 300;
 
 export class HttpSink extends QueueingSink {
   private readonly endpoint: URL;
-  private readonly token: string | undefined;
+  private readonly token: string | (() => string | undefined) | undefined;
   private readonly timeoutMs: number;
   private readonly agent: HttpAgent;
   private readonly request: typeof httpRequest;
@@ -45,7 +46,8 @@ export class HttpSink extends QueueingSink {
   protected deliver(batch: TapEvent[]): Promise<void> {
     const body = Buffer.from(JSON.stringify(batch));
     const headers: Record<string, string | number> = { 'content-type': 'application/json', 'content-length': body.length };
-    if (this.token) headers.authorization = `Bearer ${this.token}`;
+    const token = typeof this.token === 'function' ? this.token() : this.token;
+    if (token) headers.authorization = `Bearer ${token}`;
     return new Promise<void>((resolve, reject) => {
       const req = this.request(this.endpoint, { method: 'POST', headers, agent: this.agent, timeout: this.timeoutMs }, (res: IncomingMessage) => {
         const status = res.statusCode ?? 0;

@@ -2,13 +2,16 @@
  * Picks a sink from a URL: `kafka://host:port[,host:port]` or `http(s)://host:port`,
  * with the disk spool every tap gets (TAPWATCH_SPOOL_DIR, TAPWATCH_SPOOL_MAX_BYTES).
  */
-import { BrokerListSchema, TapwatchError } from '@tapwatch/schema';
+import { BrokerListSchema, TapwatchError, isLoopbackUrl, log, readLocalToken } from '@tapwatch/schema';
 import { HttpSink } from './http.js';
 import type { EventSink, QueueingSinkOptions } from './sink.js';
 import { defaultSpoolDir, spoolKey } from './spool.js';
 
 export interface SinkSettings {
+  /** The token to send; without one, an http sink on loopback sends the local ingest token (credentials.ts). */
   token?: string | undefined;
+  /** TAPWATCH_CREDENTIALS_DIR, where the local ingest token is looked for. */
+  credentialsDir?: string | undefined;
   eventsTopic: string;
   /**
    * Disk spool: `false` for none, else its directory (default: `defaultSpoolDir()`) and size
@@ -42,7 +45,7 @@ export async function createSink(url: string, settings: SinkSettings): Promise<E
       throw new SinkUrlError(`bad sink ${url}: not a valid URL`);
     }
     const spool = spoolOptions(settings, `http ${parsed.protocol}//${parsed.host}${parsed.pathname.replace(/\/+$/, '')}`);
-    return new HttpSink(url, { token: settings.token, spool });
+    return new HttpSink(url, { token: settings.token ?? (isLoopbackUrl(url) ? localIngestToken(settings.credentialsDir) : undefined), spool });
   }
   throw new SinkUrlError(`bad sink ${url}: expected http://host:port or kafka://host:port[,…]`);
 }
@@ -59,3 +62,24 @@ export { QueueingSink, DeliveryError } from './sink.js';
 export type { EventSink, SinkStats, QueueingSinkOptions } from './sink.js';
 export { Spool, defaultSpoolDir, spoolKey } from './spool.js';
 export type { SpoolOptions, DropInfo } from './spool.js';
+
+/**
+ * The local ingest token, read when first needed and again after a miss: a tap may start before
+ * `tapwatch up` created it (its events spool meanwhile). Only the ingest token: never the admin one.
+ */
+function localIngestToken(dir: string | undefined): () => string | undefined {
+  let token: string | undefined;
+  let lastTry = 0;
+  return () => {
+    if (token !== undefined) return token;
+    const now = Date.now();
+    if (now - lastTry < 1_000) return undefined;
+    lastTry = now;
+    try {
+      token = readLocalToken('ingest', { XDG_STATE_HOME: process.env.XDG_STATE_HOME, TAPWATCH_CREDENTIALS_DIR: dir });
+    } catch (err) {
+      log.warn('cannot use the local ingest token', { error: (err as Error).message });
+    }
+    return token;
+  };
+}

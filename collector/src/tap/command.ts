@@ -5,6 +5,7 @@ import { randomUUID } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { CaptureLevelSchema, loadConfig, log, setLogLevel } from '@tapwatch/schema';
 import { createSink } from '../sinks/index.js';
+import { scrubSecrets } from './environment.js';
 import { runStdioTap } from './stdio.js';
 
 export const TAP_HELP = `Usage: tapwatch tap [options] -- COMMAND [ARGS…]
@@ -28,7 +29,10 @@ Options:
                    every level.
   -h, --help       show this help
 
-The tap sends $TAPWATCH_TOKEN to an http sink when it is set.
+The tap sends $TAPWATCH_TOKEN (or the token in $TAPWATCH_TOKEN_FILE) to an
+http sink; without one, a sink on loopback gets the local ingest token that
+\`tapwatch up\` created. The server gets no TAPWATCH_* variable, and the
+token's value is wiped from the tap's own environment once read.
 Example (Claude Desktop config "command"/"args"):
   tapwatch tap --name files -- npx -y @modelcontextprotocol/server-filesystem /home/me/docs
 `;
@@ -74,9 +78,18 @@ export async function tapCommand(argv: string[]): Promise<number> {
   const sinkUrl = values.sink ?? config.TAPWATCH_SINK ?? 'http://127.0.0.1:8787';
   const sink = await createSink(sinkUrl, {
     token: config.TAPWATCH_TOKEN,
+    credentialsDir: config.TAPWATCH_CREDENTIALS_DIR,
     eventsTopic: config.TAPWATCH_EVENTS_TOPIC,
     spool: { dir: config.TAPWATCH_SPOOL_DIR, maxBytes: config.TAPWATCH_SPOOL_MAX_BYTES },
   });
+  // Settings are read: the secrets among them leave this process's environment (environment.ts).
+  const scrub = scrubSecrets();
+  if (scrub.failed) {
+    log.warn('the wrapped server can read these settings in /proc of the tap; keep the token in TAPWATCH_TOKEN_FILE instead', {
+      settings: scrub.scrubbed.join(','),
+      reason: scrub.failed,
+    });
+  }
   const result = await runStdioTap({
     command,
     args,

@@ -10,6 +10,7 @@ import { hostname } from 'node:os';
 import { constants as osConstants } from 'node:os';
 import type { Readable, Writable } from 'node:stream';
 import { log, type CaptureLevel, type TapEvent } from '@tapwatch/schema';
+import { childEnvironment } from './environment.js';
 import { applyLeanHeap } from './lean-heap.js';
 import { createObserver, type ObserverMode } from '../observe/session-observer.js';
 import type { Direction } from '../observe/tracker.js';
@@ -82,7 +83,8 @@ export function runStdioTap(options: StdioTapOptions): Promise<StdioTapResult> {
   return new Promise<StdioTapResult>((resolve) => {
     const child = spawn(options.command, options.args, {
       stdio: ['pipe', 'pipe', 'pipe'],
-      env: options.env ?? process.env,
+      // Nothing of tapwatch's settings for the server being watched (environment.ts).
+      env: childEnvironment(options.env ?? process.env),
     });
 
     const observe = (direction: Direction) => (chunk: Buffer) => observer.data(direction, chunk);

@@ -149,7 +149,12 @@ export const ToolCallEventSchema = EventBase.extend({
    */
   rounds: z.number().int().positive().optional(),
   /** Server→client requests (sampling, elicitation, roots) made while the call was open. */
-  serverRequests: z.number().int().nonnegative().optional(),
+  serverRequests: z
+    .number()
+    .int()
+    .nonnegative()
+    .optional() /** What the tap cut while parsing because a message was past a limit (e.g. `response: nested deeper than 64 levels`); absent when nothing was. */,
+  cut: z.array(z.string().max(128)).max(8).optional(),
 });
 export type ToolCallEvent = z.infer<typeof ToolCallEventSchema>;
 
@@ -167,7 +172,12 @@ export type ToolDefinition = z.infer<typeof ToolDefinitionSchema>;
 
 export const ToolsListEventSchema = EventBase.extend({
   type: z.literal('tools_list'),
-  tools: z.array(ToolDefinitionSchema).max(LIMITS.maxTools),
+  tools: z
+    .array(ToolDefinitionSchema)
+    .max(
+      LIMITS.maxTools,
+    ) /** What the tap cut while parsing because a message was past a limit (e.g. `response: nested deeper than 64 levels`); absent when nothing was. */,
+  cut: z.array(z.string().max(128)).max(8).optional(),
 });
 export type ToolsListEvent = z.infer<typeof ToolsListEventSchema>;
 
@@ -190,7 +200,11 @@ export const ServerRequestEventSchema = EventBase.extend({
   action: z.string().max(32).optional(),
   /** The tool call open when the request came (the only one open, or the one its progress token names). */
   relatedTool: name.optional(),
-  relatedRequestId: z.string().max(256).optional(),
+  relatedRequestId: z
+    .string()
+    .max(256)
+    .optional() /** What the tap cut while parsing because a message was past a limit (e.g. `response: nested deeper than 64 levels`); absent when nothing was. */,
+  cut: z.array(z.string().max(128)).max(8).optional(),
 });
 export type ServerRequestEvent = z.infer<typeof ServerRequestEventSchema>;
 

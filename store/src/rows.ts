@@ -63,6 +63,7 @@ export function toolCallRow(e: ToolCallEvent): Record<string, unknown> {
     progress_notifications: e.progressNotifications ?? 0,
     rounds: e.rounds ?? 1,
     server_requests: e.serverRequests ?? 0,
+    cut: e.cut ?? [],
   };
 }
 
@@ -85,6 +86,7 @@ export function serverRequestRow(e: ServerRequestEvent): Record<string, unknown>
     action: e.action ?? '',
     related_tool: e.relatedTool ?? '',
     related_request_id: e.relatedRequestId ?? '',
+    cut: e.cut ?? [],
   };
 }
 
@@ -192,6 +194,7 @@ export function toolCallFromRow(r: Row): ToolCallEvent {
   if (num(r.progress_notifications) > 0) e.progressNotifications = num(r.progress_notifications);
   if (num(r.rounds) > 1) e.rounds = num(r.rounds);
   if (num(r.server_requests) > 0) e.serverRequests = num(r.server_requests);
+  if (strs(r.cut).length > 0) e.cut = strs(r.cut);
   return e;
 }
 

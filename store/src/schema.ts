@@ -222,6 +222,15 @@ export const MIGRATIONS: readonly Migration[] = Object.freeze([
       dedupRebuild('alerts', 'ORDER BY id', 'id', false),
     ],
   },
+  {
+    version: 5,
+    description: 'what a tap cut while parsing (values nested past its limit) on calls, server requests and definitions',
+    statements: [
+      'ALTER TABLE {db}.tool_calls ADD COLUMN IF NOT EXISTS cut Array(String)',
+      'ALTER TABLE {db}.server_requests ADD COLUMN IF NOT EXISTS cut Array(String)',
+      'ALTER TABLE {db}.tool_definitions ADD COLUMN IF NOT EXISTS cut Array(String)',
+    ],
+  },
 ]);
 
 export const MIGRATIONS_TABLE = `CREATE TABLE IF NOT EXISTS {db}.schema_migrations (

@@ -120,6 +120,7 @@ function historyRow(event: ToolsListEvent, def: ToolDefinition, hash: string, pr
     description: def.description ?? '',
     input_schema: def.inputSchema === undefined ? '' : canonicalJson(def.inputSchema),
     definition: canonicalJson(def),
+    cut: event.cut ?? [],
   };
 }
 

@@ -7,9 +7,11 @@
  * corroboration see them in it. Per event type it is:
  *   tool_call     unadvertised_tool, first_use, content, exfiltration_chain,
  *                 call_loop, error_streak, bulk_reads, call_rate, session_volume,
- *                 rare_sequence, rules, result size, argument size, latency
+ *                 rare_sequence, rules, result size, argument size, latency,
+ *                 observation_gap
  *   tools_list    tool_definition_changed, tool_poisoning, tool_shadowing,
- *                 (advertised tools noted), rules
+ *                 (advertised tools noted), rules, observation_gap
+ *   server_request, delivery_gap  observation_gap
  *   session_start new_server
  *   session_end   (rate normals learned)
  */
@@ -25,6 +27,7 @@ import { RATE } from './rate.js';
 import { SEQUENCE } from './sequence.js';
 import { RULES } from './rules.js';
 import { ARGUMENT_SIZE, LATENCY, RESULT_SIZE } from './result-size.js';
+import { BLIND_SPOTS } from './blind-spots.js';
 
 export const DETECTORS: readonly AnyDetector[] = Object.freeze([
   DEFINITION_CHANGE,
@@ -40,6 +43,7 @@ export const DETECTORS: readonly AnyDetector[] = Object.freeze([
   RESULT_SIZE,
   ARGUMENT_SIZE,
   LATENCY,
+  BLIND_SPOTS,
 ]);
 
 /**

@@ -33,6 +33,7 @@ test('every detector id, and every finding name it emits, is registered exactly 
     'first_use',
     'latency_outlier',
     'new_server',
+    'observation_gap',
     'rare_sequence',
     'result_size_outlier',
     'session_volume',
@@ -56,12 +57,13 @@ test('the per-type order of detectors is the order findings have always come out
     'result_size_outlier',
     'argument_size_outlier',
     'latency_outlier',
+    'observation_gap',
   ]);
-  assert.deepEqual(idsFor('tools_list'), ['tool_definition_changed', 'tool_poisoning', 'tool_shadowing', 'novelty', 'rules']);
+  assert.deepEqual(idsFor('tools_list'), ['tool_definition_changed', 'tool_poisoning', 'tool_shadowing', 'novelty', 'rules', 'observation_gap']);
   assert.deepEqual(idsFor('session_start'), ['novelty']);
   assert.deepEqual(idsFor('session_end'), ['rate']);
-  assert.deepEqual(idsFor('server_request'), []);
-  assert.deepEqual(idsFor('delivery_gap'), []);
+  assert.deepEqual(idsFor('server_request'), ['observation_gap']);
+  assert.deepEqual(idsFor('delivery_gap'), ['observation_gap']);
 });
 
 test('the index lists exactly the detectors that declared a type, ascending, and refuses a duplicate id', () => {

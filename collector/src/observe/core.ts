@@ -44,9 +44,23 @@ export class ObservationCore {
     s.framing.data(s.tracker, direction, payload, this.counts);
   }
 
-  /** Bytes of a session's stream were left out of observation. */
-  resync(key: number, direction: Direction): void {
-    this.sessions.get(key)?.framing.resync(direction);
+  /** `count` chunks or messages (`bytes`) of a session were left out of observation: framing resyncs, a gap is stored. */
+  skipped(key: number, direction: Direction, count: number, bytes: number, at: number): void {
+    const s = this.sessions.get(key);
+    if (!s) return;
+    this.at = at;
+    s.framing.resync(direction);
+    try {
+      s.tracker.noteUnobserved(direction, count, bytes, 'the observer was behind (its budget of bytes in flight was spent)');
+    } catch (err) {
+      this.noteError(err);
+    }
+  }
+
+  /** A failure in observation outside a framing (counted and logged; the relay is unaffected). */
+  noteError(err: unknown): void {
+    this.counts.observeErrors++;
+    log.warn('observation failed', { error: err instanceof Error ? err.message : String(err) });
   }
 
   /** Ends a session: its open calls become incomplete, then `session_end`; `silently` drops it without events. */

@@ -14,7 +14,7 @@
  * Each framing catches its own failures (logged and counted in
  * `observeErrors`): observation must never take the relay down.
  */
-import { log } from '@tapwatch/schema/light';
+import { log, parseBounded } from '@tapwatch/schema/light';
 import { LineSplitter } from './line-splitter.js';
 import type { Direction, SessionTracker } from './tracker.js';
 
@@ -49,11 +49,24 @@ export class LineFraming implements Framing {
   private readonly splitters: Record<Direction, LineSplitter> = { client: new LineSplitter(), server: new LineSplitter() };
 
   data(tracker: SessionTracker, direction: Direction, payload: Payload, counts: ObserveCounts): void {
+    const splitter = this.splitters[direction];
+    const oversized = splitter.oversized;
+    let lines: Buffer[];
     try {
-      for (const line of this.splitters[direction].push(asBuffer(payload))) tracker.observeLine(direction, line);
+      lines = splitter.push(asBuffer(payload));
     } catch (err) {
-      counts.observeErrors++;
-      log.warn('tap observation failed on a message', { direction, error: (err as Error).message });
+      failed(tracker, direction, counts, err, 'tap');
+      return;
+    }
+    if (splitter.oversized > oversized) {
+      observeSafely(() => tracker.noteUnobserved(direction, splitter.oversized - oversized, 0, 'longer than the longest message observed'), counts, 'tap');
+    }
+    for (const line of lines) {
+      try {
+        tracker.observeLine(direction, line);
+      } catch (err) {
+        failed(tracker, direction, counts, err, 'tap');
+      }
     }
   }
 
@@ -74,18 +87,17 @@ export class MessageFraming implements Framing {
   readonly label = 'proxy';
 
   data(tracker: SessionTracker, direction: Direction, payload: Payload, counts: ObserveCounts): void {
-    let parsed: unknown;
+    let parsed: ReturnType<typeof parseBounded>;
     try {
-      parsed = JSON.parse(typeof payload === 'string' ? payload : asBuffer(payload).toString('utf8'));
+      parsed = parseBounded(typeof payload === 'string' ? payload : asBuffer(payload));
     } catch {
       counts.parseErrors++;
       return;
     }
     try {
-      tracker.observe(direction, parsed);
+      tracker.observe(direction, parsed.value, parsed.cut);
     } catch (err) {
-      counts.observeErrors++;
-      log.warn('proxy observation failed on a message', { direction, error: (err as Error).message });
+      failed(tracker, direction, counts, err, 'proxy');
     }
   }
 
@@ -95,6 +107,23 @@ export class MessageFraming implements Framing {
 
   end(): void {
     // Nothing is held between messages.
+  }
+}
+
+/** Observation failed on a message: counted, logged, and stored as a gap (unless that fails too). */
+function failed(tracker: SessionTracker, direction: Direction, counts: ObserveCounts, err: unknown, label: 'tap' | 'proxy'): void {
+  const error = err instanceof Error ? err.message : String(err);
+  counts.observeErrors++;
+  log.warn(`${label} observation failed on a message`, { direction, error });
+  observeSafely(() => tracker.noteUnobserved(direction, 1, 0, `observation failed (${error})`), counts, label);
+}
+
+function observeSafely(run: () => void, counts: ObserveCounts, label: 'tap' | 'proxy'): void {
+  try {
+    run();
+  } catch (err) {
+    counts.observeErrors++;
+    log.warn(`${label} could not record a gap in observation`, { error: err instanceof Error ? err.message : String(err) });
   }
 }
 

@@ -19,12 +19,14 @@
  *
  * Work in flight is bounded in bytes: past the bound, traffic is left out of
  * observation and counted, so a flood can cost events but never memory or
- * relay latency. `LocalObserver` does the same work on the calling thread
+ * relay latency; what was left out is stored as a `delivery_gap` of the
+ * session, so the history says where it is blind. `LocalObserver` does the same work on the calling thread
  * (tests, and the baseline the benchmarks compare with).
  */
 import { Worker } from 'node:worker_threads';
+import { randomUUID } from 'node:crypto';
 import type { TapEvent } from '@tapwatch/schema';
-import { log } from '@tapwatch/schema/light';
+import { EVENT_SCHEMA_VERSION, UNOBSERVED_REASON, log } from '@tapwatch/schema/light';
 import { ObservationCore } from './core.js';
 import type { FramingKind, ObserveCounts } from './framing.js';
 import { SEGMENT, type FromWorker, type ToWorker } from './protocol.js';
@@ -155,8 +157,10 @@ export class ThreadObserver implements Observer {
   private failed = false;
   private closed: ((inspection: InspectionStats) => void) | undefined;
   private closing: Promise<InspectionStats> | undefined;
-  /** Streams (`streamId`) whose last chunk was left out: their next batch segment is a resync. */
-  private readonly skipping = new Set<number>();
+  /** Streams (`streamId`) with chunks or messages left out since their last hand-over: reported before the next. */
+  private readonly skipping = new Map<number, { count: number; bytes: number }>();
+  /** Sessions open in the observer thread, for the gaps reported if it fails. */
+  private readonly open_ = new Map<number, TrackerIdentity>();
   /** The batch being gathered, of session `batchKey`: bytes copied into `batch` up to `batchLength`, and its segments. */
   private batch: Buffer | undefined;
   private batchLength = 0;
@@ -186,17 +190,14 @@ export class ThreadObserver implements Observer {
   }
 
   open(key: number, identity: TrackerIdentity, framing: FramingKind): void {
+    this.open_.set(key, identity);
     this.post({ t: 'open', key, identity, framing });
   }
 
   data(key: number, direction: Direction, chunk: Buffer): void {
     if (this.failed || this.closing) return;
     if (this.inFlight + chunk.length > this.maxInFlight) {
-      if (this.counters.observeSkipped === 0)
-        log.warn(`${this.label} observer is behind; leaving traffic out of observation`, { inFlightBytes: this.inFlight });
-      this.counters.observeSkipped++;
-      this.counters.observeSkippedBytes += chunk.length;
-      this.skipping.add(streamId(key, direction));
+      this.skip(key, direction, chunk.length);
       return;
     }
     const at = Date.now();
@@ -204,9 +205,7 @@ export class ThreadObserver implements Observer {
       this.flush();
       this.batchKey = key;
     }
-    if (this.skipping.size > 0 && this.skipping.delete(streamId(key, direction))) {
-      this.segments.push(direction === 'client' ? SEGMENT.resyncClient : SEGMENT.resyncServer, 0, at);
-    }
+    if (this.skipping.size > 0) this.reportSkipped(key, direction);
     this.inFlight += chunk.length;
     // One copy, into the batch's own buffer, which is then moved (not cloned) to the worker:
     // the caller may reuse the chunk's memory, and a chunk may be a view on a larger buffer.
@@ -229,15 +228,13 @@ export class ThreadObserver implements Observer {
     if (this.failed || this.closing) return;
     const size = payload.length;
     if (this.inFlight + size > this.maxInFlight) {
-      if (this.counters.observeSkipped === 0)
-        log.warn(`${this.label} observer is behind; leaving messages out of observation`, { inFlightBytes: this.inFlight, size });
-      this.counters.observeSkipped++;
-      this.counters.observeSkippedBytes += size;
+      this.skip(key, direction, size);
       return;
     }
     this.inFlight += size;
     // Stream chunks gathered before this message go first.
     if (this.segments.length > 0) this.flush();
+    if (this.skipping.size > 0) this.reportSkipped(key, direction);
     if (typeof payload === 'string') {
       this.post({ t: 'msg', key, dir: direction, payload, at: Date.now() });
     } else {
@@ -249,12 +246,46 @@ export class ThreadObserver implements Observer {
 
   end(key: number, exitCode: number | null = null, signal: string | null = null): void {
     this.flush();
+    if (this.skipping.size > 0) {
+      this.reportSkipped(key, 'client');
+      this.reportSkipped(key, 'server');
+    }
+    this.open_.delete(key);
     this.post({ t: 'end', key, code: exitCode, signal, silently: false, at: Date.now() });
   }
 
   drop(key: number): void {
     this.flush();
+    this.skipping.delete(streamId(key, 'client'));
+    this.skipping.delete(streamId(key, 'server'));
+    this.open_.delete(key);
     this.post({ t: 'end', key, code: null, signal: null, silently: true, at: Date.now() });
+  }
+
+  /** Leaves a chunk or message out of observation (the thread is behind), to be reported before the stream's next hand-over. */
+  private skip(key: number, direction: Direction, size: number): void {
+    if (this.counters.observeSkipped === 0)
+      log.warn(`${this.label} observer is behind; leaving traffic out of observation`, { inFlightBytes: this.inFlight, size });
+    this.counters.observeSkipped++;
+    this.counters.observeSkippedBytes += size;
+    const id = streamId(key, direction);
+    const s = this.skipping.get(id);
+    if (s) {
+      s.count++;
+      s.bytes += size;
+    } else {
+      this.skipping.set(id, { count: 1, bytes: size });
+    }
+  }
+
+  /** Tells the thread what of the stream was left out (it resyncs and stores a gap), after what was handed over before it. */
+  private reportSkipped(key: number, direction: Direction): void {
+    const id = streamId(key, direction);
+    const s = this.skipping.get(id);
+    if (!s) return;
+    this.skipping.delete(id);
+    this.flush();
+    this.post({ t: 'skipped', key, dir: direction, count: s.count, bytes: s.bytes, at: Date.now() });
   }
 
   close(timeoutMs: number): Promise<InspectionStats> {
@@ -326,6 +357,23 @@ export class ThreadObserver implements Observer {
     this.failed = true;
     this.counters.observeErrors++;
     log.error(message, { error: err.message });
+    // The relay goes on: each open session's history says from when it is unobserved.
+    const time = new Date().toISOString();
+    for (const identity of this.open_.values()) {
+      safeEmit(this.label, this.emit, {
+        v: EVENT_SCHEMA_VERSION,
+        id: randomUUID(),
+        type: 'delivery_gap',
+        time,
+        session: identity.session,
+        agent: (identity.agent ?? `${identity.hostname}:${identity.parentPid}`).slice(0, 512),
+        server: (identity.serverName ?? identity.fallbackServerName).slice(0, 512),
+        transport: identity.transport,
+        dropped: 0,
+        reason: `${UNOBSERVED_REASON} the rest of the session: the observer thread failed (${err.message})`.slice(0, 256),
+      });
+    }
+    this.open_.clear();
     this.closed?.(FAILED);
   }
 }

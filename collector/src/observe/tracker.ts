@@ -13,7 +13,7 @@
  */
 import { createHash, randomUUID } from 'node:crypto';
 import type { CaptureLevel, PeerInfo, ServerRequestEvent, TapEvent, ToolCallEvent, ToolDefinition, Transport } from '@tapwatch/schema';
-import { EVENT_SCHEMA_VERSION } from '@tapwatch/schema/light';
+import { EVENT_SCHEMA_VERSION, MAX_JSON_DEPTH, UNOBSERVED_REASON, parseBounded } from '@tapwatch/schema/light';
 import { inspectArguments, inspectError, inspectResult, mergeFindings, type ArgumentInspection, type ResultInspection } from '../inspect/inspect.js';
 import { redactText } from '../inspect/redact.js';
 
@@ -52,6 +52,8 @@ interface PendingCall {
   rounds: number;
   /** Server→client requests made while the call was open (also input requests of `input_required` results). */
   serverRequests: number;
+  /** What parsing cut from the request (see `CUT_REQUEST`). */
+  cut?: string[] | undefined;
 }
 
 /** A request the server sent to the client, waiting for the client's reply. */
@@ -61,6 +63,7 @@ interface PendingServerRequest {
   startedMs: number;
   requestBytes: number;
   related: PendingCall | undefined;
+  cut?: string[] | undefined;
 }
 
 /** A call the server answered with `input_required`: the client retries it under a new id, echoing `requestState`. */
@@ -77,6 +80,10 @@ interface PendingList {
   kind: 'tools/list';
 }
 type Pending = PendingCall | PendingInitialize | PendingList;
+
+/** What an event's `cut` says when a message was nested past the parsing limit (parseBounded). */
+const CUT_REQUEST = `request: nested deeper than ${MAX_JSON_DEPTH} levels`;
+const CUT_RESPONSE = `response: nested deeper than ${MAX_JSON_DEPTH} levels`;
 
 /** Most server→client requests and input-required calls followed at once; past it the oldest are reported incomplete. */
 const MAX_FOLLOWED = 10_000;
@@ -117,6 +124,8 @@ export class SessionTracker {
   private serverInfo: PeerInfo | undefined;
   private protocolVersion: string | undefined;
   private started = false;
+  /** The message being observed had values nested past the limit, replaced by parseBounded. */
+  private cutting = false;
   private readonly stats: TrackerStats = { calls: 0, incomplete: 0, nonJsonLines: 0 };
   private readonly inspection: InspectionStats = { truncatedCalls: 0, uninspectedChars: 0, errors: 0 };
 
@@ -149,6 +158,19 @@ export class SessionTracker {
     return parts.join(':');
   }
 
+  /**
+   * Traffic of `direction` was relayed but not observed (`count` messages or
+   * chunks, `bytes` of them when known): stored as a `delivery_gap` whose
+   * reason begins with UNOBSERVED_REASON, so the history says where it is blind.
+   */
+  noteUnobserved(direction: Direction, count: number, bytes: number, why: string): void {
+    if (count <= 0) return;
+    const nowMs = this.now();
+    this.ensureStarted(nowMs);
+    const what = `${count} ${count === 1 ? 'message' : 'messages'}${bytes > 0 ? ` (${bytes} bytes)` : ''} from the ${direction}`;
+    this.emit({ ...this.base('delivery_gap', nowMs), type: 'delivery_gap', dropped: count, reason: `${UNOBSERVED_REASON} ${what}: ${why}`.slice(0, 256) });
+  }
+
   /** Counts a line that was not JSON (it was relayed untouched). */
   noteNonJson(): void {
     this.stats.nonJsonLines++;
@@ -157,22 +179,27 @@ export class SessionTracker {
   /** Observes one raw framed line. */
   observeLine(direction: Direction, line: Buffer): void {
     if (line.length === 0) return;
-    let message: unknown;
+    let parsed: ReturnType<typeof parseBounded>;
     try {
-      message = JSON.parse(line.toString('utf8'));
+      parsed = parseBounded(line);
     } catch {
       this.noteNonJson();
       return;
     }
-    this.observe(direction, message);
+    this.observe(direction, parsed.value, parsed.cut);
   }
 
-  /** Observes one parsed message or batch. */
-  observe(direction: Direction, message: unknown): void {
-    if (Array.isArray(message)) {
-      for (const m of message) this.observeOne(direction, m);
-    } else {
-      this.observeOne(direction, message);
+  /** Observes one parsed message or batch; `cut`: parseBounded replaced values nested past its limit. */
+  observe(direction: Direction, message: unknown, cut = false): void {
+    this.cutting = cut;
+    try {
+      if (Array.isArray(message)) {
+        for (const m of message) this.observeOne(direction, m);
+      } else {
+        this.observeOne(direction, message);
+      }
+    } finally {
+      this.cutting = false;
     }
   }
 
@@ -259,6 +286,7 @@ export class SessionTracker {
       startedMs: this.now(),
       requestBytes: params === undefined ? 0 : Buffer.byteLength(JSON.stringify(params)),
       related,
+      ...(this.cutting ? { cut: [CUT_REQUEST] } : {}),
     });
   }
 
@@ -272,7 +300,7 @@ export class SessionTracker {
     const bytes = body === undefined ? 0 : Buffer.byteLength(JSON.stringify(body));
     const code = error && typeof error.code === 'number' && Number.isInteger(error.code) ? error.code : null;
     const action = isObject(msg.result) && typeof msg.result.action === 'string' ? msg.result.action : undefined;
-    this.emitServerRequest(r, this.now(), error ? 'rpc_error' : 'ok', bytes, code, action);
+    this.emitServerRequest(r, this.now(), error ? 'rpc_error' : 'ok', bytes, code, action, this.cutting);
   }
 
   private onProgress(params: unknown): void {
@@ -336,6 +364,7 @@ export class SessionTracker {
           progress: 0,
           rounds: 1,
           serverRequests: 0,
+          ...(this.cutting ? { cut: [CUT_REQUEST] } : {}),
         };
         this.pending.set(key, call);
         if (progressToken !== undefined) this.progressTokens.set(progressToken, call);
@@ -410,7 +439,7 @@ export class SessionTracker {
     if (p.kind === 'tools/list') {
       if (!result || !Array.isArray(result.tools)) return;
       const tools = result.tools.filter(isToolDefinition).slice(0, 2000).map(boundTool);
-      this.emit({ ...this.base('tools_list', nowMs), type: 'tools_list', tools });
+      this.emit({ ...this.base('tools_list', nowMs), type: 'tools_list', tools, ...(this.cutting ? { cut: [CUT_RESPONSE] } : {}) });
       return;
     }
     // tools/call
@@ -430,6 +459,7 @@ export class SessionTracker {
           message: message === null ? null : this.capture === 'full' ? message.slice(0, 1024) : this.mask(message, 1024),
         },
         this.inspect(() => inspectError(error)),
+        this.cutting,
       );
       return;
     }
@@ -446,6 +476,7 @@ export class SessionTracker {
         message: null,
       },
       result ? this.inspect(() => inspectResult(result, this.capture, serialized)) : undefined,
+      this.cutting,
     );
   }
 
@@ -474,6 +505,7 @@ export class SessionTracker {
     nowMs: number,
     outcome: { status: ToolCallEvent['status']; responseBytes: number; isError: boolean; code: number | null; message: string | null },
     result: ResultInspection | undefined,
+    responseCut = false,
   ): void {
     this.ensureStarted(nowMs);
     this.stats.calls++;
@@ -510,6 +542,7 @@ export class SessionTracker {
       ...(p.progress > 0 ? { progressNotifications: p.progress } : {}),
       ...(p.rounds > 1 ? { rounds: p.rounds } : {}),
       ...(p.serverRequests > 0 ? { serverRequests: p.serverRequests } : {}),
+      ...cutField(p.cut, responseCut),
     });
   }
 
@@ -546,6 +579,7 @@ export class SessionTracker {
     responseBytes: number,
     errorCode: number | null,
     action: string | undefined,
+    responseCut = false,
   ): void {
     this.ensureStarted(nowMs);
     this.emit({
@@ -561,6 +595,7 @@ export class SessionTracker {
       errorCode,
       ...(action !== undefined ? { action: action.slice(0, 32) } : {}),
       ...(r.related ? { relatedTool: r.related.tool, relatedRequestId: r.related.requestId } : {}),
+      ...cutField(r.cut, responseCut),
     });
   }
 
@@ -592,6 +627,12 @@ export class SessionTracker {
       ...(this.serverInfo ? { serverInfo: this.serverInfo } : {}),
     };
   }
+}
+
+/** The `cut` field of an event: what parsing cut from its request and its response. */
+function cutField(requestCut: string[] | undefined, responseCut: boolean): { cut?: string[] } {
+  const cut = responseCut ? [...(requestCut ?? []), CUT_RESPONSE] : requestCut;
+  return cut && cut.length > 0 ? { cut } : {};
 }
 
 /** Serializes a JSON-RPC id so distinct ids stay distinct (`0` vs `"0"`). */

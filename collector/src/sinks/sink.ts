@@ -331,6 +331,9 @@ export abstract class QueueingSink implements EventSink {
         failures = 0;
       } catch (err) {
         if (this.abandoned) break;
+        // Not the sink: an event in memory that JSON cannot hold. Retrying would fail forever and
+        // spilling it would end the loop: drop those events (a gap reports them) and go on.
+        if (!fromSpool && !(err instanceof DeliveryError) && this.dropUnserializable(batch)) continue;
         this.stats.failedAttempts++;
         const retriable = !(err instanceof DeliveryError) || err.retriable;
         if (!retriable) {
@@ -355,6 +358,17 @@ export abstract class QueueingSink implements EventSink {
     this.running = undefined;
   }
 
+  /** Removes from the queue the events of `batch` that JSON.stringify refuses; true when there were any. */
+  private dropUnserializable(batch: TapEvent[]): boolean {
+    const bad = new Set(batch.filter((e) => !serializable(e)));
+    if (bad.size === 0) return false;
+    this.queue = this.queue.filter((e) => !bad.has(e));
+    this.stats.queued = this.queue.length;
+    this.noteDrop(bad.size, infoOf([...bad]), 'event could not be serialised');
+    log.error('tap sink dropped events it could not serialise', { sink: this.label, events: bad.size });
+    return true;
+  }
+
   private async remove(n: number, fromSpool: boolean): Promise<void> {
     if (fromSpool) {
       await this.spool!.ack(n);
@@ -363,6 +377,15 @@ export abstract class QueueingSink implements EventSink {
       this.queue.splice(0, n);
       this.stats.queued = this.queue.length;
     }
+  }
+}
+
+function serializable(e: TapEvent): boolean {
+  try {
+    JSON.stringify(e);
+    return true;
+  } catch {
+    return false;
   }
 }
 

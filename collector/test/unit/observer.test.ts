@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { TapEventSchema, type TapEvent } from '@tapwatch/schema';
+import { TapEventSchema, UNOBSERVED_REASON, type TapEvent } from '@tapwatch/schema';
 import { InlineObserver, WorkerObserver, type TrackerIdentity } from '@tapwatch/collector';
 
 const identity: TrackerIdentity = { session: 's-obs', transport: 'stdio', fallbackServerName: 'srv', hostname: 'h', parentPid: 1, agent: 'a' };
@@ -59,6 +59,14 @@ test('past its bound in flight the worker observer leaves chunks out, counts the
   // Whatever was seen is whole: every reported call has its own tool and id, no message glued to another.
   for (const c of calls) assert.ok(c.type === 'tool_call' && c.tool === 'echo' && /^\d+$/.test(c.requestId));
   assert.equal(events.at(-1)?.type, 'session_end');
+  // What was left out is in the history: gaps of the session, which add up to every chunk skipped.
+  const gaps = events.filter((e) => e.type === 'delivery_gap');
+  assert.ok(gaps.length > 0);
+  for (const g of gaps) assert.ok(g.type === 'delivery_gap' && g.reason.startsWith(UNOBSERVED_REASON) && g.session === 's-obs', JSON.stringify(g));
+  assert.equal(
+    gaps.reduce((n, g) => n + (g.type === 'delivery_gap' ? g.dropped : 0), 0),
+    summary.skippedChunks,
+  );
 });
 
 test('batched chunks keep the time they were relayed: a call lasts as long as the relay saw it', async () => {

@@ -387,3 +387,40 @@ test('2026-07-28: an input_required result and its retry under a new id are one 
   const end = events.find((e) => e.type === 'session_end');
   assert.equal(end?.type === 'session_end' && end.incomplete, 1);
 });
+
+test('messages nested past the parsing limit: every call is still reported, cut and flagged, and its events serialise', () => {
+  const { tracker, events, send } = setup();
+  initialize(send);
+  const deep = (n: number) => '{"a":'.repeat(n) + '1' + '}'.repeat(n);
+  const raw = (dir: 'client' | 'server', text: string) => tracker.observeLine(dir, Buffer.from(text));
+  send('client', { jsonrpc: '2.0', id: 1, method: 'tools/list' });
+  raw('server', `{"jsonrpc":"2.0","id":1,"result":{"tools":[{"name":"t","inputSchema":{"type":"object","properties":{"v":${deep(20_000)}}}}]}}`);
+  raw('client', `{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"t","arguments":{"v":${deep(3_000)}}}}`);
+  raw('server', `{"jsonrpc":"2.0","id":2,"result":{"content":[],"_meta":${deep(3_000)}}}`);
+  send('client', { jsonrpc: '2.0', id: 3, method: 'tools/call', params: { name: 't', arguments: {} } });
+  raw('server', `{"jsonrpc":"2.0","id":3,"error":{"code":-32001,"message":"no","data":${deep(5_000)}}}`);
+  send('client', { jsonrpc: '2.0', id: 4, method: 'tools/call', params: { name: 't', arguments: {} } });
+  send('server', { jsonrpc: '2.0', id: 4, result: { content: [{ type: 'text', text: 'fine' }] } });
+  const list = events.find((e) => e.type === 'tools_list');
+  assert.ok(list?.type === 'tools_list');
+  assert.deepEqual(list.cut, ['response: nested deeper than 64 levels']);
+  assert.equal(list.tools[0]?.name, 't');
+  const [two, three, four] = calls(events);
+  assert.deepEqual(two?.cut, ['request: nested deeper than 64 levels', 'response: nested deeper than 64 levels']);
+  assert.equal(two?.status, 'ok');
+  assert.deepEqual(three?.cut, ['response: nested deeper than 64 levels']);
+  assert.equal(three?.status, 'rpc_error');
+  assert.equal(four?.cut, undefined);
+  // Every event can be serialised and cloned: what ended the tap before.
+  for (const e of events) structuredClone(JSON.parse(JSON.stringify(e)));
+});
+
+test('traffic left out of observation is stored as a gap of the session', () => {
+  const { tracker, events } = setup();
+  tracker.noteUnobserved('server', 3, 17_000_000, 'the observer was behind');
+  const gap = events.find((e) => e.type === 'delivery_gap');
+  assert.ok(gap?.type === 'delivery_gap');
+  assert.equal(gap.dropped, 3);
+  assert.match(gap.reason, /^not observed: 3 messages \(17000000 bytes\) from the server: the observer was behind$/);
+  assert.equal(gap.session, 's1');
+});

@@ -88,6 +88,8 @@ test('CSV quotes what needs quoting; the table aligns, right-aligns numbers and 
   assert.equal(toCsv(result), 'tool,n,tags\r\nread,12,"[""a"",""b""]"\r\n"say ""hi"",\nbye",3,[]\r\n');
   assert.equal(
     toTable(result),
-    ['tool               n  tags', '----------------  --  ---------', 'read              12  ["a","b"]', 'say "hi",\\x0abye   3  []', '(2 rows)', ''].join('\n'),
+    ['tool               n  tags', '----------------  --  ---------', 'read              12  ["a","b"]', 'say "hi",\\x0abye   3  []', '(2 rows)', ''].join(
+      '\n',
+    ),
   );
 });

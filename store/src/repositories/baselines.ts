@@ -18,6 +18,8 @@ export interface ToolDefinitionRow {
   description: string;
   input_schema: string;
   definition: string;
+  /** What the tap cut from the `tools/list` this definition came in (ToolsListEvent.cut). */
+  cut: string[];
 }
 
 export interface KnownDefinition {

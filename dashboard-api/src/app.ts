@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import express, { type NextFunction, type Request, type Response } from 'express';
-import { TapEventSchema, TapwatchError, log, type TapEvent } from '@tapwatch/schema';
+import { MAX_JSON_DEPTH, TapEventSchema, TapwatchError, log, parseBounded, type TapEvent } from '@tapwatch/schema';
 import type { EventPublisher } from '@tapwatch/bus';
 import type { Store } from '@tapwatch/store';
 import { ApiError } from './errors.js';
@@ -158,12 +158,20 @@ export function createApp(options: AppOptions): AppHandle {
 }
 
 /** Parses and validates an ingest body: all events valid, or the whole request is refused. */
+/** Deepest ingest body: the batch, the event and its fields around content a tap cut at MAX_JSON_DEPTH. */
+const INGEST_MAX_DEPTH = MAX_JSON_DEPTH + 8;
+
 function parseIngestBody(body: unknown, stats: IngestStats): TapEvent[] {
-  const text = Buffer.isBuffer(body) ? body.toString('utf8') : '';
   let json: unknown;
   try {
-    json = JSON.parse(text);
+    const parsed = parseBounded(Buffer.isBuffer(body) ? body : '', INGEST_MAX_DEPTH);
+    if (parsed.cut) {
+      stats.rejected.badShape++;
+      throw new ApiError('BAD_EVENT', `nested deeper than ${INGEST_MAX_DEPTH} levels (a tap cuts what it observes at ${MAX_JSON_DEPTH})`);
+    }
+    json = parsed.value;
   } catch (err) {
+    if (err instanceof ApiError) throw err;
     stats.rejected.notJson++;
     throw new ApiError('NOT_JSON', (err as Error).message);
   }

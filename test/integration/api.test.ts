@@ -78,13 +78,20 @@ test('bad ingest input gets a clear 4xx, is counted, and loses nothing already a
   const empty = await ingest('[]');
   assert.equal(empty.status, 422);
 
+  // Nested past what any tap sends: refused as bad input (it was a 503 the tap retried forever).
+  const deepArgs = '{"a":'.repeat(200) + '1' + '}'.repeat(200);
+  const deep = await ingest(JSON.stringify(callEvent(session)).replace(/}$/, `,"arguments":${deepArgs}}`));
+  assert.equal(deep.status, 422);
+  assert.equal(deep.body.error.code, 'TAPWATCH_INGEST_BAD_EVENT');
+  assert.match(deep.body.error.message, /nested deeper than 72 levels/);
+
   const oversized = await ingest(JSON.stringify(Array.from({ length: 400 }, () => callEvent(session))));
   assert.ok(JSON.stringify(Array.from({ length: 400 }, () => callEvent(session))).length > MAX_BODY);
   assert.equal(oversized.status, 413);
   assert.equal(oversized.body.error.code, 'TAPWATCH_BODY_TOO_LARGE');
 
   const h = await health();
-  assert.deepEqual(h.ingest.rejected, { notJson: 1, badShape: 2, tooLarge: 1, unauthorized: 0, unavailable: 0 });
+  assert.deepEqual(h.ingest.rejected, { notJson: 1, badShape: 3, tooLarge: 1, unauthorized: 0, unavailable: 0 });
   assert.equal(h.ingest.accepted, 20);
 
   const more = await ingest(JSON.stringify(callEvent(session)));

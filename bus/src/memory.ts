@@ -2,19 +2,37 @@
  * The in-process bus of the embedded default (`tapwatch up` without Kafka):
  * ingest publishes into a bounded queue, the analyzer drains it in batches,
  * alerts fan out to subscribers in the same process.
+ *
+ * With a write-ahead log (wal.ts) `publish` resolves only once the events are
+ * on disk, and the log's commit mark follows what the analyzer has stored:
+ * after a crash `recover` queues again everything accepted and not yet
+ * stored. A full disk makes `publish` fail with TAPWATCH_DISK_FULL (ingest
+ * answers 503 and taps spool) and `health` say so; when an append works
+ * again, `onDiskRecovered` hears how long and how much was refused.
  */
-import { TapwatchError, type Alert, type TapEvent } from '@tapwatch/schema';
+import { randomUUID } from 'node:crypto';
+import { EVENT_SCHEMA_VERSION, INGEST_REFUSED_REASON, TapwatchError, type Alert, type TapEvent } from '@tapwatch/schema';
 import { eventRecord } from './record.js';
 import type { AlertFeed, AlertListener, AlertPublisher, EventBatchHandler, EventPublisher, EventRecord, EventSource } from './types.js';
+import { type WalPosition, type WriteAheadLog } from './wal.js';
 
 export interface MemoryBusOptions {
   maxBatch: number;
   /** Most events held before ingest answers 503 (taps retry). */
   maxQueued?: number;
+  /** Makes accepted events durable (`recover` first, before the first `publish`). */
+  wal?: WriteAheadLog | undefined;
+}
+
+/** A record and, with a log, where it ends there. */
+interface QueuedRecord extends EventRecord {
+  end?: WalPosition | undefined;
 }
 
 export class MemoryEventBus implements EventPublisher, EventSource {
-  private queue: EventRecord[] = [];
+  private queue: QueuedRecord[] = [];
+  /** Since when appends fail for a full disk, and how many events were refused meanwhile. */
+  private full: { since: string; refused: number; message: string } | undefined;
   private wake: (() => void) | undefined;
   private running: Promise<void> | undefined;
   private stopping = false;
@@ -28,13 +46,76 @@ export class MemoryEventBus implements EventPublisher, EventSource {
     return this.queue.length;
   }
 
+  /** Whether ingest can take events; not while the data directory is full. */
+  health(): { ok: boolean; reason?: string; since?: string } {
+    return this.full ? { ok: false, reason: this.full.message, since: this.full.since } : { ok: true };
+  }
+
+  /** Queues what the log holds past its commit mark (accepted before a crash, not stored). Returns how many. */
+  async recover(): Promise<number> {
+    const wal = this.options.wal;
+    if (!wal) return 0;
+    const records = await wal.open();
+    for (const r of records) this.queue.push({ key: null, value: r.value, end: r.end });
+    if (records.length > 0) this.wake?.();
+    return records.length;
+  }
+
   async publish(events: TapEvent[]): Promise<void> {
     if (this.stopping) throw new TapwatchError('TAPWATCH_SHUTTING_DOWN', 'tapwatch is shutting down; retry later', { retriable: true, httpStatus: 503 });
     if (this.queue.length + events.length > this.maxQueued) {
       throw new TapwatchError('TAPWATCH_BACKPRESSURE', 'the analyzer is behind; retry later', { retriable: true, httpStatus: 503 });
     }
-    for (const e of events) this.queue.push(eventRecord(e));
+    const records: QueuedRecord[] = events.map(eventRecord);
+    const wal = this.options.wal;
+    if (wal) {
+      let end: WalPosition;
+      try {
+        end = await wal.append(records.map((r) => r.value));
+      } catch (err) {
+        if (err instanceof TapwatchError && err.code === 'TAPWATCH_DISK_FULL') {
+          this.full ??= { since: new Date().toISOString(), refused: 0, message: err.message };
+          this.full.refused += events.length;
+        }
+        throw err;
+      }
+      // Where each record ends: the append wrote them back to back, the last ending at `end`.
+      let offset = end.offset;
+      for (let i = records.length - 1; i >= 0; i--) {
+        records[i]!.end = { segment: end.segment, offset };
+        offset -= Buffer.byteLength(records[i]!.value) + 1;
+      }
+      if (this.full) this.recovered();
+    }
+    for (const r of records) this.queue.push(r);
     this.wake?.();
+  }
+
+  /** An append worked after the disk was full: the refusal is reported as an event of its own, stored like any other. */
+  private recovered(): void {
+    const full = this.full!;
+    this.full = undefined;
+    const now = new Date().toISOString();
+    const gap: TapEvent = {
+      v: EVENT_SCHEMA_VERSION,
+      id: randomUUID(),
+      type: 'delivery_gap',
+      time: now,
+      session: 'tapwatch-ingest',
+      agent: 'tapwatch',
+      server: 'tapwatch',
+      transport: 'http',
+      dropped: 0,
+      from: full.since,
+      to: now,
+      reason:
+        `${INGEST_REFUSED_REASON} the data directory was full from ${full.since} to ${now}; ${full.refused} events refused with 503 (taps kept them in their spools)`.slice(
+          0,
+          256,
+        ),
+    };
+    // Queued behind the events that proved the disk works again; it goes to the log with the next append.
+    void this.publish([gap]).catch(() => undefined);
   }
 
   async start(handler: EventBatchHandler): Promise<void> {
@@ -50,6 +131,7 @@ export class MemoryEventBus implements EventPublisher, EventSource {
 
   async close(): Promise<void> {
     await this.stop();
+    await this.options.wal?.close();
   }
 
   private async loop(handler: EventBatchHandler): Promise<void> {
@@ -72,8 +154,15 @@ export class MemoryEventBus implements EventPublisher, EventSource {
         continue;
       }
       this.queue.splice(0, batch.length);
+      const end = lastEnd(batch);
+      if (end) await this.options.wal?.commit(end);
     }
   }
+}
+
+function lastEnd(batch: QueuedRecord[]): WalPosition | undefined {
+  for (let i = batch.length - 1; i >= 0; i--) if (batch[i]!.end) return batch[i]!.end;
+  return undefined;
 }
 
 /** In-process alert fan-out; also the API's feed when the analyzer runs in the same process. */

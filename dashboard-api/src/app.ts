@@ -36,6 +36,8 @@ export interface AppOptions {
   publisher?: EventPublisher | undefined;
   /** Storage for /v1/sql; without it there is no SQL route. */
   store?: Store | undefined;
+  /** Whether ingest can take events (the in-process bus with a full disk cannot): /healthz fails while it cannot. */
+  ready?: (() => { ok: boolean; reason?: string; since?: string }) | undefined;
   /** Extra facts for /healthz (analyzer counters, bus depth…). */
   health?: () => Record<string, unknown>;
   /** Storage to ping in /healthz when the app serves no SQL (the analyzer's health port). */
@@ -70,17 +72,24 @@ export function createApp(options: AppOptions): AppHandle {
   app.get('/healthz', async (req, res) => {
     const probed = options.store ?? options.probeStore;
     const storeOk = probed ? await probed.ping() : true;
+    const ready = options.ready?.() ?? { ok: true };
+    const status = !ready.ok ? 'failing' : storeOk ? 'ok' : 'degraded';
+    const code = status === 'ok' ? 200 : 503;
     // Without a token only the status: counts, sizes and learning state are for token holders.
     if (auth.check(req, 'any', false) !== 'ok') {
-      res.status(storeOk ? 200 : 503).json({ status: storeOk ? 'ok' : 'degraded' });
+      res.status(code).json({ status });
       return;
     }
     // Rows and bytes per table, for `tapwatch status`; only where this process serves the data.
     const storage = storeOk && options.store ? await options.store.stats.storage().catch(() => undefined) : undefined;
-    res.status(storeOk ? 200 : 503).json({
-      status: storeOk ? 'ok' : 'degraded',
+    res.status(code).json({
+      status,
       store: probed ? (storeOk ? 'ok' : 'unreachable') : 'none',
-      ingest: { accepted: ingestStats.accepted, rejected: ingestStats.rejected },
+      ingest: {
+        accepted: ingestStats.accepted,
+        rejected: ingestStats.rejected,
+        ...(ready.ok ? {} : { refusing: { reason: ready.reason, since: ready.since } }),
+      },
       ...(storage ? { storage } : {}),
       ...options.health?.(),
     });

@@ -17,13 +17,6 @@ export const MAX_JSON_DEPTH = 64;
 /** What stands in for a value nested deeper than the limit. */
 export const CUT_MARKER = `[tapwatch: cut, nested deeper than ${MAX_JSON_DEPTH} levels]`;
 
-/**
- * How the `reason` of a `delivery_gap` begins when the tap relayed traffic it
- * could not observe (observer behind, a message past a limit, a failure in
- * observation), as opposed to events it observed and could not deliver.
- */
-export const UNOBSERVED_REASON = 'not observed:';
-
 export interface BoundedJson {
   value: unknown;
   /** Values nested deeper than the limit were replaced by `CUT_MARKER`. */

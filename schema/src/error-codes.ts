@@ -57,6 +57,11 @@ export const ERROR_CODES = Object.freeze({
     remedy: 'The analyzer is behind: taps retry; if it lasts, give the analyzer more CPU or run more of them on Kafka.',
   },
   TAPWATCH_SHUTTING_DOWN: { httpStatus: 503, retriable: true, remedy: 'The service is stopping: taps retry against the next one.' },
+  TAPWATCH_DISK_FULL: {
+    httpStatus: 503,
+    retriable: true,
+    remedy: 'The data directory is full: free space (or move TAPWATCH_DATA_DIR); taps keep events in their spools meanwhile.',
+  },
   TAPWATCH_BUS_UNAVAILABLE: { httpStatus: 503, retriable: true, remedy: 'Events could not be queued (Kafka down?): taps retry; check KAFKA_BROKERS.' },
   TAPWATCH_BATCH_ABANDONED: {
     httpStatus: 503,

@@ -47,5 +47,6 @@ export { retry, backoffDelay } from './retry.js';
 export type { RetryOptions } from './retry.js';
 export type { LogLevel } from './log.js';
 export { printable } from './printable.js';
-export { CUT_MARKER, MAX_JSON_DEPTH, UNOBSERVED_REASON, parseBounded } from './bounded-json.js';
+export { CUT_MARKER, MAX_JSON_DEPTH, parseBounded } from './bounded-json.js';
+export { INGEST_REFUSED_REASON, UNOBSERVED_REASON } from './gap-reasons.js';
 export type { BoundedJson } from './bounded-json.js';

@@ -9,5 +9,6 @@ export type { LogLevel } from './log.js';
 export { EVENT_SCHEMA_VERSION } from './version.js';
 export { credentialsDir, ensureLocalTokens, isLoopbackUrl, localTokenPath, readLocalToken, stateDir } from './credentials.js';
 export type { LocalRole } from './credentials.js';
-export { CUT_MARKER, MAX_JSON_DEPTH, UNOBSERVED_REASON, parseBounded } from './bounded-json.js';
+export { CUT_MARKER, MAX_JSON_DEPTH, parseBounded } from './bounded-json.js';
+export { INGEST_REFUSED_REASON, UNOBSERVED_REASON } from './gap-reasons.js';
 export type { BoundedJson } from './bounded-json.js';

@@ -6,12 +6,25 @@
  * that. `MIN_GAPS` of them from one server within `WINDOW_MS` is a pattern a
  * server that wants to hide calls would produce, so it is alerted once per
  * (server, agent) and window. State: recent gap times per (server, agent), bounded.
+ *
+ * Also `ingest_refused`: tapwatch itself refused events while its data
+ * directory was full (reported once space returned, as a gap whose reason
+ * begins with INGEST_REFUSED_REASON). Nothing was lost (taps spooled), but
+ * nothing was judged meanwhile either: alerted at once, high.
  */
-import { UNOBSERVED_REASON, type DeliveryGapEvent, type ServerRequestEvent, type ToolCallEvent, type ToolsListEvent } from '@tapwatch/schema';
+import {
+  INGEST_REFUSED_REASON,
+  UNOBSERVED_REASON,
+  type DeliveryGapEvent,
+  type ServerRequestEvent,
+  type ToolCallEvent,
+  type ToolsListEvent,
+} from '@tapwatch/schema';
 import { defineDetector } from './detector.js';
 import { BoundedMap, type Finding } from './types.js';
 
 export const BLIND_SPOT_DETECTOR = 'observation_gap';
+export const INGEST_REFUSED_DETECTOR = 'ingest_refused';
 
 /** Gaps of one server (and agent) within the window that make an alert. */
 export const MIN_GAPS = 3;
@@ -40,6 +53,21 @@ function unobserved(event: Judged): string | undefined {
 }
 
 export function detectBlindSpots(state: BlindSpotState, event: Judged): Finding[] {
+  if (event.type === 'delivery_gap' && event.reason.startsWith(INGEST_REFUSED_REASON)) {
+    return [
+      {
+        severity: 'high',
+        detector: INGEST_REFUSED_DETECTOR,
+        title: `tapwatch refused events while its data directory was full (${event.from ?? '?'} to ${event.to ?? '?'}); taps kept them, so they were stored and judged late.`,
+        server: event.server,
+        tool: '',
+        agent: event.agent,
+        session: event.session,
+        evidence: { reason: event.reason, from: event.from ?? null, to: event.to ?? null },
+        eventIds: [event.id],
+      },
+    ];
+  }
   const what = unobserved(event);
   if (what === undefined) return [];
   const now = Date.parse(event.time);
@@ -76,7 +104,7 @@ export function detectBlindSpots(state: BlindSpotState, event: Judged): Finding[
 
 export const BLIND_SPOTS = defineDetector<BlindSpotState, Judged['type']>({
   id: BLIND_SPOT_DETECTOR,
-  emits: [BLIND_SPOT_DETECTOR],
+  emits: [BLIND_SPOT_DETECTOR, INGEST_REFUSED_DETECTOR],
   eventTypes: ['tool_call', 'tools_list', 'server_request', 'delivery_gap'],
   create: () => ({ recent: new BoundedMap(10_000) }),
   detect: (state, event) => detectBlindSpots(state, event),

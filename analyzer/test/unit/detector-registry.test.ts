@@ -31,6 +31,7 @@ test('every detector id, and every finding name it emits, is registered exactly 
     'error_streak',
     'exfiltration_chain',
     'first_use',
+    'ingest_refused',
     'latency_outlier',
     'new_server',
     'observation_gap',

@@ -3,8 +3,9 @@
  * Kafka), the analyzer stage, and the HTTP server's listen and close.
  */
 import { createServer, type RequestListener, type Server } from 'node:http';
-import { TapwatchError, type Config } from '@tapwatch/schema';
-import { MemoryEventBus, type AlertFeed, type AlertPublisher, type EventPublisher, type EventSource } from '@tapwatch/bus';
+import { join } from 'node:path';
+import { TapwatchError, log, type Config } from '@tapwatch/schema';
+import { MemoryEventBus, WriteAheadLog, type AlertFeed, type AlertPublisher, type EventPublisher, type EventSource } from '@tapwatch/bus';
 import { openStore as openClickHouse, type Store } from '@tapwatch/store';
 import { Analyzer, type DetectionConfig } from '@tapwatch/analyzer';
 import { closeServer, serve as listen, type AlertStream } from '@tapwatch/dashboard-api';
@@ -53,6 +54,8 @@ export interface Bus {
   feed?: AlertFeed | undefined;
   /** Events accepted and not yet handed on (in-process bus only). */
   depth(): number | undefined;
+  /** Whether ingest can take events (in-process bus: not while its data directory is full). */
+  health?: (() => { ok: boolean; reason?: string; since?: string }) | undefined;
   /** The Kafka consumer's lag and dead letters, live. */
   consumer?: (() => { lag: { total: number; partitions: Record<string, number> }; deadLettered: number }) | undefined;
   /** Closes the publishers and the feed (the source is stopped by the service, in its order). */
@@ -68,13 +71,18 @@ export async function openBus(config: Config, needs: BusNeeds): Promise<Bus> {
         `${needs.requireKafka} needs Kafka: set KAFKA_BROKERS=host:port (or run \`tapwatch up\` for the all-in-one default)`,
       );
     }
-    const bus = new MemoryEventBus({ maxBatch: config.TAPWATCH_BATCH_SIZE });
+    // Ingest and analyzer in one process: a write-ahead log makes 202 mean "on disk".
+    const wal = needs.consume && needs.publishEvents ? new WriteAheadLog(join(config.TAPWATCH_DATA_DIR, 'wal')) : undefined;
+    const bus = new MemoryEventBus({ maxBatch: config.TAPWATCH_BATCH_SIZE, wal });
+    const recovered = await bus.recover();
+    if (recovered > 0) log.info('queued again what was accepted before a crash and not stored', { events: recovered });
     return {
       kind: 'memory',
       source: needs.consume ? bus : undefined,
       events: needs.publishEvents ? bus : undefined,
       depth: () => bus.depth,
-      close: async () => {},
+      health: () => bus.health(),
+      close: () => bus.close(),
     };
   }
   const { KafkaAlertFeed, KafkaAlertPublisher, KafkaEventPublisher, KafkaEventSource, ensureTopics, kafkaClient } = await import('@tapwatch/bus/kafka');

@@ -24,6 +24,7 @@ export async function startUp(config: Config): Promise<Service> {
     guard: requestGuard(config),
     publisher: bus.events,
     store,
+    ready: bus.health,
     health: () => ({
       mode: 'up',
       analyzer: bus.consumer ? { ...analyzer.stats, ...bus.consumer() } : analyzer.stats,

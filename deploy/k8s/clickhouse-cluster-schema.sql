@@ -46,6 +46,7 @@ CREATE TABLE IF NOT EXISTS tapwatch.tool_calls_local ON CLUSTER 'tapwatch' (
   progress_notifications UInt32 DEFAULT 0,
   rounds UInt32 DEFAULT 1,
   server_requests UInt32 DEFAULT 0,
+  fingerprint String DEFAULT '',
   INDEX id_bloom id TYPE bloom_filter(0.001) GRANULARITY 4
 ) ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/tapwatch/tool_calls_local', '{replica}') PARTITION BY toYYYYMM(time) ORDER BY (server, tool, time, id);
 
@@ -64,6 +65,7 @@ CREATE TABLE IF NOT EXISTS tapwatch.tool_definitions_local ON CLUSTER 'tapwatch'
   description String,
   input_schema String,
   definition String,
+  fingerprint String DEFAULT '',
   INDEX id_bloom event_id TYPE bloom_filter(0.001) GRANULARITY 4
 ) ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/tapwatch/tool_definitions_local', '{replica}') ORDER BY (server, tool, time, event_id);
 
@@ -88,6 +90,7 @@ CREATE TABLE IF NOT EXISTS tapwatch.sessions_local ON CLUSTER 'tapwatch' (
   exit_code Nullable(Int64),
   signal String,
   non_json_lines UInt64,
+  fingerprint String DEFAULT '',
   INDEX id_bloom event_id TYPE bloom_filter(0.001) GRANULARITY 4
 ) ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/tapwatch/sessions_local', '{replica}') ORDER BY (session, time, event_id);
 
@@ -127,6 +130,7 @@ CREATE TABLE IF NOT EXISTS tapwatch.server_requests_local ON CLUSTER 'tapwatch' 
   action LowCardinality(String),
   related_tool String,
   related_request_id String,
+  fingerprint String DEFAULT '',
   INDEX id_bloom id TYPE bloom_filter(0.001) GRANULARITY 4
 ) ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/tapwatch/server_requests_local', '{replica}') ORDER BY (server, method, time, id);
 
@@ -143,6 +147,7 @@ CREATE TABLE IF NOT EXISTS tapwatch.delivery_gaps_local ON CLUSTER 'tapwatch' (
   from_time Nullable(DateTime64(3, 'UTC')),
   to_time Nullable(DateTime64(3, 'UTC')),
   reason String,
+  fingerprint String DEFAULT '',
   INDEX id_bloom id TYPE bloom_filter(0.001) GRANULARITY 4
 ) ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/tapwatch/delivery_gaps_local', '{replica}') ORDER BY (time, id);
 
@@ -242,4 +247,4 @@ CREATE OR REPLACE VIEW tapwatch.tool_definition_history ON CLUSTER 'tapwatch' AS
     FROM tapwatch.tool_definitions
     ORDER BY server, tool, time;
 
-INSERT INTO tapwatch.schema_migrations (version, description) VALUES (1, 'tool calls, tool definitions, sessions, alerts'), (2, 'content fields of tool calls: capture level, redacted arguments and preview, findings, digests, destinations'), (3, 'identity on every call, progress and request rounds, server→client requests, delivery gaps'), (4, 'deduplicate on the id: event tables and alerts become ReplacingMergeTree with the id in the sorting key');
+INSERT INTO tapwatch.schema_migrations (version, description) VALUES (1, 'tool calls, tool definitions, sessions, alerts'), (2, 'content fields of tool calls: capture level, redacted arguments and preview, findings, digests, destinations'), (3, 'identity on every call, progress and request rounds, server→client requests, delivery gaps'), (4, 'deduplicate on the id: event tables and alerts become ReplacingMergeTree with the id in the sorting key'), (5, 'content fingerprint on every event row: an id reused by other content is stored apart, not taken for a redelivery');

@@ -18,6 +18,8 @@ export interface ToolDefinitionRow {
   description: string;
   input_schema: string;
   definition: string;
+  /** The tools_list event's content fingerprint (`eventFingerprint`); '' when unknown. */
+  fingerprint?: string;
 }
 
 export interface KnownDefinition {

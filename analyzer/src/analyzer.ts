@@ -11,7 +11,8 @@ import { DetectionEngine, type DetectionConfig, type LearningState } from './det
 import { alertId } from './detectors/types.js';
 import { corroborate, createCorroborationState, type CorroborationState } from './detectors/corroborate.js';
 import { closeExpired, createMergeState, mergeAlerts, type MergeState } from './detectors/merge.js';
-import type { Store, ToolDefinitionRow } from '@tapwatch/store';
+import { eventFingerprint, type Store, type StoredClaim, type ToolDefinitionRow } from '@tapwatch/store';
+import { collisionAlert, dedupByContent, type IdCollision } from './dedup.js';
 
 export interface AnalyzerStats {
   batches: number;
@@ -23,6 +24,8 @@ export interface AnalyzerStats {
   publishFailures: number;
   /** Events seen again (a tap re-sent them, Kafka redelivered them) and skipped. */
   duplicates: number;
+  /** Events whose id was taken by an event of other content, stored apart (alert `event_id_collision`). */
+  idCollisions: number;
 }
 
 export interface AnalyzerOptions {
@@ -49,6 +52,7 @@ export class Analyzer {
     storeRetries: 0,
     publishFailures: 0,
     duplicates: 0,
+    idCollisions: 0,
   };
   private readonly engine: DetectionEngine;
   private readonly corroboration: CorroborationState = createCorroborationState();
@@ -127,7 +131,7 @@ export class Analyzer {
     });
     this.stats.eventsIn += events.length;
     const outcome: BatchOutcome = { rejected };
-    const fresh = events.length === 0 ? events : await this.unseen(events, heartbeat);
+    const { fresh, collisions } = events.length === 0 ? { fresh: events, collisions: [] } : await this.unseen(events, heartbeat);
     if (fresh.length === 0) return outcome;
     events = fresh;
 
@@ -143,11 +147,15 @@ export class Analyzer {
     const definitions: ToolDefinitionRow[] = [];
     for (const event of events) {
       const outcome = this.engine.process(event);
-      definitions.push(...outcome.definitions);
+      if (outcome.definitions.length > 0) {
+        const fingerprint = eventFingerprint(event);
+        for (const d of outcome.definitions) definitions.push({ ...d, fingerprint });
+      }
       for (const f of corroborate(this.corroboration, outcome.findings, Date.parse(event.time))) {
         alerts.push(AlertSchema.parse({ ...f, id: alertId(f.detector, event.id, `${f.tool}\u0000${f.title}`), time: now }));
       }
     }
+    for (const c of collisions) alerts.push(AlertSchema.parse(collisionAlert(c, now)));
     await stored;
     this.stats.eventsStored += events.length;
     if (definitions.length > 0) {
@@ -163,20 +171,29 @@ export class Analyzer {
    * what was stored but not committed before a crash): skipping what is stored
    * keeps storage, detector state and alerts from seeing an event twice. The
    * one loss this accepts: after a crash between storing a batch's events and
-   * its alerts, a replay does not raise those alerts again.
+   * its alerts, a replay does not raise those alerts again. Stored means the
+   * same id and the same content (dedup.ts): an event whose id is taken by
+   * other content is kept, under a derived id, and reported as a collision.
    */
-  private async unseen(events: TapEvent[], heartbeat: () => Promise<void>): Promise<TapEvent[]> {
-    const byId = new Map<string, TapEvent>();
-    for (const e of events) if (!byId.has(e.id)) byId.set(e.id, e);
-    const unique = [...byId.values()];
-    let stored = new Set<string>();
+  private async unseen(events: TapEvent[], heartbeat: () => Promise<void>): Promise<{ fresh: TapEvent[]; collisions: IdCollision[] }> {
+    let stored: StoredClaim[] = [];
     await this.retry('check stored events', heartbeat, async () => {
-      stored = await this.options.store.events.storedIds(unique);
+      stored = await this.options.store.events.storedClaims(events);
     });
-    const fresh = unique.filter((e) => !stored.has(e.id));
-    this.stats.duplicates += events.length - fresh.length;
-    if (fresh.length < events.length) log.debug('skipping events already stored', { duplicates: events.length - fresh.length });
-    return fresh;
+    const { fresh, duplicates, collisions } = dedupByContent(events, stored);
+    this.stats.duplicates += duplicates;
+    this.stats.idCollisions += collisions.length;
+    if (duplicates > 0) log.debug('skipping events already stored', { duplicates });
+    const [c] = collisions;
+    if (c) {
+      log.warn('events reuse the ids of events of other content; stored apart (alert event_id_collision)', {
+        collisions: collisions.length,
+        id: c.event.id,
+        storedAs: c.storedAs,
+        server: c.event.server,
+      });
+    }
+    return { fresh, collisions };
   }
 
   /** Stores, logs and publishes alerts (each id once: one already stored is neither stored nor published again). */

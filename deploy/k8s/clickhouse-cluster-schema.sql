@@ -47,6 +47,7 @@ CREATE TABLE IF NOT EXISTS tapwatch.tool_calls_local ON CLUSTER 'tapwatch' (
   rounds UInt32 DEFAULT 1,
   server_requests UInt32 DEFAULT 0,
   cut Array(String),
+  fingerprint String DEFAULT '',
   INDEX id_bloom id TYPE bloom_filter(0.001) GRANULARITY 4
 ) ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/tapwatch/tool_calls_local', '{replica}') PARTITION BY toYYYYMM(time) ORDER BY (server, tool, time, id);
 
@@ -66,6 +67,7 @@ CREATE TABLE IF NOT EXISTS tapwatch.tool_definitions_local ON CLUSTER 'tapwatch'
   input_schema String,
   definition String,
   cut Array(String),
+  fingerprint String DEFAULT '',
   INDEX id_bloom event_id TYPE bloom_filter(0.001) GRANULARITY 4
 ) ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/tapwatch/tool_definitions_local', '{replica}') ORDER BY (server, tool, time, event_id);
 
@@ -90,6 +92,7 @@ CREATE TABLE IF NOT EXISTS tapwatch.sessions_local ON CLUSTER 'tapwatch' (
   exit_code Nullable(Int64),
   signal String,
   non_json_lines UInt64,
+  fingerprint String DEFAULT '',
   INDEX id_bloom event_id TYPE bloom_filter(0.001) GRANULARITY 4
 ) ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/tapwatch/sessions_local', '{replica}') ORDER BY (session, time, event_id);
 
@@ -130,6 +133,7 @@ CREATE TABLE IF NOT EXISTS tapwatch.server_requests_local ON CLUSTER 'tapwatch' 
   related_tool String,
   related_request_id String,
   cut Array(String),
+  fingerprint String DEFAULT '',
   INDEX id_bloom id TYPE bloom_filter(0.001) GRANULARITY 4
 ) ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/tapwatch/server_requests_local', '{replica}') ORDER BY (server, method, time, id);
 
@@ -146,6 +150,7 @@ CREATE TABLE IF NOT EXISTS tapwatch.delivery_gaps_local ON CLUSTER 'tapwatch' (
   from_time Nullable(DateTime64(3, 'UTC')),
   to_time Nullable(DateTime64(3, 'UTC')),
   reason String,
+  fingerprint String DEFAULT '',
   INDEX id_bloom id TYPE bloom_filter(0.001) GRANULARITY 4
 ) ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/tapwatch/delivery_gaps_local', '{replica}') ORDER BY (time, id);
 
@@ -245,4 +250,4 @@ CREATE OR REPLACE VIEW tapwatch.tool_definition_history ON CLUSTER 'tapwatch' AS
     FROM tapwatch.tool_definitions
     ORDER BY server, tool, time;
 
-INSERT INTO tapwatch.schema_migrations (version, description) VALUES (1, 'tool calls, tool definitions, sessions, alerts'), (2, 'content fields of tool calls: capture level, redacted arguments and preview, findings, digests, destinations'), (3, 'identity on every call, progress and request rounds, server→client requests, delivery gaps'), (4, 'deduplicate on the id: event tables and alerts become ReplacingMergeTree with the id in the sorting key'), (5, 'what a tap cut while parsing (values nested past its limit) on calls, server requests and definitions');
+INSERT INTO tapwatch.schema_migrations (version, description) VALUES (1, 'tool calls, tool definitions, sessions, alerts'), (2, 'content fields of tool calls: capture level, redacted arguments and preview, findings, digests, destinations'), (3, 'identity on every call, progress and request rounds, server→client requests, delivery gaps'), (4, 'deduplicate on the id: event tables and alerts become ReplacingMergeTree with the id in the sorting key'), (5, 'what a tap cut while parsing (values nested past its limit) on calls, server requests and definitions'), (6, 'content fingerprint on every event row: an id reused by other content is stored apart, not taken for a redelivery');

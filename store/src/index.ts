@@ -5,6 +5,8 @@ export type { Connection, SqlReader, Row, JsonAnswer } from './connection/connec
 export type { QueryResult } from './user-sql.js';
 export { UserSql } from './user-sql.js';
 export { EventRepository } from './repositories/events.js';
+export type { StoredClaim } from './repositories/events.js';
+export { collisionId, eventFingerprint } from './fingerprint.js';
 export { AlertRepository } from './repositories/alerts.js';
 export type { AlertStatus, AlertView, AlertFilter } from './repositories/alerts.js';
 export { SilenceRepository, silenceMatches } from './repositories/silences.js';

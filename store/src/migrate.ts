@@ -55,22 +55,29 @@ async function rebuild(db: Connection, r: TableRebuild): Promise<void> {
     (
       await db.select<{ engine: string }>(`SELECT engine FROM system.tables WHERE database = {db:String} AND name = {name:String}`, { db: db.database, name })
     )[0]?.engine;
-  // By the source's own columns: a later migration may have added columns to the target
-  // (another analyzer ran ahead of this one), which then take their defaults.
-  const copyMissing = async (into: string, from: string, fromName: string) => {
-    const columns = await db.select<{ name: string }>(
-      `SELECT name FROM system.columns WHERE database = {db:String} AND table = {name:String} ORDER BY position`,
-      { db: db.database, name: fromName },
-    );
-    const list = columns.map((c) => `\`${c.name}\``).join(', ');
-    await db.run(`INSERT INTO ${into} (${list}) SELECT ${list} FROM ${from} WHERE ${r.idColumn} NOT IN (SELECT ${r.idColumn} FROM ${into})`);
+  const columnsOf = async (name: string): Promise<string[]> =>
+    (
+      await db.select<{ name: string }>(`SELECT name FROM system.columns WHERE database = {db:String} AND table = {name:String} ORDER BY position`, {
+        db: db.database,
+        name,
+      })
+    ).map((c) => c.name);
+  // By name, the columns both tables have: a later migration may have added columns to one of them
+  // already (another analyzer migrating further while this one finishes a rebuild).
+  const copyMissing = async (into: string, intoName: string, from: string, fromName: string) => {
+    const target = new Set(await columnsOf(intoName));
+    const columns = (await columnsOf(fromName))
+      .filter((c) => target.has(c))
+      .map((c) => `\`${c}\``)
+      .join(', ');
+    await db.run(`INSERT INTO ${into} (${columns}) SELECT ${columns} FROM ${from} WHERE ${r.idColumn} NOT IN (SELECT ${r.idColumn} FROM ${into})`);
   };
   // Only the plain MergeTree of versions 1–3 is rebuilt: a cluster's Replicated*/Distributed
   // tables (deploy/k8s/clickhouse-cluster-schema.sql) are created deduplicating already.
   if ((await engineOf(r.table)) === OLD_ENGINE) {
     await db.run(`CREATE TABLE IF NOT EXISTS ${tmp} AS ${table} ${r.engine}`);
     for (const statement of r.prepare ?? []) await db.run(statement.replaceAll('{table}', tmp));
-    await copyMissing(tmp, table, r.table);
+    await copyMissing(tmp, tmpName, table, r.table);
     // Another analyzer may have swapped meanwhile: swap only an old table, or the swap would undo its work.
     if ((await engineOf(r.table)) === OLD_ENGINE) {
       await db.run(`EXCHANGE TABLES ${table} AND ${tmp}`);
@@ -82,7 +89,7 @@ async function rebuild(db: Connection, r: TableRebuild): Promise<void> {
   const left = await engineOf(tmpName);
   if (left === OLD_ENGINE || (left !== undefined && (await engineOf(r.table)) === r.engineName)) {
     // Rows a writer put into the old table between the copy and the swap.
-    await copyMissing(table, tmp, tmpName);
+    await copyMissing(table, r.table, tmp, tmpName);
     await db.run(`DROP TABLE IF EXISTS ${tmp}`);
   }
 }

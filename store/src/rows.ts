@@ -13,6 +13,7 @@ import type {
   ToolDefinition,
   ToolsListEvent,
 } from '@tapwatch/schema';
+import { eventFingerprint } from './fingerprint.js';
 
 /** ISO 8601 → `YYYY-MM-DD hh:mm:ss.sss` in UTC, which every ClickHouse input format parses. */
 export function toChTime(iso: string): string {
@@ -31,6 +32,7 @@ export function fromChTime(ch: string): string {
 export function toolCallRow(e: ToolCallEvent): Record<string, unknown> {
   return {
     id: e.id,
+    fingerprint: eventFingerprint(e),
     time: toChTime(e.time),
     started_at: toChTime(e.startedAt),
     agent: e.agent,
@@ -70,6 +72,7 @@ export function toolCallRow(e: ToolCallEvent): Record<string, unknown> {
 export function serverRequestRow(e: ServerRequestEvent): Record<string, unknown> {
   return {
     id: e.id,
+    fingerprint: eventFingerprint(e),
     time: toChTime(e.time),
     started_at: toChTime(e.startedAt),
     agent: e.agent,
@@ -93,6 +96,7 @@ export function serverRequestRow(e: ServerRequestEvent): Record<string, unknown>
 export function deliveryGapRow(e: DeliveryGapEvent): Record<string, unknown> {
   return {
     id: e.id,
+    fingerprint: eventFingerprint(e),
     time: toChTime(e.time),
     agent: e.agent,
     session: e.session,
@@ -110,6 +114,7 @@ export function sessionRow(e: SessionStartEvent | SessionEndEvent): Record<strin
   const end = e.type === 'session_end' ? e : undefined;
   return {
     event_id: e.id,
+    fingerprint: eventFingerprint(e),
     time: toChTime(e.time),
     event: e.type === 'session_start' ? 'start' : 'end',
     session: e.session,

@@ -62,6 +62,13 @@ export interface TableRebuild {
  *    rebalance, or a crash between the inserts of two tables of one batch.
  * Alerts are keyed by their deterministic id alone (their `time` is when the
  * analyzer raised them, so it differs between a run and its replay).
+ *
+ * An id alone does not make a redelivery (version 5): each event row carries a
+ * fingerprint of the event's content (fingerprint.ts). An event whose id is
+ * stored with another fingerprint is not skipped: it is stored apart under an
+ * id derived from both (`collisionId`), and the analyzer raises
+ * `event_id_collision`. The sorting keys stay as they are: the derived id keeps
+ * the two apart in the tables too.
  */
 const ID_INDEX = 'ALTER TABLE {table} ADD INDEX IF NOT EXISTS id_bloom {id} TYPE bloom_filter(0.001) GRANULARITY 4';
 
@@ -230,6 +237,14 @@ export const MIGRATIONS: readonly Migration[] = Object.freeze([
       'ALTER TABLE {db}.server_requests ADD COLUMN IF NOT EXISTS cut Array(String)',
       'ALTER TABLE {db}.tool_definitions ADD COLUMN IF NOT EXISTS cut Array(String)',
     ],
+  },
+  {
+    version: 6,
+    description: 'content fingerprint on every event row: an id reused by other content is stored apart, not taken for a redelivery',
+    // Rows stored before have '' and count as matching any content (see the analyzer's dedup).
+    statements: ['tool_calls', 'sessions', 'server_requests', 'delivery_gaps', 'tool_definitions'].map(
+      (table) => `ALTER TABLE {db}.${table} ADD COLUMN IF NOT EXISTS fingerprint String DEFAULT ''`,
+    ),
   },
 ]);
 

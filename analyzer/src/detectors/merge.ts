@@ -4,13 +4,22 @@
  * closes, one summary alert carries the count, the sessions and the event ids
  * (bounded). The first alert always goes out at once, so merging never delays
  * detection; it only keeps a storm from burying everything else.
+ *
+ * Merging never lowers a severity. A group speaks for its highest-severity
+ * member: only alerts of at most the severity the group has published are held
+ * back. One of higher severity (a critical secret after a low finding the same
+ * server triggered on purpose) is published at once with its own title and
+ * evidence, and opens the group anew: what was held until then goes out as the
+ * old group's summary, and later repeats are summarised under it. So every
+ * summary carries the highest severity and the title of its members.
  */
-import type { Alert } from '@tapwatch/schema';
+import { SEVERITY_RANK, type Alert } from '@tapwatch/schema';
 import { BoundedMap } from './types.js';
 
 export const MERGED_SUFFIX = ':repeats';
 
 interface Group {
+  /** The alert published for the group: its highest-severity member (the first of those). */
   first: Alert;
   openedMs: number;
   count: number;
@@ -34,15 +43,16 @@ function groupKey(a: Alert): string {
 
 /**
  * Passes each alert through the merger: returns the alerts to store and
- * publish now (first of a group, and summaries of groups whose window closed
- * before `nowMs`). Mutates `state`.
+ * publish now (first of a group, one of higher severity than its group has
+ * published, and summaries of groups whose window closed before `nowMs` or
+ * that such an alert took over). Mutates `state`.
  */
 export function mergeAlerts(state: MergeState, alerts: Alert[], nowMs: number): Alert[] {
   const out = closeExpired(state, nowMs);
   for (const a of alerts) {
     const k = groupKey(a);
     const g = state.groups.get(k);
-    if (g && nowMs - g.openedMs < state.windowMs) {
+    if (g && nowMs - g.openedMs < state.windowMs && SEVERITY_RANK[a.severity] <= SEVERITY_RANK[g.first.severity]) {
       g.count++;
       g.sessions.add(a.session);
       if (g.eventIds.length < 100) g.eventIds.push(...a.eventIds.slice(0, 100 - g.eventIds.length));
@@ -67,6 +77,7 @@ export function closeExpired(state: MergeState, nowMs: number): Alert[] {
   return out;
 }
 
+/** The group's summary (none without repeats): severity and title of `first`, which no member outranks. */
 function summary(g: Group): Alert[] {
   if (g.count === 0) return [];
   const a = g.first;

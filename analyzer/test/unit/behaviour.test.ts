@@ -351,6 +351,53 @@ test('merge: repeats of one detector, server, tool and agent within the window b
   );
 });
 
+test('merge never lowers severity: a higher-severity alert after a low one of its group goes out at once with its own title, and summaries carry the highest severity', async () => {
+  const { createMergeState, mergeAlerts, closeExpired } = await import('@tapwatch/analyzer');
+  const s = createMergeState(60_000);
+  const alert = (i: number, severity: 'low' | 'medium' | 'high' | 'critical', title: string) => ({
+    id: `a${i}`,
+    time: at(i * 1000),
+    severity,
+    detector: 'content.secret',
+    title,
+    server: 'fs',
+    tool: 'read_file',
+    agent: 'A',
+    session: 's',
+    evidence: { n: i },
+    eventIds: [`e${i}`],
+  });
+  const low = 'A result of fs/read_file holds a high-entropy string that may be a secret.';
+  const critical = 'A secret (aws-access-key) is being sent in the arguments of fs/read_file.';
+  assert.deepEqual(
+    mergeAlerts(s, [alert(0, 'low', low)], 0).map((a) => a.id),
+    ['a0'],
+  );
+  assert.deepEqual(mergeAlerts(s, [alert(1, 'low', low)], 1000), [], 'an equal severity is held, as before');
+  // The critical one, in the same batch as another low repeat.
+  const out = mergeAlerts(s, [alert(2, 'critical', critical), alert(3, 'low', low)], 2000);
+  const published = out.find((a) => a.id === 'a2');
+  assert.ok(published, 'the critical alert is published at once');
+  assert.equal(published.severity, 'critical');
+  assert.equal(published.title, critical, 'with its own title');
+  assert.deepEqual(published.evidence, { n: 2 }, 'and its own evidence');
+  const lowSummary = out.find((a) => a.id === 'a0:repeats');
+  assert.equal(lowSummary?.severity, 'low', 'what the low alert held goes out as its summary');
+  assert.equal(lowSummary?.evidence.count, 1);
+  assert.deepEqual(
+    out.map((a) => a.id),
+    ['a0:repeats', 'a2'],
+    'the low repeat after it is held under the critical one',
+  );
+  assert.deepEqual(mergeAlerts(s, [alert(4, 'critical', critical), alert(5, 'medium', 'm')], 4000), [], 'repeats at or below critical are held');
+  const [summary, ...rest] = closeExpired(s, 70_000);
+  assert.equal(rest.length, 0);
+  assert.equal(summary?.id, 'a2:repeats');
+  assert.equal(summary?.severity, 'critical', 'the summary carries the highest severity in it');
+  assert.equal(summary?.title, `3 more alerts like this within 3s: ${critical}`, 'and its title');
+  assert.deepEqual(summary?.eventIds, ['e3', 'e4', 'e5']);
+});
+
 test("call rate: a session far faster than the agent's usual peaks is noted (low); usual pace is not", async () => {
   const { createRateState, detectRate, learnSessionEnd } = await import('@tapwatch/analyzer');
   const s = createRateState();

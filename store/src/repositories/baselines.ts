@@ -20,6 +20,8 @@ export interface ToolDefinitionRow {
   definition: string;
   /** What the tap cut from the `tools/list` this definition came in (ToolsListEvent.cut). */
   cut: string[];
+  /** The tools_list event's content fingerprint (`eventFingerprint`); '' when unknown. */
+  fingerprint?: string;
 }
 
 export interface KnownDefinition {

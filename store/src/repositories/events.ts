@@ -17,6 +17,17 @@ import {
   toolsListFromRows,
 } from '../rows.js';
 import type { ToolDefinitionRow } from './baselines.js';
+import { collisionId, eventFingerprint } from '../fingerprint.js';
+
+/** An event row already stored under an id: its content fingerprint and where it came from. */
+export interface StoredClaim {
+  id: string;
+  /** '' for rows stored before fingerprints (version 5). */
+  fingerprint: string;
+  session: string;
+  server: string;
+  agent: string;
+}
 
 /** Where each event type is stored, and its id column. */
 const EVENT_TABLE: Record<TapEvent['type'], { table: string; column: string }> = {
@@ -50,8 +61,22 @@ export class EventRepository {
     await this.db.insert('delivery_gaps', gaps);
   }
 
-  /** Ids of these events already stored (a Kafka redelivery, a tap re-sending a batch). */
+  /** Ids of these events already stored (a Kafka redelivery, a tap re-sending a batch), whatever their content. */
   async storedIds(events: TapEvent[]): Promise<Set<string>> {
+    return new Set((await this.stored(events, (e) => [e.id])).map((r) => r.id));
+  }
+
+  /**
+   * What is stored under the ids of these events and under the ids they would
+   * be stored apart under (`collisionId`): id, content fingerprint ('' for rows
+   * stored before version 5) and where each came from. The analyzer tells a
+   * redelivery from an event that only reuses an id by it.
+   */
+  storedClaims(events: TapEvent[]): Promise<StoredClaim[]> {
+    return this.stored(events, (e) => [e.id, collisionId(e.id, eventFingerprint(e))]);
+  }
+
+  private async stored(events: TapEvent[], idsOf: (e: TapEvent) => string[]): Promise<StoredClaim[]> {
     const byTable = new Map<string, { column: string; ids: string[]; from: string; to: string; fromMs: number; toMs: number }>();
     for (const e of events) {
       const where = EVENT_TABLE[e.type];
@@ -61,7 +86,7 @@ export class EventRepository {
         t = { column: where.column, ids: [], from: e.time, to: e.time, fromMs: ms, toMs: ms };
         byTable.set(where.table, t);
       }
-      t.ids.push(e.id);
+      t.ids.push(...idsOf(e));
       if (ms < t.fromMs) [t.from, t.fromMs] = [e.time, ms];
       if (ms > t.toMs) [t.to, t.toMs] = [e.time, ms];
     }
@@ -71,7 +96,7 @@ export class EventRepository {
     for (const [table, t] of byTable) {
       // A duplicate has the event's own time: the time range prunes partitions and granules, the bloom index the rest.
       parts.push(
-        `SELECT toString(${t.column}) AS stored_id FROM {db}.${table}
+        `SELECT DISTINCT toString(${t.column}) AS stored_id, fingerprint, session, server, agent FROM {db}.${table}
          WHERE time >= toDateTime64({from${i}:String}, 3, 'UTC') AND time <= toDateTime64({to${i}:String}, 3, 'UTC')
            AND ${t.column} IN {ids${i}:Array(UUID)}`,
       );
@@ -80,10 +105,14 @@ export class EventRepository {
       params[`ids${i}`] = t.ids;
       i++;
     }
-    if (parts.length === 0) return new Set();
+    if (parts.length === 0) return [];
     // (Not `AS id`: an alias would shadow the id column in WHERE.)
-    const rows = await this.db.select<{ stored_id: string }>(parts.join(' UNION ALL '), params, { final: false });
-    return new Set(rows.map((r) => r.stored_id));
+    const rows = await this.db.select<{ stored_id: string; fingerprint: string; session: string; server: string; agent: string }>(
+      parts.join(' UNION ALL '),
+      params,
+      { final: false },
+    );
+    return rows.map((r) => ({ id: r.stored_id, fingerprint: r.fingerprint, session: r.session, server: r.server, agent: r.agent }));
   }
 
   async insertDefinitions(rows: ToolDefinitionRow[]): Promise<void> {

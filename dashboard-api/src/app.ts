@@ -137,7 +137,9 @@ export function createApp(options: AppOptions): AppHandle {
     app.post('/v1/sql', raw, async (req, res, next) => {
       const { sql, params, format } = parseSqlBody(req.body, req.query.format);
       try {
-        const result = await store.sql.query(sql, params);
+        // Per-token turns (user-sql.ts): one token's slow queries wait for each other, not other tokens'.
+        const client = auth.identify(req, false)?.id ?? 'anonymous';
+        const result = await store.sql.query(sql, params, client);
         if (format === 'csv') res.type('text/csv; charset=utf-8').send(toCsv(result));
         else res.json({ rows: result.rows, columns: result.columns, statistics: result.statistics });
       } catch (err) {

@@ -217,12 +217,15 @@ export function openApiDocument(version: string): Json {
               description: 'result: JSON rows and columns, or CSV with a header row',
               content: { 'application/json': { schema: ref('SqlResult') }, 'text/csv': { schema: { type: 'string' } } },
             },
-            '400': errorResponse('TAPWATCH_SQL_BAD_QUERY: bad request or bad SQL (syntax error with position, unknown table with the allowed list)'),
+            '400': errorResponse(
+              'TAPWATCH_SQL_BAD_QUERY: bad request or bad SQL (syntax error with position, unknown table with the allowed list); TAPWATCH_SQL_MULTI_STATEMENT: more than one statement',
+            ),
             '401': errorResponse('missing or wrong token'),
             '403': errorResponse(
               'TAPWATCH_SQL_NOT_READ_ONLY (not a single SELECT), TAPWATCH_SQL_FORBIDDEN (other databases, table functions, file/dictionary functions, SETTINGS/FORMAT/INTO OUTFILE) or TAPWATCH_FORBIDDEN (the token lacks the role)',
             ),
             '422': errorResponse('TAPWATCH_SQL_LIMIT: a limit (rows, bytes, time, memory) was hit; the message names it'),
+            '429': errorResponse('TAPWATCH_SQL_BUSY: this token already has a query running and four waiting; retry after an answer'),
           },
         },
       },

@@ -82,6 +82,16 @@ export const ERROR_CODES = Object.freeze({
     remedy: "The query is not valid SQL or names something unknown: ClickHouse's message says what.",
   },
   TAPWATCH_SQL_LIMIT: { httpStatus: 422, retriable: false, remedy: 'The query hit a limit (time, rows, bytes, memory): add a LIMIT or narrow the time range.' },
+  TAPWATCH_SQL_MULTI_STATEMENT: {
+    httpStatus: 400,
+    retriable: false,
+    remedy: 'The body holds more than one statement: send one SELECT per request (a trailing ";" is fine).',
+  },
+  TAPWATCH_SQL_BUSY: {
+    httpStatus: 429,
+    retriable: true,
+    remedy: 'This token has a query running and others waiting: wait for their answers before sending more.',
+  },
   TAPWATCH_SQL_BAD_REQUEST: { httpStatus: 400, retriable: false, remedy: 'Send a JSON body {"sql": "SELECT …", "params": {…}}.' },
   // Rules
   TAPWATCH_RULES_INVALID: {

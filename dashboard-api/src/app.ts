@@ -24,7 +24,7 @@ const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.
 export interface IngestStats {
   accepted: number;
   requests: number;
-  rejected: { notJson: number; badShape: number; tooLarge: number; unauthorized: number; unavailable: number };
+  rejected: { notJson: number; badShape: number; tooLarge: number; unauthorized: number; unavailable: number; busy: number };
 }
 
 export interface AppOptions {
@@ -32,6 +32,8 @@ export interface AppOptions {
   /** Token and role checks; default: TAPWATCH_TOKEN (`token`) alone, as admin. */
   authorizer?: Authorizer | undefined;
   maxBodyBytes: number;
+  /** Most ingest bodies read at once; one more is answered 503 TAPWATCH_INGEST_BUSY before its body is read. Default 16. */
+  maxIngestInFlight?: number | undefined;
   /** Where accepted events go; without it there is no ingest route. */
   publisher?: EventPublisher | undefined;
   /** Storage for /v1/sql; without it there is no SQL route. */
@@ -62,7 +64,7 @@ export function createApp(options: AppOptions): AppHandle {
   const ingestStats: IngestStats = {
     accepted: 0,
     requests: 0,
-    rejected: { notJson: 0, badShape: 0, tooLarge: 0, unauthorized: 0, unavailable: 0 },
+    rejected: { notJson: 0, badShape: 0, tooLarge: 0, unauthorized: 0, unavailable: 0, busy: 0 },
   };
 
   // Before any route: requests a web page made (rebound Host, foreign Origin); bodies are checked after the token.
@@ -123,7 +125,7 @@ export function createApp(options: AppOptions): AppHandle {
 
   if (options.publisher) {
     const publisher = options.publisher;
-    app.post('/v1/ingest', countTooLarge(raw, ingestStats), async (req, res, next) => {
+    app.post('/v1/ingest', inFlightCap(options.maxIngestInFlight ?? 16, ingestStats), countTooLarge(raw, ingestStats), async (req, res, next) => {
       ingestStats.requests++;
       const events = parseIngestBody(req.body, ingestStats);
       try {
@@ -146,7 +148,9 @@ export function createApp(options: AppOptions): AppHandle {
     app.post('/v1/sql', raw, async (req, res, next) => {
       const { sql, params, format } = parseSqlBody(req.body, req.query.format);
       try {
-        const result = await store.sql.query(sql, params);
+        // Per-token turns (user-sql.ts): one token's slow queries wait for each other, not other tokens'.
+        const client = auth.identify(req, false)?.id ?? 'anonymous';
+        const result = await store.sql.query(sql, params, client);
         if (format === 'csv') res.type('text/csv; charset=utf-8').send(toCsv(result));
         else res.json({ rows: result.rows, columns: result.columns, statistics: result.statistics });
       } catch (err) {
@@ -225,6 +229,39 @@ function parseSqlBody(body: unknown, queryFormat: unknown): { sql: string; param
     throw new ApiError('BAD_SQL_REQUEST', '"params" must be an object of named query parameters');
   }
   return { sql, params: (params as Record<string, unknown> | undefined) ?? {}, format };
+}
+
+/**
+ * Caps the ingest bodies being read at once: each may hold TAPWATCH_MAX_BODY_BYTES in memory
+ * for up to TAPWATCH_REQUEST_TIMEOUT_S, so many slow senders could exhaust memory. One more is
+ * answered before its body is read, and its connection closed (the unread body is left behind).
+ */
+function inFlightCap(max: number, stats: IngestStats): express.RequestHandler {
+  let reading = 0;
+  return (req, res, next) => {
+    if (reading >= max) {
+      stats.requests++;
+      stats.rejected.busy++;
+      res.set('connection', 'close');
+      return next(
+        new TapwatchError('TAPWATCH_INGEST_BUSY', `${max} ingest bodies are being read already (TAPWATCH_INGEST_MAX_INFLIGHT): retry shortly`, {
+          httpStatus: 503,
+          retriable: true,
+        }),
+      );
+    }
+    reading++;
+    let done = false;
+    const release = (): void => {
+      if (done) return;
+      done = true;
+      reading--;
+    };
+    req.once('end', release);
+    req.once('close', release);
+    res.once('close', release);
+    next();
+  };
 }
 
 /** Counts oversized ingest bodies (express raises them before our handler runs). */

@@ -74,11 +74,19 @@ export function roleAllows(have: Role, need: Need): boolean {
   return have === 'sql' && need === 'alerts';
 }
 
+/** Who sent a request, for per-token limits: a stable id that is not the token itself, and whether it is an admin token. */
+export interface TokenIdentity {
+  id: string;
+  admin: boolean;
+}
+
 export interface Authorizer {
   /** True when any token is configured: then every route needs one. */
   readonly enabled: boolean;
   /** 'ok', 401 (no or unknown token) or 403 (a valid token whose role does not allow this). */
   check(req: IncomingMessage, need: Need, allowQuery: boolean): 'ok' | 401 | 403;
+  /** The token a request carries, as an identity (undefined: none, not a valid one, or no tokens are configured). */
+  identify(req: IncomingMessage, allowQuery: boolean): TokenIdentity | undefined;
 }
 
 /** TAPWATCH_TOKEN (admin), the tokens file, and the local tokens (credentials.ts) when those are used. */
@@ -102,6 +110,16 @@ export function createAuthorizer(options: {
       const record = tokens?.find(given);
       if (!record) return 401;
       return roleAllows(record.role, need) ? 'ok' : 403;
+    },
+    identify(req, allowQuery) {
+      if (!this.enabled) return undefined;
+      const given = requestToken(req, allowQuery);
+      if (given === undefined) return undefined;
+      if (adminToken && tokenMatches(adminToken, given)) return { id: 'admin', admin: true };
+      if (local && tokenMatches(local.admin, given)) return { id: 'local-admin', admin: true };
+      if (local && tokenMatches(local.ingest, given)) return { id: 'local-ingest', admin: false };
+      const record = tokens?.find(given);
+      return record ? { id: `token:${record.id}`, admin: record.role === 'admin' } : undefined;
     },
   };
 }

@@ -8,7 +8,7 @@ export type { AlertFilters } from './alert-filters.js';
 export { alertHistory, alertFromRow } from './alert-history.js';
 export type { AlertHistory, ReplayCursor } from './alert-history.js';
 export { assertSafeBinding, tokenMatches, isAuthorized, authorizerFor, createAuthorizer, credentialsEnv, tokensConfigured } from './auth.js';
-export type { Authorizer } from './auth.js';
+export type { Authorizer, TokenIdentity } from './auth.js';
 export { ROLES, TokenFile, tokensPath } from './tokens.js';
 export type { Role, TokenRecord } from './tokens.js';
 export { metricsRenderer } from './metrics.js';

@@ -180,7 +180,7 @@ export function openApiDocument(version: string): Json {
             '401': errorResponse('missing or wrong token'),
             '413': errorResponse('body over TAPWATCH_MAX_BODY_BYTES'),
             '422': errorResponse('not a valid event; says which event and field'),
-            '503': errorResponse('bus unavailable; retry'),
+            '503': errorResponse('bus unavailable, or TAPWATCH_INGEST_BUSY (TAPWATCH_INGEST_MAX_INFLIGHT bodies being read); retry'),
           },
         },
       },
@@ -217,12 +217,15 @@ export function openApiDocument(version: string): Json {
               description: 'result: JSON rows and columns, or CSV with a header row',
               content: { 'application/json': { schema: ref('SqlResult') }, 'text/csv': { schema: { type: 'string' } } },
             },
-            '400': errorResponse('TAPWATCH_SQL_BAD_QUERY: bad request or bad SQL (syntax error with position, unknown table with the allowed list)'),
+            '400': errorResponse(
+              'TAPWATCH_SQL_BAD_QUERY: bad request or bad SQL (syntax error with position, unknown table with the allowed list); TAPWATCH_SQL_MULTI_STATEMENT: more than one statement',
+            ),
             '401': errorResponse('missing or wrong token'),
             '403': errorResponse(
               'TAPWATCH_SQL_NOT_READ_ONLY (not a single SELECT), TAPWATCH_SQL_FORBIDDEN (other databases, table functions, file/dictionary functions, SETTINGS/FORMAT/INTO OUTFILE) or TAPWATCH_FORBIDDEN (the token lacks the role)',
             ),
             '422': errorResponse('TAPWATCH_SQL_LIMIT: a limit (rows, bytes, time, memory) was hit; the message names it'),
+            '429': errorResponse('TAPWATCH_SQL_BUSY: this token already has a query running and four waiting; retry after an answer'),
           },
         },
       },
@@ -236,7 +239,7 @@ export function openApiDocument(version: string): Json {
             '`since=<alert id or ISO time>` first replays the stored alerts after it in order, then `{"type":"replay_end","replayed":n}`, then goes live with no gap and no duplicate. ' +
             'Messages with a `type` field are control messages (`subscribed`, `replay_end`, `pong`, `error`); alerts never have one. ' +
             'Auth: `Authorization: Bearer <token>` or `?token=<token>` (browsers); role alerts, sql or admin. The server pings; a client that does not answer is dropped; a subscriber that falls too far behind, ' +
-            'or one past TAPWATCH_WS_MAX_CLIENTS, is closed with code 1013 and a reason.',
+            "or one past TAPWATCH_WS_MAX_CLIENTS or its token's TAPWATCH_WS_MAX_CLIENTS_PER_TOKEN (admin tokens: the latter only), is closed with code 1013 and a reason.",
           parameters: [
             { name: 'token', in: 'query', required: false, schema: str },
             { name: 'severity', in: 'query', required: false, description: 'minimum severity', schema: { enum: ['low', 'medium', 'high', 'critical'] } },

@@ -21,7 +21,7 @@ import type { Duplex } from 'node:stream';
 import { WebSocketServer, WebSocket, type RawData } from 'ws';
 import { TapwatchError, log, type Alert } from '@tapwatch/schema';
 import type { AlertFeed } from '@tapwatch/bus';
-import { isAuthorized } from './auth.js';
+import { isAuthorized, type TokenIdentity } from './auth.js';
 import { filtersFromQuery, matchesFilters, parseFilters, type AlertFilters } from './alert-filters.js';
 import type { AlertHistory, ReplayCursor } from './alert-history.js';
 import { checkRequest, type RequestGuardOptions } from './request-guard.js';
@@ -32,6 +32,7 @@ export const ALERT_STREAM_PATH = '/v1/alerts/stream';
 export const STREAM_CLOSE = Object.freeze({
   SLOW: { code: 1013, reason: 'subscriber too slow: reconnect with since=<last alert id> to resume' },
   FULL: { code: 1013, reason: 'too many alert-stream subscribers (TAPWATCH_WS_MAX_CLIENTS): try again later' },
+  TOKEN_FULL: { code: 1013, reason: 'too many alert-stream subscribers of this token (TAPWATCH_WS_MAX_CLIENTS_PER_TOKEN): close one first' },
   SHUTDOWN: { code: 1001, reason: 'tapwatch is shutting down' },
 });
 
@@ -46,8 +47,12 @@ export interface AlertStreamOptions {
   maxBufferedBytes?: number;
   /** Ping interval; a client that misses a pong by the next ping is dropped. */
   heartbeatMs?: number;
-  /** Most open subscribers; one more is closed with 1013 at once. */
+  /** Most open subscribers; one more is closed with 1013 at once (admin tokens' subscribers count only against `maxClientsPerToken`). */
   maxClients?: number;
+  /** Most open subscribers of one token; one more is closed with 1013 at once. */
+  maxClientsPerToken?: number;
+  /** Who a request's token is, for `maxClientsPerToken`; without it (or an identity) a subscriber counts only against `maxClients`. */
+  identify?: ((req: IncomingMessage) => TokenIdentity | undefined) | undefined;
   /** Stored alerts, for `since=`; without it resume is refused. */
   history?: AlertHistory | undefined;
   /** Live alerts held for one subscriber while its replay runs; past it the subscriber is closed as too slow. */
@@ -66,6 +71,8 @@ export interface AlertStream {
 
 interface Subscriber {
   ws: WebSocket;
+  /** The id of the subscriber's token, when known. */
+  owner: string | undefined;
   filters: AlertFilters;
   alive: boolean;
   /** Set while a replay runs: live alerts wait here. */
@@ -79,6 +86,8 @@ const REPLAY_PAGE = 1000;
 export function attachAlertStream(server: Server, feed: AlertFeed, options: AlertStreamOptions = {}): AlertStream {
   const maxBuffered = options.maxBufferedBytes ?? 8 * 1024 * 1024;
   const maxClients = options.maxClients ?? 100;
+  const maxPerToken = options.maxClientsPerToken ?? 10;
+  const perToken = new Map<string, number>();
   const maxPending = options.maxPending ?? 10_000;
   const authorize: StreamAuthorizer = options.authorize ?? ((req) => (isAuthorized(options.token, req, true) ? 'ok' : 401));
   const wss = new WebSocketServer({ noServer: true, maxPayload: 64 * 1024 });
@@ -101,21 +110,38 @@ export function attachAlertStream(server: Server, feed: AlertFeed, options: Aler
       return reject(socket, 400, (err as TapwatchError).code, (err as Error).message);
     }
     const since = url.searchParams.get('since') ?? undefined;
+    const who = options.identify?.(req);
     wss.handleUpgrade(req, socket, head, (ws) => {
       ws.on('error', () => ws.terminate());
-      if (subscribers.size >= maxClients) {
+      const held = who ? (perToken.get(who.id) ?? 0) : 0;
+      if (who && held >= maxPerToken) {
+        log.warn('alert stream: a token holds its share of subscribers, refusing one more', { held, setting: 'TAPWATCH_WS_MAX_CLIENTS_PER_TOKEN' });
+        ws.close(STREAM_CLOSE.TOKEN_FULL.code, STREAM_CLOSE.TOKEN_FULL.reason);
+        return;
+      }
+      // Admin subscribers are held to their own share only: other tokens' sockets cannot lock the operator out.
+      if (!who?.admin && subscribers.size >= maxClients) {
         log.warn('alert stream full: refusing a subscriber', { clients: subscribers.size, setting: 'TAPWATCH_WS_MAX_CLIENTS' });
         ws.close(STREAM_CLOSE.FULL.code, STREAM_CLOSE.FULL.reason);
         return;
       }
-      const sub: Subscriber = { ws, filters, alive: true, pending: undefined, replayed: undefined };
+      const sub: Subscriber = { ws, owner: who?.id, filters, alive: true, pending: undefined, replayed: undefined };
       subscribers.set(ws, sub);
+      if (who) perToken.set(who.id, held + 1);
       ws.on('pong', () => (sub.alive = true));
-      ws.on('close', () => subscribers.delete(ws));
+      ws.on('close', () => forget(sub));
       ws.on('message', (data: RawData, isBinary: boolean) => onMessage(sub, data, isBinary));
       if (since !== undefined) void replay(sub, since);
     });
   });
+
+  /** Removes a subscriber once, freeing its token's slot. */
+  function forget(sub: Subscriber): void {
+    if (!subscribers.delete(sub.ws) || sub.owner === undefined) return;
+    const n = (perToken.get(sub.owner) ?? 1) - 1;
+    if (n > 0) perToken.set(sub.owner, n);
+    else perToken.delete(sub.owner);
+  }
 
   /** Closes a subscriber that cannot keep up; it gets nothing more, and its buffer is freed once the close completes. */
   function dropSlow(sub: Subscriber): void {
@@ -228,7 +254,7 @@ export function attachAlertStream(server: Server, feed: AlertFeed, options: Aler
         log.info('dropping an alert-stream subscriber that missed a pong');
         dropped++;
         sub.ws.terminate();
-        subscribers.delete(sub.ws);
+        forget(sub);
         continue;
       }
       sub.alive = false;

@@ -78,9 +78,12 @@ export const ConfigSchema = z.object({
   CLICKHOUSE_READONLY_PASSWORD: z.string().default(''),
   TAPWATCH_BATCH_SIZE: positiveInt.default(500),
   TAPWATCH_MAX_BODY_BYTES: positiveInt.default(8 * 1024 * 1024),
+  TAPWATCH_REQUEST_TIMEOUT_S: positiveInt.default(30),
+  TAPWATCH_INGEST_MAX_INFLIGHT: positiveInt.default(16),
   TAPWATCH_SQL_MAX_ROWS: positiveInt.default(10_000),
   TAPWATCH_SQL_TIMEOUT_S: positiveInt.default(10),
   TAPWATCH_WS_MAX_CLIENTS: positiveInt.default(100),
+  TAPWATCH_WS_MAX_CLIENTS_PER_TOKEN: positiveInt.default(10),
   TAPWATCH_TOKENS_FILE: optionalString,
   TAPWATCH_OUTLIER_MIN_SAMPLES: positiveInt.default(20),
   TAPWATCH_OUTLIER_THRESHOLD: z.coerce.number().positive().default(4.5),
@@ -134,9 +137,15 @@ export const SETTINGS_DOC: Readonly<Record<keyof z.infer<typeof ConfigSchema>, s
   CLICKHOUSE_READONLY_PASSWORD: 'Password of CLICKHOUSE_READONLY_USER.',
   TAPWATCH_BATCH_SIZE: 'Most events the in-process bus hands the analyzer at once (with Kafka, a batch is what one fetch returns).',
   TAPWATCH_MAX_BODY_BYTES: 'Largest body the ingest endpoint accepts.',
+  TAPWATCH_REQUEST_TIMEOUT_S:
+    'Longest a client may take to send a whole request, headers and body; past it the HTTP server answers 408 and closes the connection.',
+  TAPWATCH_INGEST_MAX_INFLIGHT:
+    'Most ingest bodies read at once (each up to TAPWATCH_MAX_BODY_BYTES in memory); one more gets 503 `TAPWATCH_INGEST_BUSY`, which taps retry.',
   TAPWATCH_SQL_MAX_ROWS: "Most rows /v1/sql returns (embedded engine; with a server, the read-only user's profile sets it).",
   TAPWATCH_SQL_TIMEOUT_S: "Longest a /v1/sql query may run (embedded engine; with a server, the read-only user's profile sets it).",
   TAPWATCH_WS_MAX_CLIENTS: 'Most open subscribers of the alert stream (WebSocket); one more is closed at once with code 1013 and a reason.',
+  TAPWATCH_WS_MAX_CLIENTS_PER_TOKEN:
+    "Most open alert-stream subscribers of one token; one more is closed with 1013. Admin tokens' subscribers count only against this, so other tokens filling TAPWATCH_WS_MAX_CLIENTS never lock the operator out.",
   TAPWATCH_TOKENS_FILE: 'Where API tokens with roles are kept, hashed (`tapwatch token`); default `tokens.json` in TAPWATCH_DATA_DIR.',
   TAPWATCH_OUTLIER_MIN_SAMPLES: 'Results seen per (server, tool) before the size outlier detector judges.',
   TAPWATCH_OUTLIER_THRESHOLD: 'Robust z-score (median/MAD of log sizes) above which a result is an outlier.',

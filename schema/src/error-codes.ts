@@ -87,6 +87,16 @@ export const ERROR_CODES = Object.freeze({
     remedy: "The query is not valid SQL or names something unknown: ClickHouse's message says what.",
   },
   TAPWATCH_SQL_LIMIT: { httpStatus: 422, retriable: false, remedy: 'The query hit a limit (time, rows, bytes, memory): add a LIMIT or narrow the time range.' },
+  TAPWATCH_SQL_MULTI_STATEMENT: {
+    httpStatus: 400,
+    retriable: false,
+    remedy: 'The body holds more than one statement: send one SELECT per request (a trailing ";" is fine).',
+  },
+  TAPWATCH_SQL_BUSY: {
+    httpStatus: 429,
+    retriable: true,
+    remedy: 'This token has a query running and others waiting: wait for their answers before sending more.',
+  },
   TAPWATCH_SQL_BAD_REQUEST: { httpStatus: 400, retriable: false, remedy: 'Send a JSON body {"sql": "SELECT …", "params": {…}}.' },
   // Rules
   TAPWATCH_RULES_INVALID: {
@@ -123,6 +133,11 @@ export const ERROR_CODES = Object.freeze({
   TAPWATCH_FORBIDDEN: { httpStatus: 403, retriable: false, remedy: "This token's role does not allow the route: use a token of the role it needs." },
   TAPWATCH_INGEST_NOT_JSON: { httpStatus: 400, retriable: false, remedy: 'Send events as JSON.' },
   TAPWATCH_INGEST_BAD_EVENT: { httpStatus: 422, retriable: false, remedy: 'Send tapwatch events (schema version 1): the message names the index and field.' },
+  TAPWATCH_INGEST_BUSY: {
+    httpStatus: 503,
+    retriable: true,
+    remedy: 'Too many ingest bodies are being read at once: taps retry; if it lasts, raise TAPWATCH_INGEST_MAX_INFLIGHT.',
+  },
   TAPWATCH_BODY_TOO_LARGE: { httpStatus: 413, retriable: false, remedy: 'Send smaller batches, or raise TAPWATCH_MAX_BODY_BYTES.' },
   TAPWATCH_BAD_REQUEST: { httpStatus: 400, retriable: false, remedy: 'The request could not be read: check its body and headers.' },
   TAPWATCH_FOREIGN_HOST: {

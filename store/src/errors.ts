@@ -11,6 +11,10 @@ export const StoreErrorCode = Object.freeze({
   FORBIDDEN: 'TAPWATCH_SQL_FORBIDDEN',
   /** The query is not valid SQL or names something unknown. */
   BAD_QUERY: 'TAPWATCH_SQL_BAD_QUERY',
+  /** The body holds more than one statement. */
+  MULTI_STATEMENT: 'TAPWATCH_SQL_MULTI_STATEMENT',
+  /** The token has too many queries running and waiting. */
+  BUSY: 'TAPWATCH_SQL_BUSY',
   /** The query hit a limit (time, rows, bytes, memory). */
   LIMIT: 'TAPWATCH_SQL_LIMIT',
   /** The database could not be reached or failed. */

@@ -2,10 +2,13 @@
  * The guard on user SQL, before it runs: ClickHouse's own parser reads the
  * query (`EXPLAIN AST`, which parses without touching any table), and the
  * tree it prints is walked for what the query names. Only one SELECT is
- * allowed, reading only tapwatch's tables and views: no other database
+ * allowed (user-sql.ts refuses a body of more than one statement first, by the
+ * engine's parser too), reading only tapwatch's tables and views: no other database
  * (`system`, `information_schema`…), no table functions (`file`, `url`,
  * `s3`, `remote`, `mysql`, `numbers`…), no functions that read files or
- * dictionaries, no SETTINGS, FORMAT or INTO OUTFILE clauses.
+ * dictionaries, no SETTINGS, FORMAT or INTO OUTFILE clauses. Names come only
+ * from the engine's trees, never from the text, so comments and string
+ * literals cannot change what is checked.
  *
  * This is a second wall, not the first: the reader runs with `readonly=1`
  * (and on a server as a user granted SELECT on tapwatch's database only), so
@@ -40,6 +43,9 @@ const FORBIDDEN_FUNCTIONS =
 const FOREIGN_DATABASES = new Set(['system', 'information_schema', 'default']);
 
 const PLAIN_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/** Functions whose right operand may name a table (`x IN t`). */
+const IN_FUNCTIONS = /^(global)?(not)?(null)?in$/i;
 
 /**
  * Decodes `EXPLAIN AST` output as the reader returns it: chDB answers in CSV
@@ -100,11 +106,43 @@ export function parseAst(lines: readonly string[]): AstNode[] {
   });
 }
 
-/** Names given to common table expressions (`WITH name AS (…)`), which a query may read like tables. */
-export function cteNames(sql: string): Set<string> {
+/**
+ * Names the engine's parser gave common table expressions (`WITH name AS (…)`), from
+ * `EXPLAIN QUERY TREE run_passes = 0` (the parsed query as a tree, nothing resolved or run):
+ * `EXPLAIN AST` prints a WITH element without its name. Comments and string literals are gone
+ * by then, so they cannot add a name. A name with a line break could forge a line here: the
+ * worst it can do is make an unknown table look like a CTE, which `checkNames` still refuses
+ * when it names a table of tapwatch's database, and the engine when it names nothing.
+ */
+export function queryTreeCteNames(lines: readonly string[]): Set<string> {
   const names = new Set<string>();
-  for (const m of sql.matchAll(/(?:\bWITH\b|,)\s*`?([A-Za-z_][A-Za-z0-9_]*)`?\s+AS\s*\(/gi)) names.add(m[1]!.toLowerCase());
+  for (const line of lines) {
+    const m = /^\s*QUERY id: \d+,.*\bis_cte: 1, cte_name: (.*)$/.exec(line);
+    if (m) names.add(m[1]!);
+  }
   return names;
+}
+
+/** Names a checked query reads that are not tapwatch's tables: settled by `checkNames` once the engine has said more. */
+export interface UnresolvedNames {
+  /** Unqualified names in FROM/JOIN that are no table users may read: each must be a CTE of the query. */
+  tables: string[];
+  /** Unqualified names right of IN (a table, or an alias): none may name a table of tapwatch's database. */
+  inOperands: string[];
+}
+
+/**
+ * The last check, with what the engine said about the names `checkAst` left open: every
+ * unresolved FROM name must be a CTE (else it is an unknown table), and no open name may be one
+ * of the tables of tapwatch's database (`existing`) users may not read — a CTE of that name would
+ * shadow it in one scope and leave it readable in another.
+ */
+export function checkNames(open: UnresolvedNames, ctes: ReadonlySet<string>, existing: ReadonlySet<string>, options: GuardOptions): void {
+  const list = options.tables.join(', ');
+  for (const name of open.tables) if (!ctes.has(name)) throw unknownTable(name, list);
+  for (const name of [...open.tables, ...open.inOperands]) {
+    if (existing.has(name)) throw unknownTable(name, list);
+  }
 }
 
 function forbidden(message: string): TapwatchError {
@@ -120,7 +158,7 @@ function nameOf(rest: string): string {
  * Checks a parsed query; throws a TapwatchError saying what is not allowed
  * (403) or unknown (400, with the tables that exist).
  */
-export function checkAst(nodes: readonly AstNode[], sql: string, options: GuardOptions): void {
+export function checkAst(nodes: readonly AstNode[], options: GuardOptions): UnresolvedNames {
   const root = nodes[0];
   if (!root) throw new TapwatchError(StoreErrorCode.BAD_QUERY, 'empty query', { httpStatus: 400 });
   const allowed = new Set(options.tables.map((t) => t.toLowerCase()));
@@ -139,7 +177,8 @@ export function checkAst(nodes: readonly AstNode[], sql: string, options: GuardO
     throw forbidden(
       'FORMAT, INTO OUTFILE and SETTINGS clauses are not allowed: choose the output with "format" in the request; limits are fixed by the server',
     );
-  const ctes = cteNames(sql);
+  const open: UnresolvedNames = { tables: [], inOperands: [] };
+  const children = childIndices(nodes);
   nodes.forEach((node, i) => {
     if (node.kind === 'Set' || node.kind === 'SetQuery')
       throw forbidden('SETTINGS clauses are not allowed: the server fixes the limits (TAPWATCH_SQL_TIMEOUT_S, TAPWATCH_SQL_MAX_ROWS)');
@@ -149,7 +188,20 @@ export function checkAst(nodes: readonly AstNode[], sql: string, options: GuardO
         throw forbidden(`table function ${nameOf(child.rest)}() is not allowed: query tapwatch's tables and views (${list})`);
       }
     }
-    if (node.kind === 'TableIdentifier') checkTable(nameOf(node.rest), options.database, allowed, ctes, list);
+    if (node.kind === 'TableIdentifier') {
+      const name = checkTable(nameOf(node.rest), options.database, allowed, list);
+      if (name !== undefined) open.tables.push(name);
+    }
+    // `x IN name` reads the table `name` as a set, though the parser calls it an Identifier.
+    if (node.kind === 'Function' && IN_FUNCTIONS.test(nameOf(node.rest))) {
+      const args = children[i]?.[0];
+      const right = args === undefined ? undefined : children[args]?.[1];
+      const operand = right === undefined ? undefined : nodes[right];
+      if (operand?.kind === 'Identifier') {
+        const name = checkTable(nameOf(operand.rest), options.database, allowed, list);
+        if (name !== undefined) open.inOperands.push(name);
+      }
+    }
     if (node.kind === 'Identifier') {
       const parts = nameOf(node.rest).split('.');
       if (parts.length > 1 && FOREIGN_DATABASES.has(parts[0]!.toLowerCase())) {
@@ -160,9 +212,24 @@ export function checkAst(nodes: readonly AstNode[], sql: string, options: GuardO
       throw forbidden(`function ${nameOf(node.rest)}() is not allowed in /v1/sql (it reads files, dictionaries or server internals, or holds a thread)`);
     }
   });
+  return open;
 }
 
-function checkTable(name: string, database: string, allowed: Set<string>, ctes: Set<string>, list: string): void {
+/** The indices of each node's children, in order (from the depths of the pre-order dump). */
+function childIndices(nodes: readonly AstNode[]): number[][] {
+  const out: number[][] = nodes.map(() => []);
+  const stack: number[] = [];
+  nodes.forEach((node, i) => {
+    while (stack.length > 0 && nodes[stack[stack.length - 1]!]!.depth >= node.depth) stack.pop();
+    const parent = stack[stack.length - 1];
+    if (parent !== undefined) out[parent]!.push(i);
+    stack.push(i);
+  });
+  return out;
+}
+
+/** Refuses a table name outside tapwatch's tables; returns an unqualified name that is none of them (a CTE, or unknown). */
+function checkTable(name: string, database: string, allowed: Set<string>, list: string): string | undefined {
   const parts = name.split('.');
   if (parts.length > 2 || !parts.every((p) => PLAIN_NAME.test(p))) {
     throw forbidden(`table ${JSON.stringify(name)} is not one of tapwatch's tables and views (${list})`);
@@ -171,10 +238,9 @@ function checkTable(name: string, database: string, allowed: Set<string>, ctes: 
   if (second !== undefined) {
     if (first !== database) throw forbidden(`${name} is outside tapwatch's database: query tapwatch's tables and views (${list})`);
     if (!allowed.has(second.toLowerCase())) throw unknownTable(name, list);
-    return;
+    return undefined;
   }
-  if (allowed.has(first.toLowerCase()) || ctes.has(first.toLowerCase())) return;
-  throw unknownTable(name, list);
+  return allowed.has(first.toLowerCase()) ? undefined : first;
 }
 
 function unknownTable(name: string, list: string): TapwatchError {

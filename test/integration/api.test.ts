@@ -91,7 +91,7 @@ test('bad ingest input gets a clear 4xx, is counted, and loses nothing already a
   assert.equal(oversized.body.error.code, 'TAPWATCH_BODY_TOO_LARGE');
 
   const h = await health();
-  assert.deepEqual(h.ingest.rejected, { notJson: 1, badShape: 3, tooLarge: 1, unauthorized: 0, unavailable: 0 });
+  assert.deepEqual(h.ingest.rejected, { notJson: 1, badShape: 3, tooLarge: 1, unauthorized: 0, unavailable: 0, busy: 0 });
   assert.equal(h.ingest.accepted, 20);
 
   const more = await ingest(JSON.stringify(callEvent(session)));

@@ -3,7 +3,8 @@
  * writes, DDL, other databases, table functions, file-reading functions,
  * setting overrides and resource exhaustion are each refused or cut with a
  * clear error, and nothing changes; parameters, CSV and the ready-made views
- * answer with real data.
+ * answer with real data. One statement per body, CTE names as the engine parsed
+ * them, and turns per token so one token's slow queries do not hold up another's.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -11,6 +12,7 @@ import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { authHeader, rows, sql, startUp, tempDir, waitFor, type RunningTapwatch } from '../support/helpers.js';
+import { TokenFile } from '../../dashboard-api/src/tokens.js';
 
 let tw: RunningTapwatch;
 const session = `guard-${randomUUID()}`;
@@ -277,4 +279,78 @@ test('the ready-made views answer with real data', async () => {
     { tool: 'read', description: 'Reads a file', changed: false },
     { tool: 'write', description: 'Writes a file', changed: false },
   ]);
+});
+
+test('a body of more than one statement is refused before anything runs; ";" in strings and comments is fine', async () => {
+  for (const q of [
+    'SELECT 1; SELECT name FROM system.tables',
+    'SELECT 1;SELECT throwIf(1, (SELECT toString(groupArray(name)) FROM system.tables))',
+    "SELECT count() FROM tool_calls; SELECT * FROM file('/etc/passwd', 'LineAsString')",
+    'SELECT 1; -- one more\nSELECT 2;',
+  ]) {
+    const r = await sql(tw.url, q);
+    assert.equal(r.status, 400, `${q} → ${r.status} ${JSON.stringify(r.body)}`);
+    assert.equal(r.body.error.code, 'TAPWATCH_SQL_MULTI_STATEMENT', q);
+    assert.match(r.body.error.message, /one statement per request/);
+    assert.doesNotMatch(r.body.error.message, /system|passwd|tool_definitions/, 'the second statement did not run');
+  }
+  assert.deepEqual(await rows(tw.url, "SELECT ';' AS s"), [{ s: ';' }]);
+  assert.deepEqual(await rows(tw.url, 'SELECT 1 /* ; SELECT 2 */ AS n -- ;\n;'), [{ n: 1 }]);
+  assert.deepEqual(await rows(tw.url, 'SELECT `a;b` FROM (SELECT 2 AS `a;b`);'), [{ 'a;b': 2 }]);
+  const syntax = await sql(tw.url, 'SELECT count( FROM tool_calls; SELECT 1');
+  assert.equal(syntax.status, 400);
+  assert.match(syntax.body.error.code, /^TAPWATCH_SQL_(BAD_QUERY|MULTI_STATEMENT)$/);
+});
+
+test("a CTE name in a comment, a string or another scope does not open one of tapwatch's hidden tables", async () => {
+  const refused = [
+    '/* , webhook_deadletters AS ( */ SELECT count() AS n FROM webhook_deadletters',
+    "WITH mine AS (SELECT ', webhook_deadletters AS (' AS s) SELECT count() AS n FROM mine, webhook_deadletters",
+    'SELECT * FROM (WITH webhook_deadletters AS (SELECT 1 AS x) SELECT * FROM webhook_deadletters) AS a, (SELECT count() AS n FROM webhook_deadletters) AS b',
+    'WITH webhook_deadletters AS (SELECT count() AS n FROM webhook_deadletters) SELECT * FROM webhook_deadletters',
+    '-- , schema_migrations AS (\nSELECT count() AS n FROM schema_migrations',
+  ];
+  for (const q of refused) {
+    const r = await sql(tw.url, q);
+    assert.equal(r.status, 400, `${q} → ${r.status} ${JSON.stringify(r.body)}`);
+    assert.equal(r.body.error.code, 'TAPWATCH_SQL_BAD_QUERY', q);
+    assert.match(r.body.error.message, /unknown table (webhook_deadletters|schema_migrations): query one of tapwatch's tables/, q);
+  }
+  // Real CTEs, in the scopes they are visible in, still answer.
+  assert.deepEqual(
+    await rows(tw.url, 'SELECT y FROM (WITH a AS (SELECT 1 AS x), b AS (SELECT x + 1 AS y FROM a) SELECT y FROM b UNION ALL SELECT x FROM a) ORDER BY y'),
+    [{ y: 1 }, { y: 2 }],
+  );
+  assert.deepEqual(
+    await rows(tw.url, 'WITH t AS (SELECT tool FROM tool_calls WHERE session = {s:String}) SELECT count() AS n FROM (SELECT * FROM t)', undefined, {
+      s: session,
+    }),
+    [{ n: 8 }],
+  );
+});
+
+test("one token's slow queries do not hold up another token's query, and past its queue a token gets 429", async () => {
+  const other = new TokenFile(join(tw.dataDir, 'tokens.json')).create(`sql-${randomUUID().slice(0, 8)}`, 'sql').token;
+  await waitFor('the new token accepted', async () => (await sql(tw.url, 'SELECT 1 AS one', other)).status === 200);
+  // Runs until TAPWATCH_SQL_TIMEOUT_S (2 s here) cuts it.
+  const slow = 'SELECT count() FROM (SELECT arrayJoin(range(100000)) AS a) AS x CROSS JOIN (SELECT arrayJoin(range(100000)) AS b) AS y';
+  const order: string[] = [];
+  const first = sql(tw.url, slow).then((r) => (order.push('slow 1'), r));
+  await new Promise((r) => setTimeout(r, 300));
+  const more = [2, 3, 4, 5, 6].map((n) => sql(tw.url, slow).then((r) => (order.push(`slow ${n}`), r)));
+  await new Promise((r) => setTimeout(r, 300));
+  const quick = await sql(tw.url, 'SELECT 1 AS one', other);
+  order.push('other token');
+  assert.equal(quick.status, 200, JSON.stringify(quick.body));
+  const answers = await Promise.all([first, ...more]);
+  const busy = answers.filter((r) => r.status === 429);
+  assert.equal(busy.length, 1, `one past 1 running + 4 waiting is refused: ${answers.map((r) => r.status).join(' ')}`);
+  assert.equal(busy[0]!.body.error.code, 'TAPWATCH_SQL_BUSY');
+  assert.equal(answers.filter((r) => r.status === 422).length, 5, 'the others ran into the time limit');
+  const slowAnswered = order.filter((o) => o.startsWith('slow') && answers[Number(o.split(' ')[1]) - 1]!.status === 422);
+  const before = order.indexOf('other token');
+  assert.ok(
+    order.slice(0, before).filter((o) => slowAnswered.includes(o)).length <= 2,
+    `the other token waited for at most the slow query running and the one started before its turn came: ${order.join(', ')}`,
+  );
 });

@@ -22,6 +22,7 @@ export async function startApi(config: Config): Promise<Service> {
     token: config.TAPWATCH_TOKEN,
     authorizer: authorizerFor(config),
     maxBodyBytes: config.TAPWATCH_MAX_BODY_BYTES,
+    maxIngestInFlight: config.TAPWATCH_INGEST_MAX_INFLIGHT,
     guard: requestGuard(config),
     publisher: bus?.events,
     store,
@@ -36,6 +37,8 @@ export async function startApi(config: Config): Promise<Service> {
         authorize: (req) => authorizerFor(config).check(req, 'alerts', true),
         history: alertHistory(store),
         maxClients: config.TAPWATCH_WS_MAX_CLIENTS,
+        maxClientsPerToken: config.TAPWATCH_WS_MAX_CLIENTS_PER_TOKEN,
+        identify: (req) => authorizerFor(config).identify(req, true),
         guard: requestGuard(config),
       });
     }

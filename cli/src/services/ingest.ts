@@ -9,6 +9,7 @@ export async function startIngest(config: Config): Promise<Service> {
     token: config.TAPWATCH_TOKEN,
     authorizer: authorizerFor(config),
     maxBodyBytes: config.TAPWATCH_MAX_BODY_BYTES,
+    maxIngestInFlight: config.TAPWATCH_INGEST_MAX_INFLIGHT,
     guard: requestGuard(config),
     publisher: bus.events,
     health: () => ({ mode: 'ingest' }),

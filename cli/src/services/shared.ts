@@ -148,13 +148,19 @@ export function streamHealth(stream: AlertStream | undefined): { clients: number
   return stream ? { clients: stream.clients, sent: stream.sent, dropped: stream.dropped } : undefined;
 }
 
-/** An HTTP server for a service's app, listening on TAPWATCH_HOST:TAPWATCH_PORT. */
+/**
+ * An HTTP server for a service's app, listening on TAPWATCH_HOST:TAPWATCH_PORT. A request must
+ * arrive whole, headers and body, within TAPWATCH_REQUEST_TIMEOUT_S (Node answers 408 and closes
+ * the connection): a slow sender cannot hold a body buffer for long. Node checks the deadline
+ * every `connectionsCheckingInterval` (30 s by default), so the check runs often enough for it.
+ */
 export async function serve(
   app: RequestListener,
   config: Config,
   attach?: (server: Server) => void,
 ): Promise<{ server: Server; url: string; close: () => Promise<void> }> {
-  const server = createServer(app);
+  const requestTimeout = config.TAPWATCH_REQUEST_TIMEOUT_S * 1000;
+  const server = createServer({ requestTimeout, headersTimeout: requestTimeout, connectionsCheckingInterval: Math.min(1000, requestTimeout / 4) }, app);
   attach?.(server);
   const url = await listen(server, config.TAPWATCH_HOST, config.TAPWATCH_PORT);
   return { server, url, close: () => closeServer(server) };

@@ -8,6 +8,7 @@ import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { readLocalToken } from '@tapwatch/schema';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 export const TAPWATCH_BIN = path.join(ROOT, 'cli', 'bin', 'tapwatch.js');
@@ -393,15 +394,24 @@ export async function startTapwatch(command, { env = {}, nodeArgs = [], timeoutM
   return { url, pid: proc.pid, proc, dataDir, output: () => out, stop, exited, listeningAt: () => listeningAt };
 }
 
+/**
+ * Authorization for the services a benchmark starts: TAPWATCH_TOKEN when set, else the local
+ * admin token they create (tapwatch is authenticated by default; /healthz says only its status without one).
+ */
+export function authHeaders() {
+  const token = process.env.TAPWATCH_TOKEN || readLocalToken('admin');
+  return token ? { authorization: `Bearer ${token}` } : {};
+}
+
 export async function healthz(url) {
-  const r = await fetch(`${url}/healthz`);
+  const r = await fetch(`${url}/healthz`, { headers: authHeaders() });
   return r.json();
 }
 
 export async function sqlRows(url, query) {
   const r = await fetch(`${url}/v1/sql`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json' },
+    headers: { 'content-type': 'application/json', ...authHeaders() },
     body: JSON.stringify({ sql: query }),
   });
   const body = await r.json();

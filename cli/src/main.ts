@@ -23,6 +23,7 @@ Commands:
   alerts    print recent alerts, or follow them live (--follow)
   status    the pipeline's health: ingest, analyzer, lag, rate, storage, alerts
   token     create, list and revoke API tokens with roles (alerts, sql, ingest, admin)
+  purge     erase everything stored about one agent, session or server (privacy requests)
 
 Run \`tapwatch <command> --help\` for a command's options.
 `;
@@ -40,6 +41,7 @@ const LAZY: Record<string, () => Promise<Command>> = {
   alerts: async () => (await import('./commands/alerts.js')).alertsCommand,
   status: async () => (await import('./commands/status.js')).statusCommand,
   token: async () => (await import('./commands/token.js')).tokenCommand,
+  purge: async () => (await import('./commands/purge.js')).purgeCommand,
 };
 
 async function service(name: 'up' | 'analyzer' | 'api' | 'ingest'): Promise<Command> {

@@ -163,17 +163,22 @@ export function createApp(options: AppOptions): AppHandle {
     res.json(openApiDocument(VERSION));
   });
 
-  if (options.store) app.use('/v1', restRouter({ store: options.store, onSilencesChanged: options.onSilencesChanged }));
+  if (options.store) {
+    app.use(
+      '/v1',
+      restRouter({ store: options.store, onSilencesChanged: options.onSilencesChanged, identify: (req) => auth.identify(req, false)?.id ?? 'unknown' }),
+    );
+  }
 
   app.use((_req, _res, next) => next(new ApiError('NOT_FOUND')));
   app.use(errorHandler);
   return { app, ingestStats };
 }
 
-/** Parses and validates an ingest body: all events valid, or the whole request is refused. */
 /** Deepest ingest body: the batch, the event and its fields around content a tap cut at MAX_JSON_DEPTH. */
 const INGEST_MAX_DEPTH = MAX_JSON_DEPTH + 8;
 
+/** Parses and validates an ingest body: all events valid, or the whole request is refused. */
 function parseIngestBody(body: unknown, stats: IngestStats): TapEvent[] {
   let json: unknown;
   try {

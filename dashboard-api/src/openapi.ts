@@ -6,7 +6,7 @@
  */
 import { z } from 'zod';
 import { AlertSchema, TapEventSchema } from '@tapwatch/schema';
-import { AlertActionBodySchema, AlertsQuerySchema, CallsQuerySchema, SilenceBodySchema, StatsQuerySchema } from './rest-api.js';
+import { AlertActionBodySchema, AlertsQuerySchema, CallsQuerySchema, PurgeBodySchema, SilenceBodySchema, StatsQuerySchema } from './rest-api.js';
 import { ApiErrors } from './errors.js';
 
 type Json = Record<string, unknown>;
@@ -304,6 +304,19 @@ export function openApiDocument(version: string): Json {
           responses: { '204': { description: 'deleted' }, '404': errorResponse('no such silence'), ...standardErrors },
         },
       },
+      '/v1/purges': {
+        get: {
+          tags: ['operations'],
+          summary: 'Purges recorded, newest first (the subject as a SHA-256, never itself)',
+          responses: { ...ok('purges', obj({ items: { type: 'array', items: ref('Purge') } })), ...standardErrors },
+        },
+        post: {
+          tags: ['operations'],
+          summary: 'Erase everything stored about one agent, session or server (privacy requests); waits for the deletes, records the purge',
+          requestBody: { required: true, content: { 'application/json': { schema: jsonSchema(PurgeBodySchema, 'input') } } },
+          responses: { ...ok('erased', ref('Purge'), '201'), '422': errorResponse('bad body'), ...standardErrors },
+        },
+      },
       '/v1/webhooks/deadletters': {
         get: {
           tags: ['alerts'],
@@ -384,6 +397,14 @@ export function openApiDocument(version: string): Json {
         AlertAction: jsonSchema(AlertActionBodySchema, 'input'),
         Call: callSchema,
         Silence: silenceSchema,
+        Purge: obj({
+          id: str,
+          time,
+          subject: { type: 'string', enum: ['agent', 'session', 'server'] },
+          subjectHash: str,
+          by: str,
+          rows: { type: 'object', additionalProperties: int },
+        }),
         DeadLetter: obj({ id: str, time, url: str, alertId: str, attempts: int, lastStatus: { type: 'integer' }, lastError: str, payload: str }),
         ToolSummary: obj({ server: str, tool: str, currentHash: str, firstSeen: time, lastSeen: time, versions: int, changes: int }),
         ToolHistory: obj({

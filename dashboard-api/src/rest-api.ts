@@ -14,9 +14,11 @@ import { ApiError } from './errors.js';
 import { lineDiff, prettyDefinition } from './rest-diff.js';
 
 export interface RestOptions {
-  store: Pick<Store, 'history' | 'alerts' | 'silences' | 'deadLetters' | 'stats'>;
+  store: Pick<Store, 'history' | 'alerts' | 'silences' | 'deadLetters' | 'stats' | 'purges'>;
   /** Called after a silence is created or deleted (the analyzer of this process reloads them). */
   onSilencesChanged?: (() => Promise<void>) | undefined;
+  /** Who sent a request (a token id, never the token), for the record of purges. */
+  identify?: ((req: Request) => string) | undefined;
 }
 
 const DEFAULT_LIMIT = 100;
@@ -63,6 +65,13 @@ export const AlertsQuerySchema = z.strictObject({
 });
 
 export const AlertActionBodySchema = z.strictObject({ note: z.string().max(2000).optional() });
+
+/** `POST /v1/purges`: exactly one subject. */
+export const PurgeBodySchema = z
+  .strictObject({ agent: name.optional(), session: name.optional(), server: name.optional() })
+  .refine((b) => [b.agent, b.session, b.server].filter((v) => v !== undefined).length === 1, {
+    message: 'name exactly one of agent, session and server',
+  });
 
 export const SilenceBodySchema = z
   .strictObject({
@@ -197,6 +206,25 @@ export function restRouter(options: RestOptions): express.Router {
       }),
     );
   }
+
+  r.get(
+    '/purges',
+    route(async (_req, res) => {
+      res.json({ items: await store.purges.list() });
+    }),
+  );
+
+  r.post(
+    '/purges',
+    json,
+    route(async (req, res) => {
+      const b = parseBody(PurgeBodySchema, req);
+      const subject = b.agent !== undefined ? 'agent' : b.session !== undefined ? 'session' : 'server';
+      const value = (b.agent ?? b.session ?? b.server)!;
+      const record = await store.purges.purge(subject, value, options.identify?.(req) ?? 'unknown');
+      res.status(201).json(record);
+    }),
+  );
 
   r.get(
     '/silences',

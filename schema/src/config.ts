@@ -82,6 +82,9 @@ export const ConfigSchema = z.object({
   TAPWATCH_INGEST_MAX_INFLIGHT: positiveInt.default(16),
   TAPWATCH_SQL_MAX_ROWS: positiveInt.default(10_000),
   TAPWATCH_SQL_TIMEOUT_S: positiveInt.default(10),
+  TAPWATCH_RETENTION_CONTENT_DAYS: z.coerce.number().int().nonnegative().default(30),
+  TAPWATCH_RETENTION_CALLS_DAYS: z.coerce.number().int().nonnegative().default(180),
+  TAPWATCH_RETENTION_HISTORY_DAYS: z.coerce.number().int().nonnegative().default(730),
   TAPWATCH_WS_MAX_CLIENTS: positiveInt.default(100),
   TAPWATCH_WS_MAX_CLIENTS_PER_TOKEN: positiveInt.default(10),
   TAPWATCH_TOKENS_FILE: optionalString,
@@ -143,6 +146,10 @@ export const SETTINGS_DOC: Readonly<Record<keyof z.infer<typeof ConfigSchema>, s
     'Most ingest bodies read at once (each up to TAPWATCH_MAX_BODY_BYTES in memory); one more gets 503 `TAPWATCH_INGEST_BUSY`, which taps retry.',
   TAPWATCH_SQL_MAX_ROWS: "Most rows /v1/sql returns (embedded engine; with a server, the read-only user's profile sets it).",
   TAPWATCH_SQL_TIMEOUT_S: "Longest a /v1/sql query may run (embedded engine; with a server, the read-only user's profile sets it).",
+  TAPWATCH_RETENTION_CONTENT_DAYS: 'Days the arguments and result previews of calls are kept (a column TTL; the call itself stays); 0: for ever.',
+  TAPWATCH_RETENTION_CALLS_DAYS: 'Days calls, sessions, server requests and gaps are kept (a table TTL); 0: for ever.',
+  TAPWATCH_RETENTION_HISTORY_DAYS:
+    'Days alerts and their state, dead letters, silences, the tool definition history and the record of purges are kept; 0: for ever.',
   TAPWATCH_WS_MAX_CLIENTS: 'Most open subscribers of the alert stream (WebSocket); one more is closed at once with code 1013 and a reason.',
   TAPWATCH_WS_MAX_CLIENTS_PER_TOKEN:
     "Most open alert-stream subscribers of one token; one more is closed with 1013. Admin tokens' subscribers count only against this, so other tokens filling TAPWATCH_WS_MAX_CLIENTS never lock the operator out.",

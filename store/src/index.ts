@@ -16,6 +16,10 @@ export type { CallFilter, CallView, ToolSummary, ToolVersion, TimelineEntry } fr
 export { StatsRepository } from './repositories/stats.js';
 export type { Stats, StatsFilter, StorageSummary } from './repositories/stats.js';
 export { DeadLetterRepository } from './repositories/dead-letters.js';
+export { PurgeRepository, subjectHash } from './repositories/purges.js';
+export type { PurgeRecord, PurgeSubject } from './repositories/purges.js';
+export { RETENTION, applyRetention, retentionStatements } from './retention.js';
+export type { RetentionDays } from './retention.js';
 export type { DeadLetter } from './repositories/dead-letters.js';
 export { BaselineRepository } from './repositories/baselines.js';
 export type { ToolDefinitionRow, KnownDefinition } from './repositories/baselines.js';

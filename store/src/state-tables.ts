@@ -1,6 +1,7 @@
 /**
  * Tables that hold state people change through the API (acknowledged and
- * resolved alerts, silences) and delivery records (webhook dead letters).
+ * resolved alerts, silences), delivery records (webhook dead letters) and the
+ * record of purges (repositories/purges.ts).
  * Created idempotently at every `migrate()`, after the event tables.
  *
  * State rows are never updated in place: each change inserts a new row with a
@@ -41,6 +42,15 @@ export const STATE_TABLES: readonly string[] = Object.freeze([
     last_status Int32,
     last_error String,
     payload String
+  ) ENGINE = MergeTree
+  ORDER BY (time, id)`,
+  `CREATE TABLE IF NOT EXISTS {db}.purges (
+    id String,
+    time DateTime64(3, 'UTC'),
+    subject LowCardinality(String),
+    subject_hash String,
+    by String,
+    rows String
   ) ENGINE = MergeTree
   ORDER BY (time, id)`,
 ]);

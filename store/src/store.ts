@@ -7,6 +7,8 @@
 import type { Connection, SqlReader } from './connection/connection.js';
 import { openConnections, type ConnectionOptions } from './connection/clickhouse.js';
 import { migrate } from './migrate.js';
+import { applyRetention, type RetentionDays } from './retention.js';
+import { PurgeRepository } from './repositories/purges.js';
 import { AlertRepository } from './repositories/alerts.js';
 import { BaselineRepository } from './repositories/baselines.js';
 import { DeadLetterRepository } from './repositories/dead-letters.js';
@@ -26,6 +28,8 @@ export interface Store {
   readonly stats: StatsRepository;
   readonly deadLetters: DeadLetterRepository;
   readonly baselines: BaselineRepository;
+  /** Erasure of one agent's, session's or server's data, and its record. */
+  readonly purges: PurgeRepository;
   /** User SQL under the database's read-only guard and limits. */
   readonly sql: UserSql;
   /** True when the database answers. */
@@ -33,18 +37,24 @@ export interface Store {
   close(): Promise<void>;
 }
 
-export type StoreOptions = Omit<ConnectionOptions, 'sqlMaxResultBytes'>;
+export type StoreOptions = Omit<ConnectionOptions, 'sqlMaxResultBytes'> & {
+  /** Retention set on the tables at every `migrate` (retention.ts); none: the tables are left as they are. */
+  retention?: RetentionDays | undefined;
+};
 
 /** Opens the store (a ClickHouse server with `url`, else the embedded engine under `dataDir`); throws a TapwatchError that says what to do when it cannot. */
 export async function openStore(options: StoreOptions): Promise<Store> {
   const { writer, reader } = await openConnections({ ...options, sqlMaxResultBytes: MAX_RESULT_BYTES });
-  return storeOn(writer, reader, options.sqlMaxRows);
+  return storeOn(writer, reader, options.sqlMaxRows, options.retention);
 }
 
 /** The store over two connections (tests of pure logic may pass fakes). */
-export function storeOn(writer: Connection, reader: SqlReader, sqlMaxRows: number): Store {
+export function storeOn(writer: Connection, reader: SqlReader, sqlMaxRows: number, retention?: RetentionDays): Store {
   return {
-    migrate: () => migrate(writer),
+    async migrate() {
+      await migrate(writer);
+      if (retention) await applyRetention(writer, retention);
+    },
     events: new EventRepository(writer),
     alerts: new AlertRepository(writer),
     silences: new SilenceRepository(writer),
@@ -52,6 +62,7 @@ export function storeOn(writer: Connection, reader: SqlReader, sqlMaxRows: numbe
     stats: new StatsRepository(writer),
     deadLetters: new DeadLetterRepository(writer),
     baselines: new BaselineRepository(writer),
+    purges: new PurgeRepository(writer),
     sql: new UserSql(reader, sqlMaxRows),
     async ping() {
       try {

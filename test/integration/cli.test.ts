@@ -174,7 +174,8 @@ test('tapwatch status shows health, rate, storage and alerts; exit 1 when unreac
   );
   assert.match(s.stdout, /^lag\s+\d+ events waiting/m);
   assert.match(s.stdout, /^rate\s+\d+ calls in the last minute/m);
-  assert.match(s.stdout, /^storage\s+\d+ rows, [\d.]+ (B|KiB|MiB) on disk \(.*tool_calls \d+/m);
+  // Disk use per table, for retention decisions.
+  assert.match(s.stdout, /^storage\s+\d+ rows, [\d.]+ (B|KiB|MiB) on disk \(.*tool_calls \d+ \([\d.]+ (B|KiB|MiB)\)/m);
   assert.match(s.stdout, /^stream\s+\d+ subscribers?, \d+ alerts sent, 0 dropped/m);
   assert.match(s.stdout, /^alerts\s+last hour: critical \d+, high [1-9]\d*, medium \d+, low \d+$/m);
   const json = JSON.parse((await cli(['status', '--json'])).stdout);

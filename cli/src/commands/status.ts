@@ -119,7 +119,7 @@ export async function statusCommand(argv: string[]): Promise<number> {
       const t = health.storage.tables;
       const parts = Object.entries(t)
         .filter(([name]) => !name.startsWith('.'))
-        .map(([name, v]) => `${name} ${v.rows}`);
+        .map(([name, v]) => `${name} ${v.rows} (${formatBytes(v.bytes)})`);
       lines.push(`storage    ${health.storage.rows} rows, ${formatBytes(health.storage.bytes)} on disk (${parts.join(', ')})`);
     }
     if (health.alertStream) {

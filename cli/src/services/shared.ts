@@ -28,6 +28,11 @@ export function openStore(config: Config): Promise<Store> {
     readonlyPassword: config.CLICKHOUSE_READONLY_PASSWORD,
     sqlMaxRows: config.TAPWATCH_SQL_MAX_ROWS,
     sqlTimeoutSeconds: config.TAPWATCH_SQL_TIMEOUT_S,
+    retention: {
+      content: config.TAPWATCH_RETENTION_CONTENT_DAYS,
+      calls: config.TAPWATCH_RETENTION_CALLS_DAYS,
+      history: config.TAPWATCH_RETENTION_HISTORY_DAYS,
+    },
   });
 }
 

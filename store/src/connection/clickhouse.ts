@@ -147,8 +147,8 @@ class ClickHouseConnection implements Connection {
     await wrapped(() => this.client.insert({ table: `${this.database}.${table}`, values: rows as Row[], format: 'JSONEachRow' }));
   }
 
-  async run(sql: string): Promise<void> {
-    await wrapped(() => this.client.command({ query: withDatabase(sql, this.database) }));
+  async run(sql: string, params?: Record<string, unknown>): Promise<void> {
+    await wrapped(() => this.client.command({ query: withDatabase(sql, this.database), ...(params ? { query_params: params } : {}) }));
   }
 
   async close(): Promise<void> {

@@ -30,8 +30,8 @@ export interface Connection {
   select<T = Row>(sql: string, params?: Record<string, unknown>, options?: { final?: boolean }): Promise<T[]>;
   /** Inserts rows (JSONEachRow) into one of tapwatch's tables. */
   insert(table: string, rows: readonly Row[]): Promise<void>;
-  /** Runs a statement without a result (DDL, INSERT … SELECT). */
-  run(sql: string): Promise<void>;
+  /** Runs a statement without a result (DDL, INSERT … SELECT, mutations); `params` fill `{name:Type}`. */
+  run(sql: string, params?: Record<string, unknown>): Promise<void>;
   close(): Promise<void>;
 }
 

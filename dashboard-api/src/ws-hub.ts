@@ -75,6 +75,12 @@ interface Subscriber {
   owner: string | undefined;
   filters: AlertFilters;
   alive: boolean;
+  /**
+   * Ids of the last alerts sent on this socket (at most RECENT_IDS): a live
+   * alert that a replay already sent (the alert feed catching up after a
+   * restart) is not sent twice.
+   */
+  recent: Set<string>;
   /** Set while a replay runs: live alerts wait here. */
   pending: Alert[] | undefined;
   /** Ids sent during the current replay, to skip them when the buffer drains. */
@@ -82,6 +88,7 @@ interface Subscriber {
 }
 
 const REPLAY_PAGE = 1000;
+const RECENT_IDS = 2000;
 
 export function attachAlertStream(server: Server, feed: AlertFeed, options: AlertStreamOptions = {}): AlertStream {
   const maxBuffered = options.maxBufferedBytes ?? 8 * 1024 * 1024;
@@ -125,7 +132,7 @@ export function attachAlertStream(server: Server, feed: AlertFeed, options: Aler
         ws.close(STREAM_CLOSE.FULL.code, STREAM_CLOSE.FULL.reason);
         return;
       }
-      const sub: Subscriber = { ws, owner: who?.id, filters, alive: true, pending: undefined, replayed: undefined };
+      const sub: Subscriber = { ws, owner: who?.id, filters, alive: true, recent: new Set(), pending: undefined, replayed: undefined };
       subscribers.set(ws, sub);
       if (who) perToken.set(who.id, held + 1);
       ws.on('pong', () => (sub.alive = true));
@@ -161,7 +168,7 @@ export function attachAlertStream(server: Server, feed: AlertFeed, options: Aler
 
   /** Sends one alert if it passes the subscriber's filters; closes a subscriber that cannot keep up. */
   function deliver(sub: Subscriber, alert: Alert, data?: string): void {
-    if (sub.ws.readyState !== WebSocket.OPEN || !matchesFilters(sub.filters, alert)) return;
+    if (sub.ws.readyState !== WebSocket.OPEN || !matchesFilters(sub.filters, alert) || sub.recent.has(alert.id)) return;
     if (sub.ws.bufferedAmount > maxBuffered) {
       log.warn('closing a slow alert-stream subscriber', { buffered: sub.ws.bufferedAmount });
       dropSlow(sub);
@@ -169,6 +176,8 @@ export function attachAlertStream(server: Server, feed: AlertFeed, options: Aler
     }
     sub.ws.send(data ?? JSON.stringify(alert));
     sent++;
+    sub.recent.add(alert.id);
+    if (sub.recent.size > RECENT_IDS) sub.recent.delete(sub.recent.values().next().value as string);
   }
 
   function onMessage(sub: Subscriber, data: RawData, isBinary: boolean): void {

@@ -196,6 +196,17 @@ CREATE TABLE IF NOT EXISTS tapwatch.webhook_deadletters_local ON CLUSTER 'tapwat
 
 CREATE TABLE IF NOT EXISTS tapwatch.webhook_deadletters ON CLUSTER 'tapwatch' AS tapwatch.webhook_deadletters_local ENGINE = Distributed('tapwatch', tapwatch, webhook_deadletters_local, cityHash64(id));
 
+CREATE TABLE IF NOT EXISTS tapwatch.purges_local ON CLUSTER 'tapwatch' (
+  id String,
+  time DateTime64(3, 'UTC'),
+  subject LowCardinality(String),
+  subject_hash String,
+  by String,
+  rows String
+) ENGINE = ReplicatedMergeTree('/clickhouse/tables/{shard}/tapwatch/purges_local', '{replica}') ORDER BY (time, id);
+
+CREATE TABLE IF NOT EXISTS tapwatch.purges ON CLUSTER 'tapwatch' AS tapwatch.purges_local ENGINE = Distributed('tapwatch', tapwatch, purges_local, cityHash64(id));
+
 CREATE OR REPLACE VIEW tapwatch.calls_per_hour ON CLUSTER 'tapwatch' AS
     SELECT toStartOfHour(time) AS hour, server, tool,
       count() AS calls,

@@ -179,15 +179,24 @@ test('the HTTP proxy, 20,000 levels deep: byte-exact bodies, every call stored c
         ['send', 'ok', false],
       ],
     );
-    await waitFor('the secret alerted through the proxy', async () => {
-      const r = await rows(tw.url, "SELECT 1 FROM alerts WHERE server = 'hostile-http' AND detector = 'content.secret'", localToken());
-      return r.length > 0;
+    await waitFor('the injection and the secret alerted through the proxy', async () => {
+      const r = await rows(tw.url, "SELECT detector, tool FROM alerts WHERE server = 'hostile-http'", localToken());
+      const found = r.map((x) => `${x.detector} ${x.tool}`);
+      return found.includes('content.secret send') && found.includes('content.injection_phrase fetch_page');
     });
   } finally {
     await proxy.stop();
     await upstream.stop();
   }
 });
+
+/** Results a client would accept: arbitrary JSON, values nested far past the limit, odd strings. */
+const hostileResult = fc.oneof(
+  fc.jsonValue({ maxDepth: 6 }).map((v) => JSON.stringify({ content: [], structuredContent: v })),
+  fc.integer({ min: 65, max: 30_000 }).map((n) => `{"content":[],"_meta":${deep(n)}}`),
+  fc.integer({ min: 65, max: 5_000 }).map((n) => `{"content":[{"type":"text","text":"x"}],"structuredContent":${'['.repeat(n)}${']'.repeat(n)}}`),
+  fc.string({ unit: 'binary', maxLength: 200 }).map((s) => JSON.stringify({ content: [{ type: 'text', text: s + '"]}\\' }] })),
+);
 
 test('fuzz: arbitrary results, deep and odd ones among them, are relayed byte-exact and each call is stored', async () => {
   const session = `fuzz-${randomUUID()}`;
@@ -203,14 +212,8 @@ test('fuzz: arbitrary results, deep and odd ones among them, are relayed byte-ex
   });
   expected += respondTo(init)! + '\n';
   await tap.send(init, Buffer.byteLength(expected));
-  const hostileText = fc.oneof(
-    fc.jsonValue({ maxDepth: 6 }).map((v) => JSON.stringify({ content: [], structuredContent: v })),
-    fc.integer({ min: 65, max: 30_000 }).map((n) => `{"content":[],"_meta":${deep(n)}}`),
-    fc.integer({ min: 65, max: 5_000 }).map((n) => `{"content":[{"type":"text","text":"x"}],"structuredContent":${'['.repeat(n)}${']'.repeat(n)}}`),
-    fc.string({ unit: 'binary', maxLength: 200 }).map((s) => JSON.stringify({ content: [{ type: 'text', text: s + '"]}\\' }] })),
-  );
   const count = 60;
-  const samples = fc.sample(hostileText, { numRuns: count, seed: 20261204 });
+  const samples = fc.sample(hostileResult, { numRuns: count, seed: 20261204 });
   for (const result of samples) {
     const line = JSON.stringify({ jsonrpc: '2.0', id: ++id, method: 'tools/call', params: { name: 'replay', arguments: { result } } });
     expected += respondTo(line)! + '\n';
@@ -225,4 +228,54 @@ test('fuzz: arbitrary results, deep and odd ones among them, are relayed byte-ex
     'every call stored as answered',
   );
   assert.ok(calls.filter((c) => c.cut.length > 0).length > 0, 'the deep ones are flagged');
+});
+
+test('fuzz through the HTTP proxy: the same kinds of results, byte-exact bodies, each call stored', async () => {
+  const upstream = await startRawUpstream((req, res) => {
+    const parts: Buffer[] = [];
+    req.on('data', (c: Buffer) => parts.push(c));
+    req.on('end', () => {
+      const answer = respondTo(Buffer.concat(parts).toString('utf8'));
+      if (answer === undefined) res.writeHead(202).end();
+      else res.writeHead(200, { 'content-type': 'application/json', 'mcp-session-id': 'fuzz-http' }).end(answer);
+    });
+  });
+  const proxy = await startProxy(upstream.url, ['--sink', tw.url, '--name', 'hostile-fuzz-http']);
+  try {
+    const post = async (line: string) => {
+      const res = await fetch(`${proxy.url}/mcp`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-session-id': 'fuzz-http' },
+        body: line,
+      });
+      return Buffer.from(await res.arrayBuffer());
+    };
+    await post(
+      JSON.stringify({
+        jsonrpc: '2.0',
+        id: 0,
+        method: 'initialize',
+        params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'fuzz' } },
+      }),
+    );
+    const count = 40;
+    let id = 0;
+    for (const result of fc.sample(hostileResult, { numRuns: count, seed: 4122026 })) {
+      const line = JSON.stringify({ jsonrpc: '2.0', id: ++id, method: 'tools/call', params: { name: 'replay', arguments: { result } } });
+      assert.ok((await post(line)).equals(Buffer.from(respondTo(line)!)), `body ${id} relayed byte for byte`);
+    }
+    const calls = await waitFor(`${count} proxied calls stored`, async () => {
+      const r = await rows(tw.url, "SELECT status, cut FROM tool_calls WHERE server = 'hostile-fuzz-http'", localToken());
+      return r.length >= count ? r : undefined;
+    });
+    assert.equal(calls.length, count);
+    assert.ok(calls.every((c) => c.status === 'ok'));
+    assert.ok(
+      calls.some((c) => c.cut.length > 0),
+      'the deep ones are flagged',
+    );
+  } finally {
+    await proxy.stop();
+    await upstream.stop();
+  }
 });

@@ -356,6 +356,13 @@ function directiveTargets(sentence: string, ctx: Ctx, firm: boolean): string[] {
     const called = m[1] !== undefined && /^(?:call|invoke|trigger)/i.test(m[0]);
     const toolWord = Boolean(m[3] ?? m[6]);
     if (!name || NOT_A_TOOL.has(name.toLowerCase()) || ctx.own.has(name) || ctx.params.has(name)) continue;
+    // A quoted name runs to its closing quote: "call 'Resolve Library ID' tool" names a sibling by its title.
+    const quote = m[1] ?? m[4];
+    if (quote) {
+      const open = (m.index ?? 0) + m[0].indexOf(quote) + 1;
+      const close = sentence.indexOf(quote, open);
+      if (close > open && ownLower(ctx).has(sentence.slice(open, close).toLowerCase())) continue;
+    }
     if (isSpecificName(name) || called || toolWord) out.push(`tool ${name}`);
   }
   out.push(...directedDestinations(sentence));
@@ -368,11 +375,44 @@ function directiveTargets(sentence: string, ctx: Ctx, firm: boolean): string[] {
   if (CREDENTIAL_QUANTIFIED.test(sentence)) out.push('credentials');
   for (const m of sentence.matchAll(OTHER_SERVER)) {
     const named = (m[1] ?? m[2] ?? '').toLowerCase();
-    if (named && (named === ctx.server.toLowerCase() || NOT_A_TOOL.has(named) || named === 'mcp')) continue;
+    if (named && (named === ctx.server.toLowerCase() || NOT_A_TOOL.has(named) || named === 'mcp' || SERVER_KIND.has(named))) continue;
     out.push(m[0]);
   }
   return out;
 }
+
+/** "an external server", "the remote server": a kind of server, not another MCP server named. */
+const SERVER_KIND = new Set([
+  'external',
+  'remote',
+  'local',
+  'same',
+  'separate',
+  'different',
+  'upstream',
+  'target',
+  'source',
+  'own',
+  'public',
+  'private',
+  'web',
+  'http',
+  'api',
+]);
+
+const ownLowerCache = new WeakMap<Ctx, Set<string>>();
+/** The server's own tool names and titles, lower-cased. */
+function ownLower(ctx: Ctx): Set<string> {
+  let set = ownLowerCache.get(ctx);
+  if (!set) {
+    set = new Set([...ctx.own].map((n) => n.toLowerCase()));
+    ownLowerCache.set(ctx, set);
+  }
+  return set;
+}
+
+/** A verb that states what something is or does, before the object: the sentence describes, it does not name a value. */
+const STATING_VERB = /\b(?:is|are|was|were|share|shares|has|have|holds?|contains?|keeps?|stores?|uses?|gets?|becomes?|means?|refers? to)\b/i;
 
 function isSideChannelName(param: string): boolean {
   const words = nameWords(param);
@@ -389,16 +429,26 @@ function checkSideChannels(def: ToolDefinition, sites: TextSite[], ctx: Ctx, des
   const sentences = splitSentences(description);
   for (const param of ctx.params) {
     if (!isSideChannelName(param)) continue;
-    const asks: { where: string; text: string }[] = [];
-    for (const s of sites) if (s.param === param && s.kind === 'description') asks.push({ where: s.where, text: normalizeText(s.text) });
+    const asks: { where: string; text: string; own: boolean }[] = [];
+    for (const s of sites) if (s.param === param && s.kind === 'description') asks.push({ where: s.where, text: normalizeText(s.text), own: true });
     const named = new RegExp(`(?:^|[^\\w])['"]?${escapeRegExp(param)}['"]?(?:$|[^\\w])`, 'i');
-    for (const s of sentences) if (named.test(s.text)) asks.push({ where: 'description', text: s.text });
+    for (const s of sentences) if (named.test(s.text)) asks.push({ where: 'description', text: s.text, own: false });
+    // It must ask. A request asks anywhere; in the parameter's own description a noun phrase naming
+    // the value asks too ("The full chat history"), a clause saying what things do does not ("tabs
+    // in one context share cookies").
+    let found = false;
     for (const a of asks) {
-      const m = unrelatedAsk(a.text, ctx);
-      if (m) {
-        add('side_channel_parameter', a.where, a.text, m.index, m.index + m[0].length);
+      for (const sentence of splitSentences(a.text)) {
+        const m = unrelatedAsk(sentence.text, ctx);
+        if (!m) continue;
+        const request = isDirective(sentence.text) || REQUEST_NON_MODAL.test(sentence.text);
+        const definesValue = a.own && !STATING_VERB.test(sentence.text.slice(0, m.index));
+        if (!request && !definesValue) continue;
+        add('side_channel_parameter', a.where, a.text, sentence.start + m.index, sentence.start + m.index + m[0].length);
+        found = true;
         break;
       }
+      if (found) break;
     }
   }
 }
@@ -445,10 +495,17 @@ export function createPoisoningState(maxAlerted = 200_000, maxVerdicts = 20_000)
   return { alerted: new BoundedMap(maxAlerted), verdicts: new BoundedMap(maxVerdicts) };
 }
 
+/** A definition's human titles (`title`, `annotations.title`). */
+function titlesOf(def: ToolDefinition): string[] {
+  const annotated = (def.annotations as { title?: unknown } | undefined)?.title;
+  return [def.title, annotated].filter((t): t is string => typeof t === 'string' && t.length > 0 && t.length <= 200);
+}
+
 /** Judges every tool of one `tools/list` result. Mutates `state`. */
 export function detectPoisoning(state: PoisoningState, event: ToolsListEvent): Finding[] {
   const findings: Finding[] = [];
-  const names = event.tools.map((t) => t.name);
+  // Siblings by name and by title: "call the 'Resolve Library ID' tool first" names a sibling.
+  const names = event.tools.flatMap((t) => [t.name, ...titlesOf(t)]);
   const siblingsKey = shortHash(names.join('\u0000'));
   for (const def of event.tools) {
     const hash = definitionHash(def);

@@ -12,12 +12,18 @@
  *     tool name: quoted, next to "tool"/"function", or with their server
  *     named.
  * (b) The same tool name advertised by two servers (also when only case,
- *     separators or look-alike letters differ): `medium` when the name is
- *     specific, `low` when it is one generic word (`search`, `echo`) or when
- *     the definitions are identical (two instances of one server), `high` when
- *     combined with (a) or spelled with look-alike letters. Raised when the
+ *     separators or look-alike letters differ). Alone it is normal (GitHub and
+ *     Sentry both have `search_issues`, every database server `list_tables`):
+ *     `low`. It rises only with evidence of steering: `high` when combined
+ *     with (a) or spelled with look-alike letters, `medium` when the colliding
+ *     tool appears mid-session (a server that listed its tools already in this
+ *     session lists a new one named like another server's). Raised when the
  *     (server, tool) pair is first seen: a server re-listing its own tools is
  *     never a collision, and the first server seen keeps the name.
+ *
+ * A definition's own parameter names and enumerated values are its own
+ * vocabulary: a description that names its `search` parameter, or its
+ * `method: 'add'`, does not name another server's `search` or `add`.
  *
  * State is bounded: server → tool names (capped), tool name → advertising
  * servers (capped), and the alerts already raised. (a) alerts once per
@@ -29,6 +35,7 @@ import { BoundedMap, type Finding } from './types.js';
 import { defineDetector } from './detector.js';
 import { pinnedDefinitions } from './store-reader.js';
 import {
+  DEFINITE_BEFORE,
   DISPARAGE,
   NOT_A_SERVER,
   OTHER_REF,
@@ -87,6 +94,8 @@ export interface ShadowingState {
   names: BoundedMap<string, Advertiser[]>;
   /** Alerts already raised. */
   alerted: BoundedMap<string, true>;
+  /** server → the session of its last `tools/list`, to tell a tool that appears mid-session. */
+  listedIn: BoundedMap<string, string>;
 }
 
 export function createShadowingState(limits: Partial<ShadowingLimits> = {}): ShadowingState {
@@ -97,6 +106,7 @@ export function createShadowingState(limits: Partial<ShadowingLimits> = {}): Sha
     serverNames: new BoundedMap(l.maxServers),
     names: new BoundedMap(l.maxNames),
     alerted: new BoundedMap(l.maxAlerted),
+    listedIn: new BoundedMap(l.maxServers),
   };
 }
 
@@ -162,7 +172,8 @@ interface Steering {
  * What a tool's prose says about other servers and their tools. `known` is
  * the state before this listing; `own` the names of this server's tools.
  */
-function steering(def: ToolDefinition, server: string, own: Set<string>, state: ShadowingState): Steering {
+function steering(def: ToolDefinition, server: string, ownTools: Set<string>, state: ShadowingState): Steering {
+  const own = new Set([...ownTools, ...parameterNames(def)]);
   const references: Reference[] = [];
   const claims: Claim[] = [];
   let severity: Severity | undefined;
@@ -174,7 +185,7 @@ function steering(def: ToolDefinition, server: string, own: Set<string>, state: 
     const text = normalizeText(site.text);
     for (const s of splitSentences(text)) {
       const sentence = s.text;
-      const refs = referencesIn(sentence, server, own, state);
+      const refs = referencesIn(sentence, server, own, state, site.param !== undefined);
       const named = refs.filter((r) => r.kind === 'tool' || r.kind === 'server');
       const cut = (): string => excerpt(text, s.start, s.start + sentence.length);
       const directive = isDirective(sentence) || STEER.test(sentence);
@@ -206,7 +217,8 @@ function steering(def: ToolDefinition, server: string, own: Set<string>, state: 
   return { references, claims, severity };
 }
 
-function referencesIn(sentence: string, server: string, own: Set<string>, state: ShadowingState): Omit<Reference, 'where' | 'excerpt'>[] {
+/** `inParameter`: the sentence documents one of the tool's parameters, where a quoted word is most likely one of its values. */
+function referencesIn(sentence: string, server: string, own: Set<string>, state: ShadowingState, inParameter = false): Omit<Reference, 'where' | 'excerpt'>[] {
   const out: Omit<Reference, 'where' | 'excerpt'>[] = [];
   const seen = new Set<string>();
   const push = (r: Omit<Reference, 'where' | 'excerpt'>): void => {
@@ -238,10 +250,14 @@ function referencesIn(sentence: string, server: string, own: Set<string>, state:
     if (advertisers.length === 0) continue;
     const before = sentence.slice(Math.max(0, index - 12), index);
     const after = sentence.slice(index + token.length, index + token.length + 12);
-    const quoted = /['"]$/.test(before) && /^['"]/.test(after);
-    const usedAsTool = quoted || TOOL_WORD_AFTER.test(after) || TOOL_WORD_BEFORE.test(before);
+    const quoted = /['"`]$/.test(before) && /^['"`]/.test(after);
+    const wordLike = !isSpecificName(token) || /^[a-z]+(?:-[a-z]+)+$/.test(token);
+    // In a parameter's documentation a quoted word is a value ("use `add` with replace_parent").
+    const quotedName = quoted && !(inParameter && wordLike);
+    const usedAsTool = quotedName || TOOL_WORD_BEFORE.test(before) || (TOOL_WORD_AFTER.test(after) && DEFINITE_BEFORE.test(before));
     const serverNamed = advertisers.some((a) => serversNamed.has(a.server.toLowerCase()) || mentionsElsewhere(sentence, a.server, index));
-    if (!isSpecificName(token) && !usedAsTool && !serverNamed) continue;
+    // A word (`query`) or a lower-case compound (`citation-graph`) reads as prose unless it is used as a tool name.
+    if (wordLike && !usedAsTool && !serverNamed) continue;
     push({ kind: 'tool', name: token, server: advertisers[0]!.server });
   }
   if (OTHER_REF.test(sentence)) push({ kind: 'others', name: OTHER_REF.exec(sentence)![0] });
@@ -256,6 +272,22 @@ function mentionsElsewhere(sentence: string, name: string, skip: number): boolea
 }
 
 // ---------------------------------------------------------------------------
+
+/** A definition's own vocabulary: its top-level parameter names and the string values they enumerate (`method: 'add' | 'remove'`). */
+function parameterNames(def: ToolDefinition): string[] {
+  const schema = def.inputSchema as { properties?: unknown } | undefined;
+  const props = schema && typeof schema === 'object' ? schema.properties : undefined;
+  if (!props || typeof props !== 'object') return [];
+  const out: string[] = [];
+  for (const [name, p] of Object.entries(props as Record<string, unknown>).slice(0, 200)) {
+    out.push(name);
+    const spec = p as { enum?: unknown; items?: { enum?: unknown } } | null;
+    for (const values of [spec?.enum, spec?.items?.enum]) {
+      if (Array.isArray(values)) for (const v of values.slice(0, 50)) if (typeof v === 'string') out.push(v);
+    }
+  }
+  return out;
+}
 
 function textKey(def: ToolDefinition): string {
   return shortHash(
@@ -278,6 +310,8 @@ export function detectShadowing(state: ShadowingState, event: ToolsListEvent): F
   const known = state.servers.get(server);
   const findings: Finding[] = [];
   const perTool = event.tools.map((def) => ({ def, steer: steering(def, server, own, state) }));
+  // This server listed its tools before in this very session: a new name now appeared mid-session.
+  const midSession = known !== undefined && state.listedIn.get(server) === event.session;
   const serverSteers = perTool.some((t) => t.steer.claims.some((c) => c.rule !== 'directive'));
   /** Collisions without steering, gathered per other server: one finding per pair, not one per tool. */
   const plain = new Map<string, { tools: string[]; severity: Severity; sameDescription: boolean; variants: boolean }>();
@@ -295,9 +329,10 @@ export function detectShadowing(state: ShadowingState, event: ToolsListEvent): F
       const mentionsThem = steer.references.some((r) => others.some((a) => a.server === (r.server ?? r.name)));
       const generic = !isSpecificName(def.name);
       if (spoofed || steer.severity || serverSteers || mentionsThem) collisionSeverity = 'high';
-      // Two instances of one server, a generic word, or only case/separators differing (`getTinyImage` / `get-tiny-image`).
-      else if (sameDescription || generic || !exact) collisionSeverity = 'low';
-      else collisionSeverity = 'medium';
+      // Appeared mid-session under another server's specific name (two instances of one server excepted).
+      else if (midSession && exact && !generic && !sameDescription) collisionSeverity = 'medium';
+      // A name collision alone: servers of one domain share names.
+      else collisionSeverity = 'low';
       collision = { with: others.map((a) => ({ server: a.server, tool: a.tool })), spoofed, sameDescription, generic };
       if (fresh && !steer.severity && collisionSeverity !== 'high') {
         for (const a of others) {
@@ -370,6 +405,7 @@ export function detectShadowing(state: ShadowingState, event: ToolsListEvent): F
   }
 
   for (const def of event.tools) register(state, server, def.name, def.description ?? '');
+  state.listedIn.set(server, event.session);
   return findings;
 }
 

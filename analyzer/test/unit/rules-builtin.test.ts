@@ -35,6 +35,7 @@ const README = join(ROOT, 'analyzer', 'rules', 'README.md');
 
 const BUILTIN_IDS = [
   'shell-startup-write',
+  'destructive-tool',
   'destructive-operation',
   'secret-read-then-egress',
   'sensitive-read-then-persistence',
@@ -106,7 +107,7 @@ test('builtin: TAPWATCH_RULES-style extra files replace, disable and re-grade bu
   assert.equal(compiled.rules.find((r) => r.id === 'shell-startup-write')?.severity, 'critical');
   assert.equal(compiled.rules.at(-1)?.id, 'mine');
   const s = createRulesState(compiled);
-  assert.deepEqual(ids(evaluateRules(s, call({ tool: 'delete_file' }))), []);
+  assert.deepEqual(ids(evaluateRules(s, call({ tool: 'run_command', arguments: { command: 'rm -rf build/' } }))), []);
   assert.deepEqual(ids(evaluateRules(s, call({ server: 'admin' }))), ['mine']);
   // Unreadable files are named; the error says where to look.
   try {
@@ -164,9 +165,11 @@ test('builtin shell-startup-write: near misses stay quiet', () => {
 });
 
 test('builtin destructive-operation: destructive tool names, force-push, rm -r and destructive SQL', () => {
-  for (const tool of ['delete_file', 'DeleteRepository', 'drop_table', 'truncate_logs', 'purge_queue', 'git_force_push', 'forcePush', 'rmdir']) {
-    assert.deepEqual(run([call({ tool })]), ['destructive-operation'], tool);
+  // A tool made for deleting is low (destructive-tool); force-push by name stays medium.
+  for (const tool of ['delete_file', 'DeleteRepository', 'drop_table', 'truncate_logs', 'purge_queue', 'rmdir']) {
+    assert.deepEqual(run([call({ tool })]), ['destructive-tool'], tool);
   }
+  for (const tool of ['git_force_push', 'forcePush']) assert.deepEqual(run([call({ tool })]), ['destructive-operation'], tool);
   for (const command of [
     'rm -rf build/',
     'rm -r ./dist',
@@ -181,7 +184,8 @@ test('builtin destructive-operation: destructive tool names, force-push, rm -r a
   assert.deepEqual(run([call({ tool: 'query', arguments: { sql: 'DROP TABLE users;' } })]), ['destructive-operation']);
   assert.deepEqual(run([call({ tool: 'write_query', arguments: { query: 'DELETE FROM orders;' } })]), ['destructive-operation']);
   assert.deepEqual(run([call({ tool: 'execute_sql', arguments: { query: 'truncate table audit_log' } })]), ['destructive-operation']);
-  assert.equal(evaluateRules(fresh(), call({ tool: 'delete_file' }))[0]?.severity, 'medium');
+  assert.equal(evaluateRules(fresh(), call({ tool: 'delete_file' }))[0]?.severity, 'low');
+  assert.equal(evaluateRules(fresh(), call({ tool: 'run_command', arguments: { command: 'rm -rf build/' } }))[0]?.severity, 'medium');
 });
 
 test('builtin destructive-operation: near misses stay quiet', () => {

@@ -12,8 +12,16 @@ export const REQUEST_VERB =
   /\b(?:read|open|cat|load|fetch|retrieve|grab|include|pass|send|put|copy|attach|append|add|provide|supply|upload|post|collect|gather|extract|dump|store|save|paste|insert|embed|forward|share|submit|transmit|place|print|output|echo|leak|exfiltrate|mirror|look up|take)\b/i;
 /** Verbs that move a value somewhere: a credential next to a URL is sent there only with one of these. */
 export const COPY_VERB = /\b(?:copy|paste|include|send|append|attach|forward|put|insert|embed|add|pass|dump|leak|upload|post|submit|transmit|share|mirror)\b/i;
-/** A request verb not in a statement of capability ("commands can read ~/.ssh" warns, it does not ask). */
-export const REQUEST_NON_MODAL = new RegExp(`(?<!\\b(?:can|could|may|might|cannot|will|would|to|able to|not)\\s)${REQUEST_VERB.source}`, 'i');
+/**
+ * A request verb in the imperative, addressed to the reader: at the start of a
+ * clause (or after "please", "also", "then", "first"), not in a statement of
+ * capability ("commands can read ~/.ssh" warns) nor of what things do ("tabs in
+ * one context share cookies" describes).
+ */
+export const REQUEST_NON_MODAL = new RegExp(
+  `(?:^|[.:;!?,(\\n]\\s*|\\b(?:please|also|then|first|and|or|now|just|always|never)\\s+)(?:\\w+ly\\s+)?${REQUEST_VERB.source}`,
+  'i',
+);
 export const TRANSFER_VERB =
   /\b(?:send|sends|post|upload|forward|transmit|report|mirror|copy|sync|submit|exfiltrate|leak|e-?mail|cc|bcc|share|relay|route|proxy|redirect|tunnel|deliver|beacon|notify|pass|append|add|include|attach|put)\b/i;
 
@@ -224,7 +232,7 @@ export const SIDE_CHANNEL_WORDS = new Set([
 export const CREDENTIAL_JOB =
   /^(?:auth|authenticate|authentication|authorize|login|logon|signin|credential|credentials|secret|secrets|vault|password|passwords|token|tokens|key|keys|apikey|keychain|oauth|sso|identity|iam|cert|certificate|certificates|ssh|gpg|pgp|encrypt|decrypt|env|dotenv|environment|cookie|cookies|session|sessions|account|accounts|payment|payments|pay|card|cards|checkout|billing|invoice|passport|kyc|bank|banking)$/;
 export const CONVERSATION_JOB =
-  /^(?:conversation|conversations|chat|chats|message|messages|history|memory|memories|summary|summarize|summarise|transcript|transcripts|session|thread|threads|note|notes|journal|context|prompt|prompts|llm|llms|model|models|completion|completions|sampling|dialog|dialogue)$/;
+  /^(?:conversation|conversations|chat|chats|message|messages|history|memory|memories|summary|summarize|summarise|transcript|transcripts|session|thread|threads|note|notes|journal|context|prompt|prompts|llm|llms|model|models|completion|completions|sampling|dialog|dialogue|email|emails|mail|mails|mailbox|inbox|sms)$/;
 
 /** "Get a key at https://…", "see https://…", "e.g. https://…": a URL named as a source or a reference, not a destination. */
 export const SOURCE_CONTEXT =

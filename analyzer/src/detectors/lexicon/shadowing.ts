@@ -21,7 +21,7 @@ export const STEER =
 export const OTHER_REF =
   /\b(?:any|every|all|another|other|the other)\s+(?:other\s+)?(?:mcp\s+)?(?:servers?|tools?|integrations?|connectors?|plugins?)\b|\b(?:the\s+)?(?:original|built-?in|default|standard|native|official|regular|usual)\s+(?:[\w-]+\s+)?(?:tool|server|implementation|integration|one)s?\b/i;
 /** "the X server", "X server's": a server named in prose, maybe not yet seen. */
-export const SERVER_PHRASE = /\b([\w.-]+)(?:'s)?\s+(?:mcp\s+)?server(?:'s)?\b|\bserver\s+["']([\w.-]+)["']/gi;
+export const SERVER_PHRASE = /\b([\w.-]+)(?:'s)?\s+(?:mcp\s+)?server(?:'s)?\b(?!-)|\bserver\s+["']([\w.-]+)["']/gi;
 export const NOT_A_SERVER = new Set([
   'this',
   'that',
@@ -80,5 +80,7 @@ export const NOT_A_SERVER = new Set([
 export const SERVER_WORD_AFTER = /^(?:'s)?\s+(?:mcp\s+)?(?:server|servers|integration|connector|plugin|extension|tools|mcp)\b/i;
 export const TOOL_WORD_AFTER = /^\s*(?:tool|function|command|action|endpoint|method)\b|^\(\)/i;
 export const TOOL_WORD_BEFORE = /\b(?:tool|function|command)\s+$/i;
+/** "the fetch tool" names a tool; "a query tool", "the appropriate query tool" name a kind of tool. */
+export const DEFINITE_BEFORE = /\b(?:the|your|its|their|this|that)\s+$/i;
 /** A sentence about what happens every time, for steering that names others only vaguely ("whenever any other tool …"). */
 export const RECURRING = /\b(?:whenever|every time|each time|always|when)\b/i;

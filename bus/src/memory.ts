@@ -31,6 +31,8 @@ interface QueuedRecord extends EventRecord {
 
 export class MemoryEventBus implements EventPublisher, EventSource {
   private queue: QueuedRecord[] = [];
+  /** Events whose append to the log is in flight: they count against `maxQueued` already. */
+  private reserved = 0;
   /** Since when appends fail for a full disk, and how many events were refused meanwhile. */
   private full: { since: string; refused: number; message: string } | undefined;
   private wake: (() => void) | undefined;
@@ -63,22 +65,25 @@ export class MemoryEventBus implements EventPublisher, EventSource {
 
   async publish(events: TapEvent[]): Promise<void> {
     if (this.stopping) throw new TapwatchError('TAPWATCH_SHUTTING_DOWN', 'tapwatch is shutting down; retry later', { retriable: true, httpStatus: 503 });
-    if (this.queue.length + events.length > this.maxQueued) {
+    if (this.queue.length + this.reserved + events.length > this.maxQueued) {
       throw new TapwatchError('TAPWATCH_BACKPRESSURE', 'the analyzer is behind; retry later', { retriable: true, httpStatus: 503 });
     }
     const records: QueuedRecord[] = events.map(eventRecord);
     const wal = this.options.wal;
     if (wal) {
       let end: WalPosition;
+      this.reserved += events.length;
       try {
         end = await wal.append(records.map((r) => r.value));
       } catch (err) {
+        this.reserved -= events.length;
         if (err instanceof TapwatchError && err.code === 'TAPWATCH_DISK_FULL') {
           this.full ??= { since: new Date().toISOString(), refused: 0, message: err.message };
           this.full.refused += events.length;
         }
         throw err;
       }
+      this.reserved -= events.length;
       // Where each record ends: the append wrote them back to back, the last ending at `end`.
       let offset = end.offset;
       for (let i = records.length - 1; i >= 0; i--) {

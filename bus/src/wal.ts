@@ -50,6 +50,19 @@ function segmentName(n: number): string {
   return `${String(n).padStart(12, '0')}.wal`;
 }
 
+/** fsync of a directory, so the names created in it persist (Linux; a no-op where directories cannot be opened). */
+async function syncDirectory(dir: string): Promise<void> {
+  let fh: FileHandle | undefined;
+  try {
+    fh = await open(dir, 'r');
+    await fh.sync();
+  } catch {
+    // Not supported here (e.g. Windows): the file's own sync is all there is.
+  } finally {
+    await fh?.close().catch(() => undefined);
+  }
+}
+
 /** ENOSPC and EDQUOT: the disk (or the user's quota) is full. */
 export function isDiskFull(err: unknown): boolean {
   const code = (err as { code?: unknown } | undefined)?.code;
@@ -171,6 +184,8 @@ export class WriteAheadLog {
   private async startSegment(): Promise<void> {
     this.fh = await open(join(this.dir, segmentName(this.segment)), 'a+', 0o600);
     this.size = (await this.fh.stat()).size;
+    // The new segment's name must survive a power loss too, or its synced records would.
+    await syncDirectory(this.dir);
   }
 
   private async segments(): Promise<number[]> {
@@ -193,11 +208,14 @@ export class WriteAheadLog {
   }
 
   private async writeMark(mark: WalPosition): Promise<void> {
-    const tmp = join(this.dir, 'committed.tmp');
-    await writeFile(tmp, `${mark.segment} ${mark.offset}\n`, { mode: 0o600 });
-    await rename(tmp, join(this.dir, 'committed'));
+    // Segments wholly before the mark are stored: removing them first is safe (a crash before the
+    // mark is written replays from an older mark over segments that are no longer there, which were
+    // stored), and on a full disk it frees the space the mark itself needs.
     for (const n of await this.segments()) {
       if (n < mark.segment) await rm(join(this.dir, segmentName(n)), { force: true });
     }
+    const tmp = join(this.dir, 'committed.tmp');
+    await writeFile(tmp, `${mark.segment} ${mark.offset}\n`, { mode: 0o600 });
+    await rename(tmp, join(this.dir, 'committed'));
   }
 }

@@ -109,6 +109,17 @@ test('tapwatch purge --agent erases the agent everywhere, keeps the others, and 
   await waitFor('both agents stored, with their alerts', async () => (await count(gone)).alerts > 0 && (await count(kept)).alerts > 0);
   const before = await count(kept);
 
+  // A silence naming the agent is data about it too.
+  const silence = await fetch(`${tw.url}/v1/silences`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...authHeader() },
+    body: JSON.stringify({ agent: gone, durationMinutes: 60, reason: 'noisy laptop' }),
+  });
+  assert.equal(silence.status, 201);
+  const silencedAgents = async () =>
+    ((await (await fetch(`${tw.url}/v1/silences`, { headers: authHeader() })).json()) as { items: { agent: string }[] }).items.map((x) => x.agent);
+  assert.ok((await silencedAgents()).includes(gone));
+
   const dry = await cli(tw, ['purge', '--agent', gone]);
   assert.equal(dry.code, 1);
   assert.match(dry.stdout, /run again with --yes/);
@@ -118,6 +129,7 @@ test('tapwatch purge --agent erases the agent everywhere, keeps the others, and 
   assert.equal(done.code, 0, done.stderr);
   assert.match(done.stdout, /^erased agent agent-gone-\w+: .*tool_calls 2.*alerts \d+/);
   assert.deepEqual(await count(gone), { calls: 0, sessions: 0, alerts: 0 });
+  assert.ok(!(await silencedAgents()).includes(gone), 'its silence is erased too');
   assert.deepEqual(await count(kept), before);
 
   const list = await cli(tw, ['purge', '--list', '--json']);

@@ -101,3 +101,18 @@ test('the bus with a log: accepted events survive a crash until the analyzer has
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('appends in flight count against the queue bound: concurrent publishes cannot overshoot it', async () => {
+  const dir = dirOf();
+  try {
+    const bus = new MemoryEventBus({ maxBatch: 100, maxQueued: 20, wal: new WriteAheadLog(dir) });
+    await bus.recover();
+    const results = await Promise.allSettled(Array.from({ length: 10 }, (_, i) => bus.publish([event(3 * i), event(3 * i + 1), event(3 * i + 2)])));
+    const accepted = results.filter((r) => r.status === 'fulfilled').length;
+    assert.equal(accepted, 6, '6 × 3 events fit under 20');
+    assert.equal(bus.depth, 18);
+    await bus.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

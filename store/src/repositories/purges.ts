@@ -2,7 +2,8 @@
  * Erasure of one subject's data, for privacy requests: everything stored
  * about an agent, a session or a server (calls, sessions, server requests,
  * gaps, tool definitions, alerts with their state and dead letters) is
- * deleted, synchronously, and the purge itself is recorded in `purges`:
+ * deleted, synchronously (silences that name the agent or server too), and
+ * the purge itself is recorded in `purges`:
  * when, by whom, what kind of subject, how many rows per table. The record
  * keeps a SHA-256 of the subject, never the subject itself, so that keeping
  * the proof of erasure does not keep the identifier.
@@ -49,6 +50,11 @@ export class PurgeRepository {
     for (const table of SUBJECT_TABLES) {
       rows[table] = await this.count(`SELECT count() AS n FROM {db}.${table} WHERE ${subject} = {v:String}`, params);
       await this.delete(table, `${subject} = {v:String}`, params);
+    }
+    if (subject !== 'session') {
+      // A silence names its agent or server too (sessions are not silenced).
+      rows.silences = await this.count(`SELECT count() AS n FROM {db}.silences WHERE ${subject} = {v:String}`, params);
+      await this.delete('silences', `${subject} = {v:String}`, params);
     }
     const record: PurgeRecord = { id: randomUUID(), time: new Date().toISOString(), subject, subjectHash: subjectHash(value), by, rows };
     await this.db.insert('purges', [{ id: record.id, time: toChTime(record.time), subject, subject_hash: record.subjectHash, by, rows: JSON.stringify(rows) }]);

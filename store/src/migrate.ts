@@ -42,6 +42,9 @@ async function migrateOnce(db: Connection): Promise<void> {
     await db.insert('schema_migrations', [{ version: m.version, description: m.description }]);
     log.info('schema migrated', { version: m.version, description: m.description });
   }
+  // Once more over every rebuild: two analyzers can both pass the "still old?" check and swap
+  // one after the other, the second undoing the first; a second pass finds that and redoes it.
+  for (const m of MIGRATIONS) for (const r of m.rebuilds ?? []) await rebuild(db, r);
   await applyStateTables((statement) => db.run(statement));
   await applyViews((statement) => db.run(statement));
 }

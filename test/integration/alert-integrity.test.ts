@@ -71,9 +71,13 @@ describe('with a real tapwatch up', () => {
 
   test('a forged event that arrives first with a real event id: both are stored and event_id_collision is raised; a redelivery is stored once', async () => {
     const id = randomUUID();
-    const forged = toolCallEvent({ id, server: `${run}-forger`, tool: 'read_file', agent: `agent-${run}`, session: `forged-${run}` });
+    // The forger copies the real event's id and time (storage deduplicates within an event's own time).
+    const time = new Date().toISOString();
+    const forged = toolCallEvent({ id, time, startedAt: time, server: `${run}-forger`, tool: 'read_file', agent: `agent-${run}`, session: `forged-${run}` });
     const real = toolCallEvent({
       id,
+      time,
+      startedAt: time,
       server: `${run}-real`,
       tool: 'write_file',
       agent: `agent-${run}`,

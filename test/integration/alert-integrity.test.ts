@@ -10,7 +10,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import type { ContentFinding } from '@tapwatch/schema';
-import { authHeader, rows, startUp, subscribeAlerts, waitFor, type AlertCollector, type RunningTapwatch } from '../support/helpers.js';
+import { rows, startUp, subscribeAlerts, waitFor, type AlertCollector, type RunningTapwatch, ingestEvents } from '../support/helpers.js';
 import { toolCallEvent } from '../support/events.js';
 
 const WEAK_SECRET_IN_RESULT: ContentFinding = { kind: 'secret', where: 'result', rule: 'high_entropy_string' };
@@ -30,14 +30,7 @@ describe('with a real tapwatch up', () => {
     await tw?.stop();
   });
 
-  async function ingest(events: unknown[]): Promise<void> {
-    const r = await fetch(`${tw.url}/v1/ingest`, {
-      method: 'POST',
-      headers: { ...authHeader(), 'content-type': 'application/json' },
-      body: JSON.stringify(events),
-    });
-    assert.equal(r.status, 202, await r.text());
-  }
+  const ingest = (events: unknown[]) => ingestEvents(tw.url, events);
 
   /** Ingests a marker event and waits until it is stored: everything ingested before it has been handled. */
   async function settled(): Promise<void> {

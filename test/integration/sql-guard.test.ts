@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { authHeader, rows, sql, startUp, tempDir, waitFor, type RunningTapwatch } from '../support/helpers.js';
+import { authHeader, rows, sql, startUp, tempDir, waitFor, type RunningTapwatch, ingestEvents } from '../support/helpers.js';
 import { TokenFile } from '../../dashboard-api/src/tokens.js';
 
 let tw: RunningTapwatch;
@@ -45,14 +45,7 @@ function call(tool: string, over: Record<string, unknown> = {}) {
   };
 }
 
-async function ingest(events: unknown[]): Promise<void> {
-  const r = await fetch(`${tw.url}/v1/ingest`, {
-    method: 'POST',
-    headers: { ...authHeader(), 'content-type': 'application/json' },
-    body: JSON.stringify(events),
-  });
-  assert.equal(r.status, 202, await r.text());
-}
+const ingest = (events: unknown[]) => ingestEvents(tw.url, events);
 
 async function counts(): Promise<unknown[]> {
   return rows(

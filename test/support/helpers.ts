@@ -71,6 +71,16 @@ export function authHeader(token: string = localToken()): Record<string, string>
   return token ? { authorization: `Bearer ${token}` } : {};
 }
 
+/** POSTs events to /v1/ingest as a tap would (the admin token unless given) and asserts the 202. */
+export async function ingestEvents(url: string, events: unknown[], token: string = localToken()): Promise<void> {
+  const r = await fetch(`${url}/v1/ingest`, {
+    method: 'POST',
+    headers: { ...authHeader(token), 'content-type': 'application/json' },
+    body: JSON.stringify(events),
+  });
+  if (r.status !== 202) throw new Error(`ingest answered ${r.status}: ${await r.text()}`);
+}
+
 export interface RunningTapwatch {
   url: string;
   /** The token the service accepts as admin: TAPWATCH_TOKEN when given, else the local admin token. */

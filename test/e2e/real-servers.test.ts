@@ -13,7 +13,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
-import { ROOT, connectThroughTap, localToken, rows, startUp, waitFor, type RunningTapwatch } from '../support/helpers.js';
+import { ROOT, authHeader, connectThroughTap, localToken, rows, startUp, waitFor, type RunningTapwatch } from '../support/helpers.js';
 
 const DIR = join(ROOT, 'test', 'fixtures', 'real-servers');
 const REPLAY = join(ROOT, 'test', 'fixtures', 'replay-definitions.mjs');
@@ -62,8 +62,11 @@ test('every captured server behind the real tap: no alert of medium or more', as
     const r = await rows(tw.url, "SELECT count() AS n FROM sessions WHERE session IN {s:Array(String)} AND event = 'end'", localToken(), { s: sessions });
     return Number(r[0]?.n) === sessions.length;
   });
-  // Give the analyzer a moment for the alerts of the last batch.
-  await new Promise((r) => setTimeout(r, 1500));
+  // A batch leaves the bus only once the analyzer has stored it and emitted its alerts.
+  await waitFor('the analyzer done with every batch', async () => {
+    const h = (await (await fetch(`${tw.url}/healthz`, { headers: authHeader() })).json()) as { queued?: number };
+    return h.queued === 0;
+  });
   const alerts = await rows(tw.url, 'SELECT severity, detector, server, tool, title FROM alerts WHERE agent = {a:String} ORDER BY time', localToken(), {
     a: agent,
   });

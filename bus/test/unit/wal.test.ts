@@ -7,6 +7,14 @@ import { randomUUID } from 'node:crypto';
 import type { TapEvent } from '@tapwatch/schema';
 import { MemoryEventBus, WriteAheadLog, type EventRecord } from '../../src/index.js';
 
+/** Polls `cond` every 5 ms, failing after 5 s. */
+async function until(cond: () => boolean): Promise<void> {
+  for (const deadline = Date.now() + 5_000; !cond();) {
+    if (Date.now() > deadline) throw new Error('condition not met within 5 s');
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
 const dirOf = () => mkdtempSync(join(tmpdir(), 'tapwatch-wal-'));
 
 test('what was appended and not committed comes back at open, in order; committed segments are removed', async () => {
@@ -82,7 +90,8 @@ test('the bus with a log: accepted events survive a crash until the analyzer has
       handled.push(...records);
       if (handled.length > 8) await gate; // the third batch never finishes: the process "dies" here
     });
-    await new Promise((r) => setTimeout(r, 100));
+    // The third batch is taken only after the second one's commit: once it is in hand, the mark is written.
+    await until(() => handled.length === 12);
     // Abandoned without stop or close, as by kill -9. Batches 1 and 2 (8 events) were handled.
     const second = new MemoryEventBus({ maxBatch: 100, wal: new WriteAheadLog(dir) });
     assert.equal(await second.recover(), 4, 'the unhandled events are queued again');
@@ -90,7 +99,7 @@ test('the bus with a log: accepted events survive a crash until the analyzer has
     await second.start(async (records) => {
       again.push(...records);
     });
-    await new Promise((r) => setTimeout(r, 100));
+    await until(() => again.length >= 4);
     assert.deepEqual(
       again.map((r) => JSON.parse(r.value).session),
       ['s8', 's9', 's10', 's11'],
